@@ -1,0 +1,39 @@
+"""The `whatsapp-operator` command: one entry point, one subcommand per job.
+
+Each subcommand lives in the package it drives and registers itself through a
+small `command` module that imports nothing heavy, so `--help` stays instant and
+starting the emulator does not load the Kubernetes client (and vice versa).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from whatsapp_operator import __version__
+from whatsapp_operator.devtools import command as dev_command
+from whatsapp_operator.emulator import command as emulator_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="whatsapp-operator",
+        description="Run WhatsApp accounts hosted on GREEN-API from Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    emulator_command.register(commands)
+    dev_command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""`whatsapp-operator emulator`: run the GREEN-API emulator from the command line.
+
+Imports nothing heavy at module level: the CLI imports this module for every subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+LISTENING_LINE = "GREEN-API emulator listening on {url}"
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "emulator",
+        help="run the GREEN-API emulator (instance, partner and admin APIs)",
+        description=(
+            "Serve an emulated GREEN-API. Flags override the --config file. "
+            "See docs/emulator.md for the admin API."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7010, help="0 picks any free port")
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON EmulatorConfig")
+    parser.add_argument(
+        "--instance",
+        action="append",
+        default=[],
+        metavar="ID:TOKEN[:STATE]",
+        help="seed an instance (repeatable); STATE defaults to notAuthorized",
+    )
+    parser.add_argument(
+        "--partner-token", action="append", default=[], metavar="TOKEN", help="repeatable"
+    )
+    for flag in (
+        "creation-seconds",
+        "starting-seconds",
+        "settings-apply-seconds",
+        "qr-rotate-seconds",
+        "ws-timeout-seconds",
+    ):
+        parser.add_argument(f"--{flag}", type=float, default=None)
+    parser.add_argument(
+        "--rate-limit-scale",
+        type=float,
+        default=None,
+        help="multiply every documented rate (load tests)",
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="disable 429 answers")
+    parser.add_argument("--random-seed", type=int, default=None)
+    parser.add_argument("--log-level", default="INFO")
+    parser.set_defaults(handler=run)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    timings = {
+        name: getattr(args, name)
+        for name in (
+            "creation_seconds",
+            "starting_seconds",
+            "settings_apply_seconds",
+            "qr_rotate_seconds",
+            "ws_timeout_seconds",
+        )
+        if getattr(args, name) is not None
+    }
+    patch: dict[str, Any] = {}
+    if timings:
+        patch["timings"] = timings
+    limits: dict[str, Any] = {}
+    if args.rate_limit_scale is not None:
+        limits["scale"] = args.rate_limit_scale
+    if args.no_rate_limits:
+        limits["enabled"] = False
+    if limits:
+        patch["rate_limits"] = limits
+    if args.random_seed is not None:
+        patch["random_seed"] = args.random_seed
+    return patch
+
+
+def _parse_instance(spec: str) -> dict[str, Any]:
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[0].isdigit() or not parts[1]:
+        raise ValueError(f"--instance expects ID:TOKEN[:STATE], got {parts[0]}:...")
+    seed: dict[str, Any] = {"idInstance": int(parts[0]), "apiTokenInstance": parts[1]}
+    if len(parts) == 3:
+        seed["state"] = parts[2]
+    return seed
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio  # noqa: PLC0415 - keep `whatsapp-operator --help` fast
+    import logging  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from whatsapp_operator.emulator.app import start_emulator  # noqa: PLC0415
+    from whatsapp_operator.emulator.config import (  # noqa: PLC0415
+        EmulatorConfig,
+        SeedInstance,
+        load_config_file,
+        merge_patch,
+    )
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config_file(args.config) if args.config else EmulatorConfig()
+        config = merge_patch(config, _overrides(args))
+        seeds = [SeedInstance.model_validate(_parse_instance(s)) for s in args.instance]
+        config.instances = [*config.instances, *seeds]
+        config.partner_tokens = [*config.partner_tokens, *args.partner_token]
+    except (OSError, ValueError, ValidationError) as exc:
+        print(f"emulator: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        emulator = await start_emulator(config, host=args.host, port=args.port)
+        print(f"GREEN-API emulator listening on {emulator.url}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await emulator.stop()
+
+    asyncio.run(serve())
+    return 0

@@ -1,0 +1,18 @@
+"""GREEN-API: the client, its wire models and its error taxonomy."""
+
+from whatsapp_operator.greenapi.client import ClientOptions, GreenApi, InstanceClient, PartnerClient
+from whatsapp_operator.greenapi.errors import GreenApiError
+from whatsapp_operator.greenapi.models import InstanceState, QrFrame, QrKind, Settings, StateReport
+
+__all__ = [
+    "ClientOptions",
+    "GreenApi",
+    "GreenApiError",
+    "InstanceClient",
+    "InstanceState",
+    "PartnerClient",
+    "QrFrame",
+    "QrKind",
+    "Settings",
+    "StateReport",
+]

@@ -1,0 +1,490 @@
+"""The GREEN-API client: the only code in the project that speaks HTTP to GREEN-API.
+
+One `GreenApi` per process owns the pooled HTTP connections and the rate limiter;
+it hands out cheap per-instance and per-partner clients. Every call has a timeout,
+is paced below the documented rate, retries what is safe to retry, and raises
+only `GreenApiError`s whose messages carry no URL and no secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from whatsapp_operator import __version__
+from whatsapp_operator.greenapi import errors, responses
+from whatsapp_operator.greenapi.models import (
+    AuthorizationCode,
+    CreatedInstance,
+    DeleteInstanceResult,
+    LogoutResult,
+    PartnerInstance,
+    QrFrame,
+    RebootResult,
+    SaveSettingsResult,
+    Settings,
+    StateHistoryEntry,
+    StateReport,
+    WaSettings,
+    WireBoolStyle,
+)
+from whatsapp_operator.greenapi.qrstream import stream_qr_frames
+from whatsapp_operator.greenapi.ratelimit import PARTNER_RATE, RateLimiter
+from whatsapp_operator.redaction import protect_loggers, register_secret
+
+log = logging.getLogger(__name__)
+
+HttpVerb = Literal["GET", "POST"]
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Process-wide knobs. Defaults suit GREEN-API's documented timings."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    # Total attempts for one logical call that is safe to repeat.
+    max_attempts: int = 3
+    # A retry that would wait longer than this is left to the caller's own requeue.
+    max_inline_retry_delay: float = 5.0
+    max_connections: int = 100
+    lenient_bool_style: WireBoolStyle = "yesno"
+    trust_env: bool = True
+
+
+def _validate_base_url(url: str, what: str) -> str:
+    parsed = httpx.URL(url)
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"{what} must be an http(s) URL with a host")
+    return url.rstrip("/")
+
+
+def _secret(value: SecretStr | str) -> SecretStr:
+    secret = value if isinstance(value, SecretStr) else SecretStr(value)
+    register_secret(secret.get_secret_value())
+    return secret
+
+
+class GreenApi:
+    """Owns the pooled HTTP client and the rate limiter; create one per process."""
+
+    def __init__(
+        self,
+        options: ClientOptions | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.options = options or ClientOptions()
+        self.limiter = limiter or RateLimiter()
+        protect_loggers()
+        opts = self.options
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=opts.max_connections,
+                max_keepalive_connections=min(opts.max_connections, 20),
+            ),
+            headers={"User-Agent": f"whatsapp-operator/{__version__}"},
+            follow_redirects=False,
+            trust_env=opts.trust_env,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> GreenApi:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    def instance(self, *, api_url: str, id_instance: int, token: SecretStr | str) -> InstanceClient:
+        return InstanceClient(
+            self, _validate_base_url(api_url, "apiUrl"), id_instance, _secret(token)
+        )
+
+    def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerClient:
+        return PartnerClient(self, _validate_base_url(api_url, "partner apiUrl"), _secret(token))
+
+    async def request(
+        self,
+        *,
+        url: str,
+        verb: HttpVerb,
+        method: str,
+        instance_id: int | None,
+        limiter_key: tuple[str, str, str],
+        rate: float,
+        idempotent: bool,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, str]:
+        """Send one logical call; return (status, text) of a 2xx answer or raise.
+
+        Repeats a call only when repeating cannot do harm: a safe method, or an
+        answer that proves the request was not acted upon (429, connect failure).
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limiter.acquire(limiter_key, rate)
+            try:
+                status, text, headers = await self._send_once(
+                    url, verb, method, instance_id, body, params, timeout
+                )
+                error = responses.error_for_status(
+                    method=method,
+                    instance_id=instance_id,
+                    status=status,
+                    body=text,
+                    headers=headers,
+                    rate=rate,
+                )
+                if error is None:
+                    return status, text
+                raise error
+            except errors.GreenApiError as error:
+                delay = self._inline_retry_delay(error, attempt, idempotent)
+                if delay is None:
+                    raise
+                log.info("%s; retrying in %.1fs (attempt %d)", error.message, delay, attempt)
+                await asyncio.sleep(delay)
+
+    def _inline_retry_delay(
+        self, error: errors.GreenApiError, attempt: int, idempotent: bool
+    ) -> float | None:
+        if not error.retryable or attempt >= self.options.max_attempts:
+            return None
+        not_acted_upon = isinstance(error, errors.RateLimited) or (
+            isinstance(error, errors.TransportFailure) and error.request_not_sent
+        )
+        if not (idempotent or not_acted_upon):
+            return None
+        if isinstance(error, errors.RateLimited):
+            delay = error.retry_after or 1.0
+        elif isinstance(error, errors.ServiceUnavailable | errors.TransportFailure):
+            delay = errors.backoff_delay(attempt - 1, base=0.5, cap=4.0)
+        else:
+            return None  # state errors (starting, not authorized) outlast an inline retry
+        return delay if delay <= self.options.max_inline_retry_delay else None
+
+    async def _send_once(
+        self,
+        url: str,
+        verb: HttpVerb,
+        method: str,
+        instance_id: int | None,
+        body: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        timeout: float | None,
+    ) -> tuple[int, str, httpx.Headers]:
+        where = f"{method} on instance {instance_id}" if instance_id is not None else method
+        extra: dict[str, Any] = {}
+        if timeout is not None:
+            extra["timeout"] = httpx.Timeout(timeout, connect=self.options.connect_timeout)
+        try:
+            response = await self._http.request(verb, url, json=body, params=params, **extra)
+            text = response.text
+        except httpx.ConnectError as exc:
+            raise errors.TransportFailure(
+                f"{where}: cannot connect to GREEN-API ({type(exc).__name__})",
+                method=method,
+                instance_id=instance_id,
+                request_not_sent=True,
+            ) from None
+        except httpx.ConnectTimeout:
+            raise errors.TransportFailure(
+                f"{where}: connecting to GREEN-API timed out",
+                method=method,
+                instance_id=instance_id,
+                request_not_sent=True,
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise errors.TransportFailure(
+                f"{where}: GREEN-API did not answer in time ({type(exc).__name__})",
+                method=method,
+                instance_id=instance_id,
+            ) from None
+        except httpx.HTTPError as exc:
+            # `from None`: httpx exceptions hold the request, whose URL holds the token.
+            raise errors.TransportFailure(
+                f"{where}: connection to GREEN-API failed ({type(exc).__name__})",
+                method=method,
+                instance_id=instance_id,
+            ) from None
+        return response.status_code, text, response.headers
+
+
+def _parse(
+    model_name: str, method: str, instance_id: int | None, build: Any, payload: object, status: int
+) -> Any:
+    try:
+        return build(payload)
+    except (ValidationError, ValueError, TypeError) as exc:
+        fields = ""
+        if isinstance(exc, ValidationError):
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
+        raise errors.UnexpectedResponse(
+            f"{method}: answer does not match {model_name}" + (f" ({fields})" if fields else ""),
+            method=method,
+            instance_id=instance_id,
+            status=status,
+        ) from None
+
+
+class InstanceClient:
+    """The instance API of one account: `{apiUrl}/waInstance{id}/{method}/{token}`."""
+
+    def __init__(self, api: GreenApi, api_url: str, id_instance: int, token: SecretStr) -> None:
+        self._api = api
+        self.api_url = api_url
+        self.id_instance = id_instance
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"InstanceClient(api_url={self.api_url!r}, id_instance={self.id_instance})"
+
+    def _url(self, method: str) -> str:
+        return (
+            f"{self.api_url}/waInstance{self.id_instance}/{method}/{self._token.get_secret_value()}"
+        )
+
+    async def _call(
+        self,
+        method: str,
+        verb: HttpVerb = "GET",
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        idempotent: bool = True,
+        timeout: float | None = None,
+    ) -> tuple[int, object]:
+        status, text = await self._api.request(
+            url=self._url(method),
+            verb=verb,
+            method=method,
+            instance_id=self.id_instance,
+            limiter_key=(self.api_url, str(self.id_instance), method.lower()),
+            rate=RateLimiter.rate_for(method),
+            idempotent=idempotent,
+            body=body,
+            params=params,
+            timeout=timeout,
+        )
+        return status, responses.decode_json(method, self.id_instance, status, text)
+
+    async def get_settings(self) -> Settings:
+        status, payload = await self._call("getSettings")
+        result: Settings = _parse(
+            "Settings", "getSettings", self.id_instance, Settings.model_validate, payload, status
+        )
+        return result
+
+    async def set_settings(self, settings: Settings) -> bool:
+        """Send only the fields set on `settings`. GREEN-API reboots the instance."""
+        body = settings.to_wire(lenient_bool_style=self._api.options.lenient_bool_style)
+        if not body:
+            raise ValueError("setSettings needs at least one writable field")
+        # Not idempotent in effect: every call reboots the instance.
+        status, payload = await self._call("setSettings", "POST", body=body, idempotent=False)
+        result: SaveSettingsResult = _parse(
+            "saveSettings",
+            "setSettings",
+            self.id_instance,
+            SaveSettingsResult.model_validate,
+            payload,
+            status,
+        )
+        return result.save_settings
+
+    async def get_state(self) -> StateReport:
+        status, payload = await self._call("getStateInstance")
+        result: StateReport = _parse(
+            "stateInstance",
+            "getStateInstance",
+            self.id_instance,
+            StateReport.from_wire,
+            payload,
+            status,
+        )
+        return result
+
+    async def qr(self) -> QrFrame:
+        status, payload = await self._call("qr")
+        result: QrFrame = _parse("qr", "qr", self.id_instance, QrFrame.from_wire, payload, status)
+        return result
+
+    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode:
+        if phone_number <= 0:
+            raise ValueError("phone number must be digits in international format")
+        # Each call invalidates the previous code, so it is not repeated blindly.
+        status, payload = await self._call(
+            "getAuthorizationCode", "POST", body={"phoneNumber": phone_number}, idempotent=False
+        )
+        result: AuthorizationCode = _parse(
+            "authorization code",
+            "getAuthorizationCode",
+            self.id_instance,
+            AuthorizationCode.model_validate,
+            payload,
+            status,
+        )
+        register_secret(result.code.get_secret_value())
+        return result
+
+    async def get_wa_settings(self) -> WaSettings:
+        status, payload = await self._call("getWaSettings")
+        result: WaSettings = _parse(
+            "WaSettings",
+            "getWaSettings",
+            self.id_instance,
+            WaSettings.model_validate,
+            payload,
+            status,
+        )
+        return result
+
+    async def get_state_history(self, count: int = 100) -> list[StateHistoryEntry]:
+        status, payload = await self._call("getStateInstanceHistory", params={"count": count})
+        if not isinstance(payload, list):
+            raise errors.UnexpectedResponse(
+                "getStateInstanceHistory: answer is not a list",
+                method="getStateInstanceHistory",
+                instance_id=self.id_instance,
+                status=status,
+            )
+        return [
+            _parse(
+                "state history",
+                "getStateInstanceHistory",
+                self.id_instance,
+                StateHistoryEntry.model_validate,
+                item,
+                status,
+            )
+            for item in payload
+        ]
+
+    async def reboot(self) -> bool:
+        # ISS#808: reboot right after logout can take long to answer.
+        status, payload = await self._call("reboot", idempotent=False, timeout=60.0)
+        result: RebootResult = _parse(
+            "isReboot", "reboot", self.id_instance, RebootResult.model_validate, payload, status
+        )
+        return result.is_reboot
+
+    async def logout(self) -> bool:
+        status, payload = await self._call("logout", idempotent=False)
+        result: LogoutResult = _parse(
+            "isLogout", "logout", self.id_instance, LogoutResult.model_validate, payload, status
+        )
+        return result.is_logout
+
+    def scan_qr_code(self, *, open_timeout: float = 10.0) -> AsyncIterator[QrFrame]:
+        """The scanqrcode WebSocket as a stream of frames, ending after a final frame."""
+        url = self._url("scanqrcode")
+        ws_url = "ws" + url[len("http") :]
+        return stream_qr_frames(
+            ws_url,
+            instance_id=self.id_instance,
+            limiter=self._api.limiter,
+            limiter_key=(self.api_url, str(self.id_instance), "scanqrcode"),
+            open_timeout=open_timeout,
+        )
+
+
+class PartnerClient:
+    """The partner API: `{partnerApiUrl}/partner/{method}/{partnerToken}`."""
+
+    def __init__(self, api: GreenApi, api_url: str, token: SecretStr) -> None:
+        self._api = api
+        self.api_url = api_url
+        self._token = token
+
+    def __repr__(self) -> str:
+        return f"PartnerClient(api_url={self.api_url!r})"
+
+    async def _call(
+        self,
+        method: str,
+        verb: HttpVerb,
+        *,
+        body: dict[str, Any] | None = None,
+        idempotent: bool,
+    ) -> object:
+        url = f"{self.api_url}/partner/{method}/{self._token.get_secret_value()}"
+        # The partner key is the token's tail: enough to tell accounts apart
+        # inside this process without keeping the whole secret as a dict key.
+        key = (self.api_url, "partner:" + self._token.get_secret_value()[-6:], method.lower())
+        status, text = await self._api.request(
+            url=url,
+            verb=verb,
+            method=method,
+            instance_id=None,
+            limiter_key=key,
+            rate=PARTNER_RATE,
+            idempotent=idempotent,
+            body=body,
+        )
+        payload = responses.decode_json(method, None, status, text)
+        error = responses.partner_error(method, payload)
+        if error is not None:
+            raise error
+        return payload
+
+    async def create_instance(
+        self, *, name: str | None = None, settings: Settings | None = None
+    ) -> CreatedInstance:
+        """createInstance. Bills and is not idempotent: never repeated by this client."""
+        body: dict[str, Any] = {}
+        if settings is not None:
+            body.update(settings.to_wire(lenient_bool_style=self._api.options.lenient_bool_style))
+        if name is not None:
+            body["name"] = name
+        payload = await self._call("createInstance", "POST", body=body, idempotent=False)
+        result: CreatedInstance = _parse(
+            "CreatedInstance", "createInstance", None, CreatedInstance.model_validate, payload, 200
+        )
+        register_secret(result.api_token_instance.get_secret_value())
+        return result
+
+    async def delete_instance(self, id_instance: int) -> bool:
+        """deleteInstanceAccount; a 404 code raises PartnerInstanceNotFound."""
+        payload = await self._call(
+            "deleteInstanceAccount", "POST", body={"idInstance": id_instance}, idempotent=True
+        )
+        result: DeleteInstanceResult = _parse(
+            "deleteInstanceAccount",
+            "deleteInstanceAccount",
+            id_instance,
+            DeleteInstanceResult.model_validate,
+            payload,
+            200,
+        )
+        return result.delete_instance_account
+
+    async def get_instances(self) -> list[PartnerInstance]:
+        payload = await self._call("getInstances", "GET", idempotent=True)
+        if not isinstance(payload, list):
+            raise errors.UnexpectedResponse(
+                "getInstances: answer is not a list", method="getInstances", status=200
+            )
+        instances = [
+            _parse(
+                "PartnerInstance", "getInstances", None, PartnerInstance.model_validate, item, 200
+            )
+            for item in payload
+        ]
+        for item in instances:
+            if item.api_token_instance is not None:
+                register_secret(item.api_token_instance.get_secret_value())
+        return instances

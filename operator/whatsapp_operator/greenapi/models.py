@@ -1,0 +1,290 @@
+"""Typed mirrors of GREEN-API's wire formats.
+
+Field names are GREEN-API's own camelCase (as aliases), so its documentation
+applies. The "yes"/"no" strings become booleans here and nowhere else. Unknown
+fields are ignored and unknown state values are kept, not rejected: the API
+grows without notice and differs between editions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+)
+
+
+def _yes_no_to_bool(value: object) -> object:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "yes":
+            return True
+        if lowered == "no":
+            return False
+        raise ValueError(f"expected 'yes' or 'no', got {value!r}")
+    return value
+
+
+# A toggle that is "yes"/"no" on the wire and a bool in Python.
+YesNo = Annotated[
+    bool,
+    BeforeValidator(_yes_no_to_bool),
+    PlainSerializer(lambda v: "yes" if v else "no", return_type=str, when_used="json"),
+]
+# linkPreview and enableLidMode: the Java SDK types them Boolean, other clients
+# send "yes"/"no"; either form is read, and `Settings.to_wire` chooses the form sent.
+LenientBool = Annotated[bool, BeforeValidator(_yes_no_to_bool)]
+
+WireBoolStyle = Literal["yesno", "json"]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class InstanceState(StrEnum):
+    AUTHORIZED = "authorized"
+    NOT_AUTHORIZED = "notAuthorized"
+    BLOCKED = "blocked"
+    SLEEP_MODE = "sleepMode"
+    STARTING = "starting"
+    YELLOW_CARD = "yellowCard"
+    # Not a GREEN-API value: getStateInstance answered `null`, the instance is being created.
+    CREATING = "creating"
+    # Not a GREEN-API value: a state this client does not know (the raw value is kept).
+    UNKNOWN = "unknown"
+
+
+def parse_state(raw: object) -> InstanceState:
+    if raw is None:
+        return InstanceState.CREATING
+    if isinstance(raw, str):
+        for state in InstanceState:
+            if state.value == raw and state not in (InstanceState.CREATING, InstanceState.UNKNOWN):
+                return state
+    return InstanceState.UNKNOWN
+
+
+class StateReport(WireModel):
+    """getStateInstance. `raw` keeps what the service said, even if unknown."""
+
+    state: InstanceState
+    raw: str | None = None
+
+    @classmethod
+    def from_wire(cls, body: object) -> StateReport:
+        if body is None:
+            return cls(state=InstanceState.CREATING, raw=None)
+        if not isinstance(body, dict):
+            raise ValueError("getStateInstance body is neither null nor an object")
+        raw = body.get("stateInstance")
+        if raw is not None and not isinstance(raw, str):
+            raise ValueError("stateInstance is not a string")
+        return cls(state=parse_state(raw), raw=raw)
+
+
+# Settings fields, in GREEN-API's documented order. Python names are snake_case;
+# aliases are the wire names (given explicitly: `outgoingAPIMessageWebhook` is not
+# what a camel-case generator would produce).
+class Settings(WireModel):
+    """getSettings/setSettings. Every field is optional: setSettings is sparse."""
+
+    wid: str | None = Field(default=None, alias="wid")
+    country_instance: str | None = Field(default=None, alias="countryInstance")
+    type_account: str | None = Field(default=None, alias="typeAccount")
+    webhook_url: str | None = Field(default=None, alias="webhookUrl")
+    webhook_url_token: SecretStr | None = Field(default=None, alias="webhookUrlToken")
+    delay_send_messages_milliseconds: int | None = Field(
+        default=None, alias="delaySendMessagesMilliseconds"
+    )
+    mark_incoming_messages_readed: YesNo | None = Field(
+        default=None, alias="markIncomingMessagesReaded"
+    )
+    mark_incoming_messages_readed_on_reply: YesNo | None = Field(
+        default=None, alias="markIncomingMessagesReadedOnReply"
+    )
+    shared_session: str | None = Field(default=None, alias="sharedSession")
+    proxy_instance: str | None = Field(default=None, alias="proxyInstance")
+    outgoing_webhook: YesNo | None = Field(default=None, alias="outgoingWebhook")
+    outgoing_message_webhook: YesNo | None = Field(default=None, alias="outgoingMessageWebhook")
+    outgoing_api_message_webhook: YesNo | None = Field(
+        default=None, alias="outgoingAPIMessageWebhook"
+    )
+    incoming_webhook: YesNo | None = Field(default=None, alias="incomingWebhook")
+    device_webhook: YesNo | None = Field(default=None, alias="deviceWebhook")
+    status_instance_webhook: YesNo | None = Field(default=None, alias="statusInstanceWebhook")
+    state_webhook: YesNo | None = Field(default=None, alias="stateWebhook")
+    enable_messages_history: YesNo | None = Field(default=None, alias="enableMessagesHistory")
+    keep_online_status: YesNo | None = Field(default=None, alias="keepOnlineStatus")
+    poll_message_webhook: YesNo | None = Field(default=None, alias="pollMessageWebhook")
+    incoming_block_webhook: YesNo | None = Field(default=None, alias="incomingBlockWebhook")
+    incoming_call_webhook: YesNo | None = Field(default=None, alias="incomingCallWebhook")
+    edited_message_webhook: YesNo | None = Field(default=None, alias="editedMessageWebhook")
+    deleted_message_webhook: YesNo | None = Field(default=None, alias="deletedMessageWebhook")
+    auto_typing: int | None = Field(default=None, alias="autoTyping")
+    link_preview: LenientBool | None = Field(default=None, alias="linkPreview")
+    enable_lid_mode: LenientBool | None = Field(default=None, alias="enableLidMode")
+    catalog_webhook: YesNo | None = Field(default=None, alias="catalogWebhook")
+
+    @field_validator("auto_typing", "delay_send_messages_milliseconds", mode="before")
+    @classmethod
+    def _reject_bool_as_int(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("expected an integer, got a boolean")
+        return value
+
+    def present(self) -> dict[str, Any]:
+        """The fields that were given (Python names), secrets still wrapped."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+    def to_wire(self, *, lenient_bool_style: WireBoolStyle = "yesno") -> dict[str, Any]:
+        """The JSON body of setSettings: only the fields that were set, secrets revealed."""
+        body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        if self.webhook_url_token is not None and "webhookUrlToken" in body:
+            body["webhookUrlToken"] = self.webhook_url_token.get_secret_value()
+        for name in ("link_preview", "enable_lid_mode"):
+            value = getattr(self, name)
+            alias = type(self).model_fields[name].alias
+            if alias in body and value is not None:
+                body[alias] = value if lenient_bool_style == "json" else ("yes" if value else "no")
+        body.pop("wid", None)  # read-only: GREEN-API derives it from the linked phone
+        return body
+
+
+READ_ONLY_SETTINGS = frozenset({"wid", "country_instance", "type_account"})
+
+
+class SaveSettingsResult(WireModel):
+    save_settings: bool = Field(alias="saveSettings")
+
+
+class RebootResult(WireModel):
+    is_reboot: bool = Field(alias="isReboot")
+
+
+class LogoutResult(WireModel):
+    is_logout: bool = Field(alias="isLogout")
+
+
+class QrKind(StrEnum):
+    QR_CODE = "qrCode"
+    ALREADY_LOGGED = "alreadyLogged"
+    ERROR = "error"
+    TIMEOUT_EXPIRED = "timeoutExpired"
+    ACCOUNT_DATA = "accountData"
+    UNKNOWN = "unknown"
+
+
+def parse_qr_kind(raw: str) -> QrKind:
+    # The WebSocket page once documented `timeout` for what is now `timeoutExpired`.
+    if raw == "timeout":
+        return QrKind.TIMEOUT_EXPIRED
+    try:
+        return QrKind(raw)
+    except ValueError:
+        return QrKind.UNKNOWN
+
+
+class QrFrame(WireModel):
+    """One answer of `qr`, or one frame of the scanqrcode WebSocket.
+
+    The image is a secret: whoever holds it can link their phone to the account.
+    """
+
+    kind: QrKind
+    raw_type: str
+    image_png_base64: SecretStr | None = None
+    message: str | None = None
+    wid: str | None = None
+    pushname: str | None = None
+
+    @classmethod
+    def from_wire(cls, body: object) -> QrFrame:
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            raise ValueError("QR answer is not an object with a string `type`")
+        raw_type: str = body["type"]
+        kind = parse_qr_kind(raw_type)
+        message = body.get("message")
+        message_text = message if isinstance(message, str) else None
+        if kind is QrKind.QR_CODE:
+            if not message_text:
+                raise ValueError("qrCode answer without an image")
+            return cls(kind=kind, raw_type=raw_type, image_png_base64=SecretStr(message_text))
+        return cls(
+            kind=kind,
+            raw_type=raw_type,
+            message=message_text,
+            wid=body.get("wid") if isinstance(body.get("wid"), str) else None,
+            pushname=body.get("pushname") if isinstance(body.get("pushname"), str) else None,
+        )
+
+
+class AuthorizationCode(WireModel):
+    status: bool
+    code: SecretStr
+
+
+class WaSettings(WireModel):
+    """getWaSettings; avatar, phone and deviceId are "" unless authorized."""
+
+    avatar: str = ""
+    phone: str = ""
+    state_instance: str | None = Field(default=None, alias="stateInstance")
+    device_id: str = Field(default="", alias="deviceId")
+
+    @property
+    def state(self) -> InstanceState:
+        return parse_state(self.state_instance)
+
+
+class StateHistoryEntry(WireModel):
+    state_instance: str | None = Field(default=None, alias="stateInstance")
+    timestamp: int | None = None
+    phone_number: str | None = Field(default=None, alias="phoneNumber")
+
+
+class CreatedInstance(WireModel):
+    id_instance: int = Field(alias="idInstance")
+    api_token_instance: SecretStr = Field(alias="apiTokenInstance")
+    type_instance: str = Field(default="whatsapp", alias="typeInstance")
+
+
+# getInstances dates are zone-less, and "0001-01-01T00:00:00" means "never".
+_NEVER = "0001-01-01T00:00:00"
+
+
+def _parse_partner_time(value: object) -> object:
+    if value in (None, "", _NEVER):
+        return None
+    return value
+
+
+PartnerTime = Annotated[datetime | None, BeforeValidator(_parse_partner_time)]
+
+
+class PartnerInstance(WireModel):
+    id_instance: int = Field(alias="idInstance")
+    name: str = ""
+    type_instance: str = Field(default="whatsapp", alias="typeInstance")
+    api_token_instance: SecretStr | None = Field(default=None, alias="apiTokenInstance")
+    time_created: PartnerTime = Field(default=None, alias="timeCreated")
+    time_deleted: PartnerTime = Field(default=None, alias="timeDeleted")
+    deleted: bool = False
+    tariff: str = ""
+    is_free: bool = Field(default=False, alias="isFree")
+    is_partner: bool = Field(default=False, alias="isPartner")
+    expiration_date: str = Field(default="", alias="expirationDate")
+    is_expired: bool = Field(default=False, alias="isExpired")
+
+
+class DeleteInstanceResult(WireModel):
+    delete_instance_account: bool = Field(alias="deleteInstanceAccount")

@@ -1,0 +1,101 @@
+"""GREEN-API's scanqrcode WebSocket as an async stream of `QrFrame`s.
+
+The service pushes a `qrCode` frame per new code and ends the session with one
+final frame (`accountData` after a scan, `alreadyLogged`, `timeoutExpired` after
+100 s, or `error`). The stream yields that final frame and then stops.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from whatsapp_operator.greenapi import errors, responses
+from whatsapp_operator.greenapi.models import QrFrame, QrKind
+from whatsapp_operator.greenapi.ratelimit import RateLimiter
+from whatsapp_operator.redaction import protect_loggers
+
+_FINAL_KINDS = frozenset(
+    {QrKind.ACCOUNT_DATA, QrKind.ALREADY_LOGGED, QrKind.TIMEOUT_EXPIRED, QrKind.ERROR}
+)
+# websockets logs the request line (token included) at DEBUG on this logger.
+_WS_LOGGER = "whatsapp_operator.greenapi.websocket"
+_METHOD = "scanqrcode"
+# A QR PNG is a few kilobytes; anything far larger is not a GREEN-API frame.
+_MAX_FRAME_BYTES = 2 * 1024 * 1024
+
+
+async def stream_qr_frames(
+    ws_url: str,
+    *,
+    instance_id: int,
+    limiter: RateLimiter,
+    limiter_key: tuple[str, str, str],
+    open_timeout: float,
+) -> AsyncIterator[QrFrame]:
+    protect_loggers((_WS_LOGGER,))
+    await limiter.acquire(limiter_key, RateLimiter.rate_for(_METHOD))
+    where = f"{_METHOD} on instance {instance_id}"
+    try:
+        async with connect(
+            ws_url,
+            open_timeout=open_timeout,
+            logger=logging.getLogger(_WS_LOGGER),
+            max_size=_MAX_FRAME_BYTES,
+            user_agent_header="whatsapp-operator",
+        ) as socket:
+            async for message in socket:
+                text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+                try:
+                    frame = QrFrame.from_wire(json.loads(text))
+                except ValueError:
+                    raise errors.UnexpectedResponse(
+                        f"{where}: frame is not a QR frame: {responses.body_excerpt(text)}",
+                        method=_METHOD,
+                        instance_id=instance_id,
+                    ) from None
+                yield frame
+                if frame.kind in _FINAL_KINDS:
+                    return
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+        error = responses.error_for_status(
+            method=_METHOD,
+            instance_id=instance_id,
+            status=status,
+            body=body,
+            headers={k.lower(): v for k, v in exc.response.headers.raw_items()},
+            rate=RateLimiter.rate_for(_METHOD),
+        ) or errors.UnexpectedResponse(
+            f"{where}: WebSocket upgrade refused with {status}",
+            method=_METHOD,
+            instance_id=instance_id,
+            status=status,
+        )
+        raise error from None
+    except ConnectionClosed as exc:
+        raise errors.TransportFailure(
+            f"{where}: WebSocket closed before a final frame (code {exc.code})",
+            method=_METHOD,
+            instance_id=instance_id,
+        ) from None
+    except TimeoutError:
+        raise errors.TransportFailure(
+            f"{where}: WebSocket did not open in time",
+            method=_METHOD,
+            instance_id=instance_id,
+            request_not_sent=True,
+        ) from None
+    except (OSError, WebSocketException) as exc:
+        # `from None`: these exceptions may quote the URI, which holds the token.
+        raise errors.TransportFailure(
+            f"{where}: WebSocket failed ({type(exc).__name__})",
+            method=_METHOD,
+            instance_id=instance_id,
+            request_not_sent=isinstance(exc, OSError),
+        ) from None

@@ -1,0 +1,117 @@
+"""End-to-end fixtures: one real Kubernetes control plane per test session.
+
+`WAOP_TEST_KUBECONFIG` points the suite at an existing cluster instead, but only
+one whose current context is plainly a test cluster: the tests create and
+delete namespaces, CRDs and RBAC objects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from whatsapp_operator.devtools.binaries import BinariesNotFoundError, find_binaries, repo_root
+from whatsapp_operator.devtools.cluster import (
+    TEST_CONTEXT_HINTS,
+    KubeCluster,
+    apply_crds,
+    current_context,
+    is_test_context,
+)
+from whatsapp_operator.devtools.controlplane import ControlPlane, ControlPlaneError
+
+E2E_DIR = Path(__file__).parent
+TEST_CRDS = E2E_DIR / "data" / "crds"
+
+_cluster: KubeCluster | None = None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items, not just this directory's.
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed and _cluster is not None:
+        report.sections.append(("control plane logs", _cluster.log_tails()))
+    return report
+
+
+def crd_files() -> list[Path]:
+    """The operator's CRDs (repo `crds/`, if any) and the proof tests' CRD."""
+    root = repo_root()
+    dirs = [root / "crds"] if root is not None else []
+    dirs.append(TEST_CRDS)
+    return sorted(
+        p for d in dirs if d.is_dir() for p in d.iterdir() if p.suffix in {".yaml", ".yml"}
+    )
+
+
+def _no_cluster(error: Exception) -> NoReturn:
+    # Never a skip: an end-to-end suite that silently did not run reads as green.
+    where = "in CI" if os.environ.get("CI") else "on this machine"
+    pytest.fail(
+        f"the end-to-end tests need a Kubernetes control plane and none is available {where}:\n"
+        f"{error}\nLet tests/k8sbins/build.sh build one (needs Go and the Go module proxy), "
+        "or point WAOP_TEST_KUBECONFIG at a test cluster; deselect knowingly with -m 'not e2e'.",
+        pytrace=False,
+    )
+
+
+def _external_cluster(kubeconfig: Path) -> KubeCluster:
+    context = current_context(kubeconfig)
+    allowed = os.environ.get("WAOP_TEST_ALLOW_CONTEXT")
+    if not is_test_context(context, allowed):
+        raise pytest.UsageError(
+            f"WAOP_TEST_KUBECONFIG's current context {context!r} does not look like a test "
+            f"cluster (none of {', '.join(TEST_CONTEXT_HINTS)} in its name); set "
+            f"WAOP_TEST_ALLOW_CONTEXT={context} if it really is disposable."
+        )
+    helm = os.environ.get("WAOP_HELM") or shutil.which("helm")
+    try:
+        helm_path = Path(helm) if helm else find_binaries().helm
+    except BinariesNotFoundError as error:
+        _no_cluster(error)
+    cluster = KubeCluster(kubeconfig=kubeconfig, helm=helm_path)
+    with cluster.api_client() as api:
+        cluster.crd_names = apply_crds(api, crd_files())
+    return cluster
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    global _cluster  # noqa: PLW0603 - the report hook has no fixture access
+    external = os.environ.get("WAOP_TEST_KUBECONFIG")
+    if external:
+        _cluster = _external_cluster(Path(external))
+        try:
+            yield _cluster
+        finally:
+            _cluster = None
+        return
+    try:
+        binaries = find_binaries()
+    except BinariesNotFoundError as error:
+        _no_cluster(error)
+    # CRDs go in before the controller manager starts, so its garbage collector
+    # knows them at once instead of after its 30 s rediscovery.
+    plane = ControlPlane(binaries, crds=crd_files())
+    try:
+        plane.start()
+    except ControlPlaneError as error:
+        pytest.fail(f"the local control plane did not start:\n{error}", pytrace=False)
+    _cluster = KubeCluster(kubeconfig=plane.kubeconfig, helm=binaries.helm, control_plane=plane)
+    try:
+        yield _cluster
+    finally:
+        _cluster = None
+        plane.stop()
