@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from whatsapp_operator import __version__
+from whatsapp_operator import commands as operator_commands
 from whatsapp_operator.devtools import command as dev_command
 from whatsapp_operator.emulator import command as emulator_command
 
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    operator_commands.register(commands)
     emulator_command.register(commands)
     dev_command.register(commands)
     return parser

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _default_crds() -> list[Path]:
-    from whatsapp_operator.devtools.binaries import repo_root  # noqa: PLC0415 - see module doc
+    from whatsapp_operator.devtools.binaries import repo_root
 
     root = repo_root()
     if root is None or not (root / "crds").is_dir():
@@ -51,7 +51,7 @@ def _default_crds() -> list[Path]:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from whatsapp_operator.devtools.binaries import (  # noqa: PLC0415 - see module doc
+    from whatsapp_operator.devtools.binaries import (
         BinariesNotFoundError,
         find_binaries,
     )
@@ -67,7 +67,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_cluster(args: argparse.Namespace) -> int:
-    from whatsapp_operator.devtools.controlplane import (  # noqa: PLC0415 - see module doc
+    from whatsapp_operator.devtools.controlplane import (
         BinariesNotFoundError,
         ControlPlane,
         ControlPlaneError,

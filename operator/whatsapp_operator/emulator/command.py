@@ -91,15 +91,15 @@ def _parse_instance(spec: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio  # noqa: PLC0415 - keep `whatsapp-operator --help` fast
-    import logging  # noqa: PLC0415
-    import signal  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import asyncio
+    import logging
+    import signal
+    import sys
 
-    from pydantic import ValidationError  # noqa: PLC0415
+    from pydantic import ValidationError
 
-    from whatsapp_operator.emulator.app import start_emulator  # noqa: PLC0415
-    from whatsapp_operator.emulator.config import (  # noqa: PLC0415
+    from whatsapp_operator.emulator.app import start_emulator
+    from whatsapp_operator.emulator.config import (
         EmulatorConfig,
         SeedInstance,
         load_config_file,

@@ -25,7 +25,7 @@ class EmulatorState:
         self.config = config
         self.clock = LifecycleClock()
         # Not for security: a fixed seed makes ids, tokens and fault dice replayable.
-        self.rng = random.Random(config.random_seed)  # noqa: S311
+        self.rng = random.Random(config.random_seed)
         self.registry = Registry(self.rng, config.id_prefix)
         self.qr = QrCache()
         self.counters = Counters()

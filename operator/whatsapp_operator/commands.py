@@ -1,0 +1,100 @@
+"""Subcommands of the operator itself: `run` (the controller) and `crd` (print the CRD)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the operator against the current Kubernetes context or in-cluster",
+        description=(
+            "Run the WhatsAppInstance controller. Flags override the WAOP_* environment "
+            "variables; with no namespace given, the whole cluster is watched."
+        ),
+    )
+    run.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        default=None,
+        metavar="NS",
+        help="watch this namespace (repeatable; glob patterns ok)",
+    )
+    run.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="watch every namespace (default when none is given)",
+    )
+    run.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="coordinate with other replicas through this KopfPeering (default: standalone)",
+    )
+    run.add_argument("--log-format", choices=("text", "json"))
+    run.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    run.add_argument(
+        "--liveness",
+        metavar="URL",
+        help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz ('' disables)",
+    )
+    run.add_argument(
+        "--concurrency", type=int, metavar="N", help="reconciles running at once (default 32)"
+    )
+    run.add_argument("--kubeconfig", metavar="FILE")
+    run.set_defaults(handler=_run)
+
+    crd = commands.add_parser("crd", help="print the WhatsAppInstance CRD (generated from code)")
+    crd.set_defaults(handler=_crd)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import kopf
+
+    from whatsapp_operator import handlers  # noqa: F401 - registers the kopf handlers
+    from whatsapp_operator.config import OperatorConfig
+    from whatsapp_operator.logsetup import configure_logging
+
+    overrides: dict[str, Any] = {}
+    if args.namespaces and not args.all_namespaces:
+        overrides["namespaces"] = tuple(args.namespaces)
+    elif args.all_namespaces:
+        overrides["namespaces"] = ()
+    for name in ("peering", "log_format", "log_level", "concurrency", "kubeconfig"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    if args.liveness is not None:
+        overrides["liveness"] = args.liveness or None
+    config = dataclasses.replace(OperatorConfig(), **overrides)
+    if config.concurrency < 1:
+        print("--concurrency must be at least 1", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.log_format, quiet_kopf=not config.verbose_kopf)
+    if config.kubeconfig:
+        os.environ["KUBECONFIG"] = config.kubeconfig
+    memo = kopf.Memo(config=config)
+    kopf.run(
+        standalone=config.peering is None,
+        peering_name=config.peering,
+        clusterwide=config.clusterwide,
+        namespaces=config.namespaces,
+        liveness_endpoint=config.liveness,
+        memo=memo,
+    )
+    return 0
+
+
+def _crd(_: argparse.Namespace) -> int:
+    from whatsapp_operator.crd import render_crd_yaml
+
+    sys.stdout.write(render_crd_yaml())
+    return 0

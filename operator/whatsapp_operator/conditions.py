@@ -1,0 +1,240 @@
+"""Pure status decisions: conditions from what a reconcile saw and did.
+
+The contract (kstatus, Flux and Argo CD read it): every visit writes all five
+conditions with `observedGeneration`. `Stalled=True` is the only "failed" signal
+(a person must act); `Reconciling=True` means "converging, wait"; `Ready` is True
+when everything the operator controls has converged. A linked phone is reported
+in `Authorized` and only gates `Ready` when the resource asks for it, so a GitOps
+rollout does not wait on a human step by default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from whatsapp_operator.constants import ConditionType
+from whatsapp_operator.greenapi.models import InstanceState
+from whatsapp_operator.plan import SettingsOutcome
+from whatsapp_operator.resource import Condition
+from whatsapp_operator.timestamps import format_time
+
+TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why this reconcile could not finish. `permanent`: retrying without a change cannot help."""
+
+    reason: str
+    message: str
+    permanent: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    generation: int
+    state: InstanceState | None
+    raw_state: str | None
+    settings: SettingsOutcome
+    differing: tuple[str, ...] = ()
+    failure: Failure | None = None
+    require_authorization: bool = False
+    linking_hint: str = ""
+    phone: str = ""
+
+
+# GREEN-API state -> (Authorized status, reason, message, needs a person)
+_AUTHORIZATION: dict[InstanceState, tuple[str, str, str, bool]] = {
+    InstanceState.AUTHORIZED: (TRUE, "Authorized", "A phone is linked", False),
+    InstanceState.NOT_AUTHORIZED: (FALSE, "NotAuthorized", "No phone is linked", False),
+    InstanceState.BLOCKED: (
+        FALSE,
+        "Blocked",
+        "WhatsApp banned this number; contact GREEN-API support",
+        True,
+    ),
+    InstanceState.YELLOW_CARD: (
+        FALSE,
+        "YellowCard",
+        "Sending is suspended for suspected spam; reboot the instance to resume",
+        True,
+    ),
+    InstanceState.STARTING: (
+        UNKNOWN,
+        "Starting",
+        "The instance is starting (GREEN-API allows up to 5 minutes)",
+        False,
+    ),
+    InstanceState.SLEEP_MODE: (
+        UNKNOWN,
+        "SleepMode",
+        "The phone is offline; the state recovers within 5 minutes of it coming back",
+        False,
+    ),
+    InstanceState.CREATING: (
+        UNKNOWN,
+        "Creating",
+        "GREEN-API is still creating the instance",
+        False,
+    ),
+    InstanceState.UNKNOWN: (UNKNOWN, "UnknownState", "GREEN-API reported an unknown state", False),
+}
+
+_SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
+    SettingsOutcome.IN_SYNC: (TRUE, "InSync", "Settings match spec"),
+    SettingsOutcome.APPLY: (FALSE, "ApplyingSettings", "Sent {fields} to GREEN-API"),
+    SettingsOutcome.REAPPLY: (
+        FALSE,
+        "ReapplyingSettings",
+        "GREEN-API did not apply {fields} within the settle window; sent them once more",
+    ),
+    SettingsOutcome.CORRECT_DRIFT: (
+        FALSE,
+        "CorrectingDrift",
+        "{fields} changed outside the operator; restoring them",
+    ),
+    SettingsOutcome.WAITING_TO_SETTLE: (
+        FALSE,
+        "ApplyingSettings",
+        "Waiting for GREEN-API to apply {fields} (up to 5 minutes)",
+    ),
+    SettingsOutcome.WAITING_FOR_STATE: (
+        FALSE,
+        "WaitingForInstance",
+        "{fields} will be sent once the instance has started",
+    ),
+    SettingsOutcome.NOT_APPLIED: (
+        FALSE,
+        "SettingsNotApplied",
+        "GREEN-API accepted {fields} twice but did not apply them; see status.drift",
+    ),
+    SettingsOutcome.OBSERVED_DRIFT: (
+        FALSE,
+        "Drifted",
+        "{fields} differ from spec (managementPolicy Observe: not corrected)",
+    ),
+    SettingsOutcome.PAUSED: (
+        FALSE,
+        "ReconcilePaused",
+        "{fields} differ from spec; writes are paused by annotation",
+    ),
+    SettingsOutcome.UNOBSERVED: (UNKNOWN, "SettingsUnknown", "Settings not read yet"),
+}
+
+_CONVERGING = frozenset(
+    {
+        SettingsOutcome.APPLY,
+        SettingsOutcome.REAPPLY,
+        SettingsOutcome.CORRECT_DRIFT,
+        SettingsOutcome.WAITING_TO_SETTLE,
+        SettingsOutcome.WAITING_FOR_STATE,
+    }
+)
+
+
+def _fields(names: tuple[str, ...]) -> str:
+    if not names:
+        return "settings"
+    shown = ", ".join(names[:5])
+    return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+Verdict = tuple[str, str, str]  # (status, reason, message)
+
+
+def _authorized(facts: Facts) -> tuple[Verdict, bool]:
+    """The Authorized verdict, and whether the state needs a person to act."""
+    if facts.state is None:
+        message = facts.failure.message if facts.failure else "State not read yet"
+        return (UNKNOWN, "StateUnknown", message), False
+    status, reason, message, needs_person = _AUTHORIZATION[facts.state]
+    if facts.state is InstanceState.UNKNOWN and facts.raw_state:
+        message = f"GREEN-API reported state {facts.raw_state!r}"
+    if facts.state is InstanceState.NOT_AUTHORIZED and facts.linking_hint:
+        message = f"{message}: {facts.linking_hint}"
+    if facts.state is InstanceState.AUTHORIZED and facts.phone:
+        message = f"Linked to +{facts.phone}"
+    return (status, reason, message), needs_person
+
+
+def _synced(facts: Facts) -> Verdict:
+    if facts.failure is not None:
+        return FALSE, facts.failure.reason, facts.failure.message
+    status, reason, template = _SYNCED[facts.settings]
+    return status, reason, template.format(fields=_fields(facts.differing))
+
+
+def _stalled(facts: Facts, authorized: Verdict, needs_person: bool, synced: Verdict) -> Verdict:
+    if facts.failure is not None and facts.failure.permanent:
+        return TRUE, facts.failure.reason, facts.failure.message
+    if needs_person:
+        return TRUE, authorized[1], authorized[2]
+    if facts.failure is None and facts.settings is SettingsOutcome.NOT_APPLIED:
+        return TRUE, synced[1], synced[2]
+    return FALSE, "NotStalled", ""
+
+
+def _reconciling(facts: Facts, authorized: Verdict, synced: Verdict) -> Verdict:
+    if facts.failure is not None and not facts.failure.permanent:
+        return TRUE, "RetryingAfterError", facts.failure.message
+    if facts.failure is None and facts.settings in _CONVERGING:
+        return TRUE, synced[1], synced[2]
+    if facts.state in (InstanceState.CREATING, InstanceState.STARTING):
+        return TRUE, authorized[1], authorized[2]
+    return FALSE, "Converged", ""
+
+
+def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict) -> Verdict:
+    if stalled[0] == TRUE:
+        return FALSE, stalled[1], stalled[2]
+    if facts.failure is not None:
+        return FALSE, facts.failure.reason, facts.failure.message
+    observing = facts.settings is SettingsOutcome.OBSERVED_DRIFT
+    if synced[0] != TRUE and not observing:
+        return FALSE, synced[1], synced[2]
+    if facts.require_authorization and facts.state is not InstanceState.AUTHORIZED:
+        return FALSE, "AwaitingAuthorization", authorized[2]
+    if observing:
+        return TRUE, "Observing", synced[2]
+    detail = authorized[2][:1].lower() + authorized[2][1:]
+    return TRUE, "Ready", f"Settings in sync; {detail}"
+
+
+def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
+    """(status, reason, message) for each condition type."""
+    authorized, needs_person = _authorized(facts)
+    synced = _synced(facts)
+    stalled = _stalled(facts, authorized, needs_person, synced)
+    return {
+        ConditionType.READY: _ready(facts, authorized, synced, stalled),
+        ConditionType.SYNCED: synced,
+        ConditionType.AUTHORIZED: authorized,
+        ConditionType.RECONCILING: _reconciling(facts, authorized, synced),
+        ConditionType.STALLED: stalled,
+    }
+
+
+def merge_conditions(
+    previous: list[Condition],
+    wanted: dict[ConditionType, Verdict],
+    generation: int,
+    now: datetime,
+) -> list[Condition]:
+    """New condition list; `lastTransitionTime` moves only when a status flips."""
+    before = {condition.type: condition for condition in previous}
+    merged = []
+    for kind, (status, reason, message) in wanted.items():
+        old = before.get(kind.value)
+        since = old.last_transition_time if old is not None and old.status == status else None
+        merged.append(
+            Condition(
+                type=kind.value,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=since or format_time(now),
+                observed_generation=generation,
+            )
+        )
+    return merged

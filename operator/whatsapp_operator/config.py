@@ -1,0 +1,55 @@
+"""Operator configuration: flags first, then WAOP_* environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    # Empty: watch the whole cluster.
+    namespaces: tuple[str, ...] = field(default_factory=lambda: _env_list("WAOP_NAMESPACES"))
+    # Peering lets a second replica wait instead of double-handling; standalone skips it.
+    peering: str | None = field(default_factory=lambda: os.environ.get("WAOP_PEERING") or None)
+    log_format: LogFormat = field(
+        default_factory=lambda: "json" if os.environ.get("WAOP_LOG_FORMAT") == "json" else "text"
+    )
+    log_level: str = field(default_factory=lambda: os.environ.get("WAOP_LOG_LEVEL", "INFO"))
+    liveness: str | None = field(
+        default_factory=lambda: (
+            os.environ.get("WAOP_LIVENESS", "http://0.0.0.0:8080/healthz") or None
+        )
+    )
+    # Upper bound on reconciles running at once (each holds GREEN-API connections).
+    concurrency: int = field(default_factory=lambda: int(os.environ.get("WAOP_CONCURRENCY", "32")))
+    kubeconfig: str | None = field(default_factory=lambda: os.environ.get("KUBECONFIG") or None)
+    greenapi_read_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_GREENAPI_TIMEOUT", "20"))
+    )
+    # Whether linkPreview/enableLidMode are sent as JSON booleans or "yes"/"no".
+    lenient_bool_style: Literal["yesno", "json"] = field(
+        default_factory=lambda: (
+            "json" if os.environ.get("WAOP_LENIENT_BOOL_STYLE") == "json" else "yesno"
+        )
+    )
+    verbose_kopf: bool = field(default_factory=lambda: _env_bool("WAOP_VERBOSE_KOPF", False))
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces

@@ -1,0 +1,115 @@
+"""Pure: which Kubernetes Events a reconcile warrants. Transitions only, never per poll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from whatsapp_operator.constants import ConditionType
+from whatsapp_operator.plan import SettingsOutcome, SettingsPlan
+from whatsapp_operator.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+def _condition(status: WhatsAppInstanceStatus, kind: ConditionType) -> Condition | None:
+    return next((c for c in status.conditions if c.type == kind.value), None)
+
+
+def _fields(plan: SettingsPlan) -> str:
+    return ", ".join(d.field for d in plan.drift) or "settings"
+
+
+_PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str]] = {
+    SettingsOutcome.APPLY: ("Normal", "SettingsApplied", "Sent {fields} to GREEN-API"),
+    SettingsOutcome.REAPPLY: (
+        "Warning",
+        "SettingsReapplied",
+        "GREEN-API did not apply {fields} within the settle window; sent them once more",
+    ),
+    SettingsOutcome.CORRECT_DRIFT: (
+        "Warning",
+        "DriftCorrected",
+        "{fields} changed outside the operator; restored them",
+    ),
+}
+
+
+def transition_events(
+    previous: WhatsAppInstanceStatus, current: WhatsAppInstanceStatus, plan: SettingsPlan
+) -> list[Event]:
+    events: list[Event] = []
+    template = _PLAN_EVENTS.get(plan.outcome)
+    if template is not None:
+        kind, reason, message = template
+        events.append(Event(kind, reason, message.format(fields=_fields(plan))))
+
+    before_synced = _condition(previous, ConditionType.SYNCED)
+    now_synced = _condition(current, ConditionType.SYNCED)
+    if now_synced is not None and (
+        before_synced is None or before_synced.reason != now_synced.reason
+    ):
+        if now_synced.reason == "SettingsNotApplied":
+            events.append(Event("Warning", "SettingsNotApplied", now_synced.message))
+        elif now_synced.reason == "Drifted":
+            events.append(Event("Warning", "DriftDetected", now_synced.message))
+        elif now_synced.status == "True" and before_synced is not None:
+            events.append(Event("Normal", "SettingsInSync", now_synced.message))
+
+    before_auth = _condition(previous, ConditionType.AUTHORIZED)
+    now_auth = _condition(current, ConditionType.AUTHORIZED)
+    if now_auth is not None and (before_auth is None or before_auth.reason != now_auth.reason):
+        if now_auth.status == "True":
+            events.append(Event("Normal", "Authorized", now_auth.message))
+        elif now_auth.reason == "Blocked":
+            events.append(Event("Warning", "AccountBlocked", now_auth.message))
+        elif now_auth.reason == "YellowCard":
+            events.append(Event("Warning", "YellowCard", now_auth.message))
+        elif before_auth is not None and before_auth.status == "True":
+            events.append(
+                Event(
+                    "Warning",
+                    "AuthorizationLost",
+                    f"The instance is now {current.state}: {now_auth.message}",
+                )
+            )
+
+    before_stalled = _condition(previous, ConditionType.STALLED)
+    now_stalled = _condition(current, ConditionType.STALLED)
+    if now_stalled is not None:
+        was_true = before_stalled is not None and before_stalled.status == "True"
+        if (
+            now_stalled.status == "True"
+            and (
+                not was_true
+                or (before_stalled is not None and before_stalled.reason != now_stalled.reason)
+            )
+            and now_stalled.reason not in ("Blocked", "YellowCard", "SettingsNotApplied")
+        ):
+            events.append(Event("Warning", now_stalled.reason, now_stalled.message))
+        elif now_stalled.status != "True" and was_true:
+            events.append(Event("Normal", "Recovered", "The earlier problem is resolved"))
+
+    before_link = previous.linking.phase if previous.linking else None
+    now_link = current.linking.phase if current.linking else None
+    if now_link != before_link:
+        if now_link is LinkingPhase.EXPIRED:
+            events.append(
+                Event(
+                    "Normal",
+                    "LinkingWindowExpired",
+                    current.linking.message if current.linking else "",
+                )
+            )
+        elif now_link is LinkingPhase.CODE_READY:
+            events.append(
+                Event(
+                    "Normal", "LinkingCodeReady", current.linking.message if current.linking else ""
+                )
+            )
+    return events

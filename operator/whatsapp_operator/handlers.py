@@ -1,0 +1,212 @@
+"""kopf wiring: the only module with kopf decorators.
+
+Each WhatsAppInstance gets one daemon that runs the level-based reconcile in a
+loop: right away, then again when its wait is over or when something relevant
+changes (the spec, an action annotation, a referenced Secret). One loop per
+object means one writer of its status and no overlapping GREEN-API calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from whatsapp_operator import constants
+from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.greenapi import ClientOptions, GreenApi
+from whatsapp_operator.kube import Kube, KubeError, load_api_client
+from whatsapp_operator.linking import secret_name
+from whatsapp_operator.reconciler import Memory, Reconciler
+from whatsapp_operator.timestamps import utcnow
+
+log = logging.getLogger(__name__)
+
+# What makes a reconcile worth running now rather than at the next interval.
+_TRIGGER_ANNOTATIONS = (*constants.ACTION_ANNOTATIONS.values(), constants.ANNOTATION_PAUSED)
+
+
+def _trigger(body: Any) -> tuple[object, ...]:
+    metadata = body.get("metadata", {})
+    annotations = metadata.get("annotations") or {}
+    return (metadata.get("generation"), *(annotations.get(name) for name in _TRIGGER_ANNOTATIONS))
+
+
+@dataclass
+class Entry:
+    memory: Memory = field(default_factory=Memory)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    trigger: tuple[object, ...] = ()
+    last_status: dict[str, Any] | None = None
+
+    def wake(self) -> None:
+        self.wakeup.set()
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    green_api: GreenApi
+    kube: Kube
+    reconciler: Reconciler
+    slots: asyncio.Semaphore
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    def wake_referencing(self, namespace: str, name: str) -> int:
+        woken = 0
+        for entry in self.entries.values():
+            if (namespace, name) in entry.memory.referenced_secrets:
+                entry.wake()
+                woken += 1
+        return woken
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo["runtime"]
+    return runtime
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config: OperatorConfig = memo.get("config") or OperatorConfig()
+    settings.persistence.finalizer = constants.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=constants.GROUP, key="last-handled-configuration"
+    )
+    settings.posting.enabled = True
+    settings.posting.loggers = False
+    # Detect silently stalled watches (load balancers) and re-list.
+    settings.watching.inactivity_timeout = 70
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    green_api = GreenApi(
+        ClientOptions(
+            read_timeout=config.greenapi_read_timeout, lenient_bool_style=config.lenient_bool_style
+        )
+    )
+    kube = Kube(load_api_client(config.kubeconfig))
+    memo["runtime"] = Runtime(
+        config=config,
+        green_api=green_api,
+        kube=kube,
+        reconciler=Reconciler(green_api, kube, clock=utcnow),
+        slots=asyncio.Semaphore(max(1, config.concurrency)),
+    )
+
+
+@kopf.on.cleanup()
+async def shut_down(memo: kopf.Memo, **_: Any) -> None:
+    runtime = memo.get("runtime")
+    if runtime is None:
+        return
+    for entry in runtime.entries.values():
+        if entry.memory.session is not None:
+            await entry.memory.session.stop()
+    await runtime.green_api.aclose()
+    runtime.kube.close()
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PLURAL,
+    cancellation_timeout=15.0,
+    # Spreads a restart's first reconciles over a few seconds.
+    initial_delay=lambda **_: random.uniform(0.0, 2.0),
+)
+async def run_instance(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    namespace = namespace or ""
+    runtime = _runtime(memo)
+    entry = runtime.entries.setdefault(uid, Entry())
+    try:
+        while not stopped:
+            entry.wakeup.clear()
+            entry.trigger = _trigger(body)
+            snapshot = _snapshot(body, entry)
+            async with runtime.slots:
+                try:
+                    outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
+                except Exception:
+                    log.exception("Reconcile of %s/%s failed unexpectedly", namespace, name)
+                    await _wait(entry, 30.0, stopped)
+                    continue
+            if outcome.status_patch is not None:
+                try:
+                    await runtime.kube.patch_status(namespace, name, outcome.status_patch)
+                    entry.last_status = outcome.status.model_dump(
+                        mode="json", by_alias=True, exclude_none=True
+                    )
+                except KubeError as exc:
+                    log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
+            for event in outcome.events:
+                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            await _wait(entry, outcome.requeue_after, stopped)
+    finally:
+        if entry.memory.session is not None:
+            await entry.memory.session.stop()
+            entry.memory.session = None
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            with contextlib.suppress(KubeError):
+                await runtime.kube.delete_secret(namespace, secret_name(name))
+            runtime.entries.pop(uid, None)
+
+
+def _snapshot(body: kopf.Body, entry: Entry) -> dict[str, Any]:
+    """A plain copy of the live body, with the status this process wrote last.
+
+    The watch may not have delivered our own last status patch yet; reconciling
+    against an older status would repeat events and writes.
+    """
+    snapshot = {
+        "apiVersion": body.get("apiVersion", constants.API_VERSION),
+        "kind": body.get("kind", constants.KIND),
+        "metadata": dict(body.get("metadata", {})),
+        "spec": dict(body.get("spec", {})),
+        "status": dict(body.get("status", {})),
+    }
+    if entry.last_status is not None:
+        seen = snapshot["status"]
+        if seen.get("observedGeneration") is None or seen != entry.last_status:
+            snapshot["status"] = entry.last_status
+    return snapshot
+
+
+async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            stop_waiter = asyncio.ensure_future(stopped.wait())
+            wake_waiter = asyncio.ensure_future(entry.wakeup.wait())
+            try:
+                await asyncio.wait({stop_waiter, wake_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop_waiter.cancel()
+                wake_waiter.cancel()
+
+
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
+async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    runtime = memo.get("runtime")
+    entry = runtime.entries.get(uid) if runtime is not None else None
+    if entry is not None and _trigger(body) != entry.trigger:
+        entry.wake()
+
+
+@kopf.on.event("", "v1", "secrets")
+async def wake_on_secret(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    runtime = memo.get("runtime")
+    if runtime is not None and namespace:
+        runtime.wake_referencing(namespace, name)

@@ -1,0 +1,198 @@
+"""Kubernetes access for the operator: the only module that imports the `kubernetes` client.
+
+The official client is synchronous; calls run in worker threads so the event
+loop (kopf's watches, GREEN-API calls) never blocks on the API server. Library
+exceptions become `KubeError`s here, with the retry decision attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from pydantic import SecretStr
+
+from whatsapp_operator import constants
+from whatsapp_operator.redaction import register_secret
+
+log = logging.getLogger(__name__)
+
+# The client logs request and response bodies at DEBUG, Secret data included.
+logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
+
+
+class KubeError(Exception):
+    """An API-server failure. `retryable` is False when only a person can fix it."""
+
+    reason = "KubernetesError"
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+
+class SecretNotFound(KubeError):
+    reason = "SecretNotFound"
+
+
+class SecretKeyMissing(KubeError):
+    reason = "SecretKeyMissing"
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    value: SecretStr
+    # The Secret's resourceVersion: changes whenever its data may have changed.
+    version: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The WhatsAppInstance that owns a Secret (garbage-collected with it)."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster credentials when running in a Pod, else the kubeconfig (or KUBECONFIG)."""
+    configuration = client.Configuration()
+    if kubeconfig is None:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+    else:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    # Many instances reconcile concurrently; the default pool of 4 would serialize them.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+def _convert(exc: ApiException, what: str) -> KubeError:
+    status = exc.status
+    if status == 404:
+        return KubeError(f"{what}: not found", status=404, retryable=False)
+    if status in (401, 403):
+        return KubeError(
+            f"{what}: the operator is not allowed ({status}); check its RBAC",
+            status=status,
+            retryable=False,
+        )
+    if status == 422:
+        return KubeError(f"{what}: rejected by the API server (422)", status=422, retryable=False)
+    return KubeError(f"{what}: API server answered {status}", status=status)
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self._api_client = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+
+    def close(self) -> None:
+        self._api_client.close()
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
+        what = f"Secret {namespace}/{name}"
+        try:
+            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise SecretNotFound(
+                    f"{what} does not exist", status=404, retryable=False
+                ) from None
+            raise _convert(exc, what) from None
+        data = secret.data or {}
+        if key not in data:
+            raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)
+        try:
+            value = base64.b64decode(data[key], validate=True).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise SecretKeyMissing(
+                f"{what} key {key!r} is not UTF-8 text", retryable=False
+            ) from None
+        if not value:
+            raise SecretKeyMissing(f"{what} key {key!r} is empty", retryable=False)
+        register_secret(value)
+        version = secret.metadata.resource_version if secret.metadata else None
+        return SecretValue(SecretStr(value), version or "")
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None:
+        """Create the Secret, or replace its data, labels and annotations if it exists."""
+        encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
+        body: Any = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": annotations,
+                "ownerReferences": [owner.reference()],
+            },
+            "data": encoded,
+        }
+        what = f"Secret {namespace}/{name}"
+        try:
+            await asyncio.to_thread(self._core.create_namespaced_secret, namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise _convert(exc, what) from None
+            try:
+                await asyncio.to_thread(self._core.patch_namespaced_secret, name, namespace, body)
+            except ApiException as patch_exc:
+                raise _convert(patch_exc, what) from None
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """Delete if present; True when something was deleted."""
+        try:
+            await asyncio.to_thread(self._core.delete_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise _convert(exc, f"Secret {namespace}/{name}") from None
+        return True
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the status subresource (keys set to None are removed)."""
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PLURAL,
+                name,
+                {"status": status},
+            )
+        except ApiException as exc:
+            raise _convert(exc, f"{constants.KIND} {namespace}/{name} status") from None

@@ -1,0 +1,140 @@
+"""Pure decisions about linking a phone: when codes are handed out, and what status says.
+
+Codes are handed out only while the instance is `notAuthorized` and inside a
+bounded window (default 10 minutes), because a QR code or pairing code grants
+access to the account. The window restarts on request (the relink annotation)
+or when a linked phone is lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from whatsapp_operator.greenapi.models import InstanceState
+from whatsapp_operator.resource import (
+    AuthorizationMethod,
+    AuthorizationSpec,
+    LinkingPhase,
+    LinkingStatus,
+)
+from whatsapp_operator.timestamps import format_time, parse_time
+
+SECRET_SUFFIX = "-linking"  # noqa: S105 - a name suffix, not a credential
+QR_KEY = "qr.png"
+CODE_KEY = "code"
+
+
+def secret_name(resource_name: str) -> str:
+    # Resource names are DNS subdomains (<= 253); leave room for the suffix.
+    return resource_name[: 253 - len(SECRET_SUFFIX)] + SECRET_SUFFIX
+
+
+@dataclass(frozen=True)
+class LinkingDecision:
+    status: LinkingStatus
+    # True while a session should be feeding codes into the Secret.
+    active: bool
+    # True when the Secret with codes must not exist (linked, expired, not needed).
+    remove_codes: bool
+
+
+def _hint(method: AuthorizationMethod, name: str, resource: str) -> str:
+    if method is AuthorizationMethod.PHONE_NUMBER:
+        return (
+            f"enter the pairing code from Secret {name} (key {CODE_KEY}) in WhatsApp > "
+            f"Linked devices > Link with phone number, or run `kubectl whatsapp pair "
+            f"{resource}`"
+        )
+    return (
+        f"scan the QR code in Secret {name} (key {QR_KEY}) with WhatsApp > Linked "
+        f"devices, or run `kubectl whatsapp qr {resource}`"
+    )
+
+
+def decide_linking(
+    *,
+    resource: str,
+    state: InstanceState | None,
+    spec: AuthorizationSpec,
+    previous: LinkingStatus | None,
+    relink_requested: bool,
+    refreshed_at: datetime | None,
+    now: datetime,
+) -> LinkingDecision:
+    name = secret_name(resource)
+    method = spec.method
+    if state is InstanceState.AUTHORIZED:
+        was_linking = previous is not None and previous.phase not in (
+            LinkingPhase.NOT_NEEDED,
+            LinkingPhase.LINKED,
+        )
+        already_linked = previous is not None and previous.phase is LinkingPhase.LINKED
+        phase = LinkingPhase.LINKED if (was_linking or already_linked) else LinkingPhase.NOT_NEEDED
+        return LinkingDecision(
+            LinkingStatus(phase=phase, method=method, message="A phone is linked"),
+            active=False,
+            remove_codes=True,
+        )
+    if state is not InstanceState.NOT_AUTHORIZED:
+        # Starting, creating, blocked...: no code can be had; keep the window as it was.
+        if previous is None:
+            return LinkingDecision(
+                LinkingStatus(
+                    phase=LinkingPhase.NOT_NEEDED,
+                    method=method,
+                    message="Waiting for the instance to be ready for linking",
+                ),
+                active=False,
+                remove_codes=True,
+            )
+        return LinkingDecision(previous, active=False, remove_codes=False)
+
+    window = timedelta(minutes=spec.window_minutes)
+    fresh_start = (
+        previous is None
+        or previous.phase in (LinkingPhase.NOT_NEEDED, LinkingPhase.LINKED)
+        or not previous.window_started_at
+        or relink_requested
+    )
+    if fresh_start:
+        started, ends = now, now + window
+    else:
+        assert previous is not None
+        started = parse_time(previous.window_started_at)
+        ends = parse_time(previous.window_ends_at) if previous.window_ends_at else started + window
+    if now >= ends:
+        return LinkingDecision(
+            LinkingStatus(
+                phase=LinkingPhase.EXPIRED,
+                method=method,
+                window_started_at=format_time(started),
+                window_ends_at=format_time(ends),
+                message=(
+                    f"The linking window ended; annotate with "
+                    f"whatsapp-operator.io/relink-requested-at=<any new value> or run "
+                    f"`kubectl whatsapp qr {resource}` to restart it"
+                ),
+            ),
+            active=False,
+            remove_codes=True,
+        )
+    refreshed = ""
+    if refreshed_at is not None and refreshed_at >= started:
+        refreshed = format_time(refreshed_at)
+    elif not fresh_start and previous is not None:
+        refreshed = previous.refreshed_at
+    phase = LinkingPhase.CODE_READY if refreshed else LinkingPhase.WAITING
+    return LinkingDecision(
+        LinkingStatus(
+            phase=phase,
+            method=method,
+            secret_name=name if refreshed else "",
+            window_started_at=format_time(started),
+            window_ends_at=format_time(ends),
+            refreshed_at=refreshed,
+            message=_hint(method, name, resource) if refreshed else "Fetching a code",
+        ),
+        active=True,
+        remove_codes=False,
+    )

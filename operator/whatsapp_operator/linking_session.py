@@ -1,0 +1,218 @@
+"""The running side of linking: keep the current QR code or pairing code in a Secret.
+
+One session per instance while its linking window is open. QR codes come from the
+scanqrcode WebSocket (a frame per new code); when the socket fails, the HTTP `qr`
+method is polled at GREEN-API's documented cadence instead. Pairing codes are
+requested once and renewed shortly before they expire. A session never writes
+status: it stores the code, remembers when, and wakes the reconcile, which is
+the single writer of status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from whatsapp_operator import constants
+from whatsapp_operator.greenapi.errors import GreenApiError
+from whatsapp_operator.greenapi.models import AuthorizationCode, QrFrame, QrKind
+from whatsapp_operator.kube import KubeError, Owner
+from whatsapp_operator.linking import CODE_KEY, QR_KEY
+from whatsapp_operator.redaction import register_secret
+from whatsapp_operator.resource import AuthorizationMethod
+from whatsapp_operator.timestamps import format_time, utcnow
+
+log = logging.getLogger(__name__)
+
+# GREEN-API: "request ... with a delay in 1 second"; the creation guide says 2 s.
+QR_POLL_SECONDS = 2.0
+# Pairing codes live about 2.5 minutes; renew a little before that.
+PAIRING_CODE_RENEW_SECONDS = 140.0
+# Back off when the socket keeps failing, so a broken socket does not spin.
+RECONNECT_SECONDS = 5.0
+
+
+class LinkingApi(Protocol):
+    async def qr(self) -> QrFrame: ...
+
+    def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
+
+    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
+
+
+class CodeStore(Protocol):
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None: ...
+
+
+@dataclass
+class SessionState:
+    """What the reconcile reads from a session."""
+
+    refreshed_at: datetime | None = None
+    linked: bool = False
+    last_error: str = ""
+
+
+@dataclass
+class LinkingSession:
+    namespace: str
+    resource: str
+    secret_name: str
+    owner: Owner
+    method: AuthorizationMethod
+    phone_number: str | None
+    api: LinkingApi
+    store: CodeStore
+    wake: Callable[[], None]
+    state: SessionState = field(default_factory=SessionState)
+    _task: asyncio.Task[None] | None = None
+    _last_image: str = ""
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"linking {self.resource}")
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        try:
+            if self.method is AuthorizationMethod.PHONE_NUMBER:
+                await self._pairing_codes()
+            else:
+                await self._qr_codes()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a session must never take the operator down
+            self.state.last_error = f"linking failed: {type(exc).__name__}"
+            log.exception("Linking session for %s/%s failed", self.namespace, self.resource)
+
+    async def _store(self, key: str, value: bytes, kind: str) -> None:
+        now = utcnow()
+        labels = {
+            constants.LABEL_MANAGED_BY: "whatsapp-operator",
+            constants.LABEL_INSTANCE_NAME: self.resource,
+            constants.LABEL_SECRET_ROLE: "linking",
+        }
+        annotations = {
+            f"{constants.GROUP}/refreshed-at": format_time(now),
+            f"{constants.GROUP}/kind": kind,
+        }
+        try:
+            await self.store.apply_secret(
+                self.namespace,
+                self.secret_name,
+                data={key: value},
+                owner=self.owner,
+                labels=labels,
+                annotations=annotations,
+            )
+        except KubeError as exc:
+            self.state.last_error = exc.message
+            return
+        self.state.refreshed_at = now
+        self.state.last_error = ""
+        self.wake()
+
+    async def _on_frame(self, frame: QrFrame) -> bool:
+        """Handle one QR frame; True when linking is over."""
+        if frame.kind is QrKind.QR_CODE and frame.image_png_base64 is not None:
+            encoded = frame.image_png_base64.get_secret_value()
+            if encoded != self._last_image:
+                register_secret(encoded)
+                try:
+                    png = base64.b64decode(encoded, validate=True)
+                except binascii.Error:
+                    self.state.last_error = "GREEN-API sent a QR code that is not base64"
+                    return False
+                self._last_image = encoded
+                await self._store(QR_KEY, png, "qrCode")
+            return False
+        if frame.kind in (QrKind.ACCOUNT_DATA, QrKind.ALREADY_LOGGED):
+            self.state.linked = True
+            self.wake()
+            return True
+        if frame.kind is QrKind.ERROR:
+            self.state.last_error = f"GREEN-API: {frame.message or 'QR error'}"
+        return False
+
+    async def _qr_codes(self) -> None:
+        while True:
+            # A socket that ends with a timeout frame (its 100 s window) is simply
+            # reopened; one that fails or reports an error hands over to polling.
+            use_polling = False
+            try:
+                async for frame in self.api.scan_qr_code():
+                    if await self._on_frame(frame):
+                        return
+                    if frame.kind is QrKind.ERROR:
+                        use_polling = True
+                        break
+            except GreenApiError as exc:
+                self.state.last_error = exc.message
+                use_polling = True
+                log.info(
+                    "QR WebSocket for %s/%s failed (%s); polling qr instead",
+                    self.namespace,
+                    self.resource,
+                    exc.reason,
+                )
+            if use_polling and await self._poll_qr():
+                return
+
+    async def _poll_qr(self) -> bool:
+        """Poll `qr` for one socket window; True when linking is over."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 100.0
+        while loop.time() < deadline:
+            try:
+                if await self._on_frame(await self.api.qr()):
+                    return True
+            except GreenApiError as exc:
+                self.state.last_error = exc.message
+                await asyncio.sleep(exc.retry_after or RECONNECT_SECONDS)
+                continue
+            await asyncio.sleep(QR_POLL_SECONDS)
+        return False
+
+    async def _pairing_codes(self) -> None:
+        if not self.phone_number:
+            self.state.last_error = "spec.authorization.phoneNumber is not set"
+            return
+        while True:
+            try:
+                result = await self.api.get_authorization_code(int(self.phone_number))
+            except GreenApiError as exc:
+                self.state.last_error = exc.message
+                await asyncio.sleep(exc.retry_after or RECONNECT_SECONDS)
+                continue
+            if result.status:
+                await self._store(CODE_KEY, result.code.get_secret_value().encode(), "pairingCode")
+                await asyncio.sleep(PAIRING_CODE_RENEW_SECONDS)
+            else:
+                self.state.last_error = "GREEN-API refused to issue a pairing code"
+                await asyncio.sleep(RECONNECT_SECONDS * 6)

@@ -1,0 +1,106 @@
+"""An httpx client for the GREEN-API emulator's admin API (see docs/emulator.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+# The partner token every emulator fixture accepts.
+PARTNER_TOKEN = "gac.testpartnertoken0000000000000000000000000000"
+
+
+class EmulatorAdmin:
+    """Async, because the in-process emulator shares the test's event loop."""
+
+    def __init__(self, base_url: str, client: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.AsyncClient(base_url=self.base_url, timeout=10.0)
+
+    async def __aenter__(self) -> EmulatorAdmin:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, verb: str, path: str, body: Any = None) -> Any:
+        response = await self._client.request(verb, f"/admin{path}", json=body)
+        response.raise_for_status()
+        return response.json()
+
+    async def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/health")
+        return result
+
+    async def seed(self, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/instances", fields)
+        return result
+
+    async def instance(self, id_instance: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/instances/{id_instance}")
+        return result
+
+    async def instances(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/instances")
+        return result
+
+    async def scan(self, id_instance: int, phone: str | None = None) -> dict[str, Any]:
+        body = {} if phone is None else {"phone": phone}
+        result: dict[str, Any] = await self._call("POST", f"/instances/{id_instance}/scan", body)
+        return result
+
+    async def pair(self, id_instance: int, code: str) -> httpx.Response:
+        """Returns the raw response: a wrong code is an expected 400."""
+        return await self._client.post(f"/admin/instances/{id_instance}/pair", json={"code": code})
+
+    async def set_state(self, id_instance: int, state: str, **extra: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/state", {"state": state, **extra}
+        )
+        return result
+
+    async def drop_settings(self, id_instance: int, count: int = 1) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/drop-settings", {"count": count}
+        )
+        return result
+
+    async def quota(self, id_instance: int, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", f"/instances/{id_instance}/quota", body)
+        return result
+
+    async def advance_clock(self, seconds: float) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/clock", {"advanceSeconds": seconds})
+        return result
+
+    async def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/counters")
+        return result
+
+    async def reset_counters(self) -> None:
+        await self._call("DELETE", "/counters")
+
+    async def faults(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/faults")
+        return result
+
+    async def set_faults(self, rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("PUT", "/faults", rules)
+        return result
+
+    async def clear_faults(self) -> None:
+        await self._call("DELETE", "/faults")
+
+    async def config(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/config")
+        return result
+
+    async def patch_config(self, patch: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("PATCH", "/config", patch)
+        return result
+
+    async def add_partner_token(self, token: str) -> None:
+        await self._call("POST", "/partner-tokens", {"token": token})
