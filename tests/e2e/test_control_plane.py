@@ -118,14 +118,14 @@ def test_crd_is_established_and_serves_printer_columns(
     gadgets.create("shown", {"size": 4})
     gadgets.patch_status("shown", {"phase": "Ready"})
 
-    response = api.call_api(
-        f"/apis/{GROUP}/{VERSION}/namespaces/{gadgets.namespace}/{PLURAL}",
+    request = api.param_serialize(
         "GET",
+        f"/apis/{GROUP}/{VERSION}/namespaces/{gadgets.namespace}/{PLURAL}",
         header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
         auth_settings=["BearerToken"],
-        _preload_content=False,
-        _return_http_data_only=True,
     )
+    response = api.call_api(*request)
+    response.read()
     table = json.loads(response.data)
     columns = [c["name"] for c in table["columnDefinitions"]]
     assert columns[-2:] == ["Size", "Phase"] or {"Size", "Phase"} <= set(columns)
