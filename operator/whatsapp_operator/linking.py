@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from whatsapp_operator.constants import ANNOTATION_RELINK
 from whatsapp_operator.greenapi.models import InstanceState
 from whatsapp_operator.resource import (
     AuthorizationMethod,
@@ -39,17 +40,13 @@ class LinkingDecision:
     remove_codes: bool
 
 
-def _hint(method: AuthorizationMethod, name: str, resource: str) -> str:
+def _hint(method: AuthorizationMethod, name: str) -> str:
     if method is AuthorizationMethod.PHONE_NUMBER:
         return (
             f"enter the pairing code from Secret {name} (key {CODE_KEY}) in WhatsApp > "
-            f"Linked devices > Link with phone number, or run `kubectl whatsapp pair "
-            f"{resource}`"
+            "Linked devices > Link with phone number instead"
         )
-    return (
-        f"scan the QR code in Secret {name} (key {QR_KEY}) with WhatsApp > Linked "
-        f"devices, or run `kubectl whatsapp qr {resource}`"
-    )
+    return f"scan the QR code in Secret {name} (key {QR_KEY}) with WhatsApp > Linked devices"
 
 
 def decide_linking(
@@ -111,9 +108,9 @@ def decide_linking(
                 window_started_at=format_time(started),
                 window_ends_at=format_time(ends),
                 message=(
-                    f"The linking window ended; annotate with "
-                    f"whatsapp-operator.io/relink-requested-at=<any new value> or run "
-                    f"`kubectl whatsapp qr {resource}` to restart it"
+                    "The linking window ended; restart it with `kubectl annotate "
+                    f"whatsappinstance {resource} --overwrite "
+                    f"{ANNOTATION_RELINK}=$(date +%s)`"
                 ),
             ),
             active=False,
@@ -133,7 +130,7 @@ def decide_linking(
             window_started_at=format_time(started),
             window_ends_at=format_time(ends),
             refreshed_at=refreshed,
-            message=_hint(method, name, resource) if refreshed else "Fetching a code",
+            message=_hint(method, name) if refreshed else "Fetching a code",
         ),
         active=True,
         remove_codes=False,

@@ -314,9 +314,11 @@ class Reconciler:
         if state is InstanceState.AUTHORIZED:
             if memory.account is None or not memory.account.phone:
                 wa = await api.get_wa_settings()
+                wid = memory.settings.wid if memory.settings is not None else ""
                 memory.account = Account(
                     phone=wa.phone,
-                    wid=(memory.settings.wid or "") if memory.settings else "",
+                    # getSettings read before the scan has no wid yet; it is phone@c.us.
+                    wid=wid or (f"{wa.phone}@c.us" if wa.phone else ""),
                     device_id=wa.device_id,
                     avatar_url=wa.avatar,
                 )
@@ -324,7 +326,11 @@ class Reconciler:
             memory.account = None
 
         last_applied = cycle.previous.last_applied
-        if reconcile_request is not None and last_applied is not None:
+        if (
+            reconcile_request is not None
+            and last_applied is not None
+            and not last_applied.confirmed
+        ):
             # A person asked for a fresh attempt: forget the give-up bookkeeping.
             last_applied = None
         cycle.plan = plan_settings(

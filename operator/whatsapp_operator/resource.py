@@ -308,6 +308,12 @@ class AutoHealSpec(ApiModel):
     )
 
 
+def _defaults(model: type[ApiModel]) -> JsonDict:
+    """A section's defaults, spelled out: the API server does not default inside defaults."""
+    dumped: JsonDict = model().model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
 class WhatsAppInstanceSpec(ApiModel):
     instance: InstanceRef = Field(
         description="The GREEN-API instance and its credentials.",
@@ -326,22 +332,22 @@ class WhatsAppInstanceSpec(ApiModel):
     )
     settings: SettingsSpec = Field(
         default_factory=SettingsSpec,
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": _defaults(SettingsSpec)},
         description="Settings to keep equal on GREEN-API (sparse).",
     )
     authorization: AuthorizationSpec = Field(
         default_factory=AuthorizationSpec,
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": _defaults(AuthorizationSpec)},
         description="Linking a phone.",
     )
     intervals: IntervalsSpec = Field(
         default_factory=IntervalsSpec,
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": _defaults(IntervalsSpec)},
         description="Polling cadence.",
     )
     auto_heal: AutoHealSpec = Field(
         default_factory=AutoHealSpec,
-        json_schema_extra={"default": {}},
+        json_schema_extra={"default": _defaults(AutoHealSpec)},
         description="Automatic reboot of an instance stuck in `starting`.",
     )
 

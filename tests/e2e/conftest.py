@@ -38,6 +38,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Refuse before any test runs: the tests create and delete cluster objects.
+    external = os.environ.get("WAOP_TEST_KUBECONFIG")
+    if not external or not any(E2E_DIR in item.path.parents for item in session.items):
+        return
+    context = current_context(Path(external))
+    allowed = os.environ.get("WAOP_TEST_ALLOW_CONTEXT")
+    if not is_test_context(context, allowed):
+        raise pytest.UsageError(
+            f"WAOP_TEST_KUBECONFIG's current context {context!r} does not look like a test "
+            f"cluster (none of {', '.join(TEST_CONTEXT_HINTS)} in its name); set "
+            f"WAOP_TEST_ALLOW_CONTEXT={context} if it really is disposable."
+        )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
@@ -68,14 +83,6 @@ def _no_cluster(error: Exception) -> NoReturn:
 
 
 def _external_cluster(kubeconfig: Path) -> KubeCluster:
-    context = current_context(kubeconfig)
-    allowed = os.environ.get("WAOP_TEST_ALLOW_CONTEXT")
-    if not is_test_context(context, allowed):
-        raise pytest.UsageError(
-            f"WAOP_TEST_KUBECONFIG's current context {context!r} does not look like a test "
-            f"cluster (none of {', '.join(TEST_CONTEXT_HINTS)} in its name); set "
-            f"WAOP_TEST_ALLOW_CONTEXT={context} if it really is disposable."
-        )
     helm = os.environ.get("WAOP_HELM") or shutil.which("helm")
     try:
         helm_path = Path(helm) if helm else find_binaries().helm

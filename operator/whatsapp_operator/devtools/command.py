@@ -61,8 +61,13 @@ def run_build(args: argparse.Namespace) -> int:
     except BinariesNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    for name, path in vars(binaries).items():
+    paths = vars(binaries)
+    for name, path in paths.items():
         print(f"{name.replace('_', '-')}: {path}")
+    parents = {path.parent for path in paths.values()}
+    if len(parents) == 1:
+        # Last line is the directory alone, as with build.sh, for WAOP_K8S_BIN_DIR=$(...|tail -1).
+        print(parents.pop())
     return 0
 
 
