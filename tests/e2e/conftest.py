@@ -7,6 +7,7 @@ delete namespaces, CRDs and RBAC objects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,7 +16,12 @@ from typing import Any, NoReturn
 
 import pytest
 
-from whatsapp_operator.devtools.binaries import BinariesNotFoundError, find_binaries, repo_root
+from whatsapp_operator.devtools.binaries import (
+    Binaries,
+    BinariesNotFoundError,
+    find_binaries,
+    repo_root,
+)
 from whatsapp_operator.devtools.cluster import (
     TEST_CONTEXT_HINTS,
     KubeCluster,
@@ -71,7 +77,7 @@ def crd_files() -> list[Path]:
     )
 
 
-def _no_cluster(error: Exception) -> NoReturn:
+def _no_cluster(error: Exception | None) -> NoReturn:
     # Never a skip: an end-to-end suite that silently did not run reads as green.
     where = "in CI" if os.environ.get("CI") else "on this machine"
     pytest.fail(
@@ -82,12 +88,28 @@ def _no_cluster(error: Exception) -> NoReturn:
     )
 
 
+def _local_binaries(pytestconfig: pytest.Config) -> Binaries:
+    # A cold build takes a quarter of an hour; show its progress instead of
+    # letting the session look hung behind output capture.
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    problem: BinariesNotFoundError | None = None
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        try:
+            return find_binaries()
+        except BinariesNotFoundError as error:
+            problem = error
+    _no_cluster(problem)
+
+
 def _external_cluster(kubeconfig: Path) -> KubeCluster:
     helm = os.environ.get("WAOP_HELM") or shutil.which("helm")
+    problem: BinariesNotFoundError | None = None
     try:
         helm_path = Path(helm) if helm else find_binaries().helm
     except BinariesNotFoundError as error:
-        _no_cluster(error)
+        problem = error
+    if problem is not None:
+        _no_cluster(problem)
     cluster = KubeCluster(kubeconfig=kubeconfig, helm=helm_path)
     with cluster.api_client() as api:
         cluster.crd_names = apply_crds(api, crd_files())
@@ -95,7 +117,7 @@ def _external_cluster(kubeconfig: Path) -> KubeCluster:
 
 
 @pytest.fixture(scope="session")
-def kube_cluster() -> Iterator[KubeCluster]:
+def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
     global _cluster  # noqa: PLW0603 - the report hook has no fixture access
     external = os.environ.get("WAOP_TEST_KUBECONFIG")
     if external:
@@ -105,17 +127,17 @@ def kube_cluster() -> Iterator[KubeCluster]:
         finally:
             _cluster = None
         return
-    try:
-        binaries = find_binaries()
-    except BinariesNotFoundError as error:
-        _no_cluster(error)
+    binaries = _local_binaries(pytestconfig)
     # CRDs go in before the controller manager starts, so its garbage collector
     # knows them at once instead of after its 30 s rediscovery.
     plane = ControlPlane(binaries, crds=crd_files())
+    failure: ControlPlaneError | None = None
     try:
         plane.start()
     except ControlPlaneError as error:
-        pytest.fail(f"the local control plane did not start:\n{error}", pytrace=False)
+        failure = error
+    if failure is not None:
+        pytest.fail(f"the local control plane did not start:\n{failure}", pytrace=False)
     _cluster = KubeCluster(kubeconfig=plane.kubeconfig, helm=binaries.helm, control_plane=plane)
     try:
         yield _cluster

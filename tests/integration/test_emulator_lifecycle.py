@@ -268,6 +268,29 @@ async def test_dropped_settings_never_apply(
         assert (await account.get("getSettings")).json()["stateWebhook"] == "yes"
 
 
+async def test_set_settings_log_records_accepted_bodies(
+    emulator: RunningEmulator, emulator_admin: EmulatorAdmin
+) -> None:
+    seeded = await emulator_admin.seed()
+    id_instance = seeded["idInstance"]
+    assert seeded["setSettingsLog"] == []
+    await emulator_admin.drop_settings(id_instance, 1)
+    async with httpx.AsyncClient(timeout=10) as client:
+        account = Account(client, emulator.url, id_instance, seeded["apiTokenInstance"])
+        await account.post("setSettings", {"stateWebhook": "yes"})
+        # Rejected bodies are not journaled: only what GREEN-API accepted.
+        rejected = await account.post("setSettings", {"autoTyping": 9})
+        assert rejected.status_code == 400
+        await emulator_admin.advance_clock(60)
+        await account.post("setSettings", {"incomingWebhook": "yes", "wid": "1@c.us"})
+    log = (await emulator_admin.instance(id_instance))["setSettingsLog"]
+    assert [(entry["body"], entry["dropped"]) for entry in log] == [
+        ({"stateWebhook": "yes"}, True),
+        ({"incomingWebhook": "yes", "wid": "1@c.us"}, False),
+    ]
+    assert log[0]["at"] < log[1]["at"]
+
+
 async def test_partner_create_validates_settings(emulator: RunningEmulator) -> None:
     async with httpx.AsyncClient(timeout=10) as client:
         url = partner_url(emulator.url, "createInstance", PARTNER_TOKEN)

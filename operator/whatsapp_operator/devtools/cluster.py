@@ -30,9 +30,7 @@ class KubeCluster:
 
     def api_client(self) -> client.ApiClient:
         """A fresh admin client; close it (or use it as a context manager)."""
-        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=str(self.kubeconfig)
-        )
+        api: client.ApiClient = config.new_client_from_config(config_file=str(self.kubeconfig))
         return api
 
     def log_tails(self, lines: int = 40) -> str:

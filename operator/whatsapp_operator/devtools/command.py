@@ -40,6 +40,25 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     build = commands.add_parser("build", help="build (or find) the binaries and print their paths")
     build.set_defaults(handler=run_build)
 
+    demo = commands.add_parser(
+        "demo",
+        help="local demo: control plane, GREEN-API emulator, operator and a sample resource",
+    )
+    demo.add_argument("--port", type=int, default=7010, help="emulator port (default 7010)")
+    demo.add_argument(
+        "--auto-scan", action="store_true", help="simulate the phone scan instead of waiting"
+    )
+    demo.add_argument(
+        "--exit-when-linked", action="store_true", help="stop once the phone is linked"
+    )
+    demo.set_defaults(handler=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from whatsapp_operator.devtools.demo import run_demo
+
+    return run_demo(args.port, args.auto_scan, args.exit_when_linked)
+
 
 def _default_crds() -> list[Path]:
     from whatsapp_operator.devtools.binaries import repo_root

@@ -7,7 +7,8 @@ Routes (JSON in, JSON out):
 * `POST /admin/instances` `{idInstance?, apiTokenInstance?, state?, settings?, name?, phone?}`
   seeds one instance, ready at once unless `state` is `creating`; 201 + view.
 * `GET /admin/instances/{id}` -> state, applied settings, pending settings with their apply
-  time, history, pairing code, quota, counters.
+  time, the journal of accepted setSettings bodies (`setSettingsLog`), history, pairing
+  code, quota, counters.
 * `DELETE /admin/instances/{id}` deletes it as the partner API would.
 * `POST /admin/instances/{id}/scan` `{phone?}` simulates scanning the current QR code;
   409 unless the instance is `notAuthorized`.
@@ -94,6 +95,10 @@ def view(st: EmulatorState, inst: Instance) -> dict[str, Any]:
         "settings": dict(inst.settings),
         "pendingSettings": [{"applyAt": p.apply_at, "values": p.values} for p in inst.pending],
         "dropNextSettings": inst.drop_next_settings,
+        "setSettingsLog": [
+            {"at": call.at, "body": call.body, "dropped": call.dropped}
+            for call in inst.set_settings_log
+        ],
         "qrRotation": qr_rotation(st, inst, now),
         "pairingCode": None
         if inst.pairing is None

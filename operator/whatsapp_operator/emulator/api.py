@@ -23,6 +23,7 @@ from whatsapp_operator.emulator.instances import (
     Instance,
     PairingCode,
     PendingSettings,
+    SetSettingsCall,
     format_time,
 )
 from whatsapp_operator.emulator.settings import SettingsValidationError, render_settings
@@ -122,6 +123,7 @@ async def set_settings(
         st.rng.random() < st.config.drop_settings_probability
     ):
         dropped = True
+    inst.set_settings_log.append(SetSettingsCall(at=now, body=dict(body), dropped=dropped))
     if dropped:
         log.info("instance %s: setSettings dropped by fault injection", inst.id_instance)
     elif values:

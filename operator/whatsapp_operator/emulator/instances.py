@@ -19,6 +19,7 @@ from whatsapp_operator.emulator.settings import default_settings
 
 STABLE_STATES = frozenset({"notAuthorized", "authorized", "blocked", "sleepMode", "yellowCard"})
 HISTORY_LIMIT = 1000
+SET_SETTINGS_LOG_LIMIT = 100
 PAIRING_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -26,6 +27,15 @@ PAIRING_ALPHABET = string.ascii_uppercase + string.digits
 class PendingSettings:
     apply_at: float
     values: dict[str, Any]
+
+
+@dataclass
+class SetSettingsCall:
+    """One setSettings call that passed validation, as the client sent it (admin journal)."""
+
+    at: float
+    body: dict[str, Any]
+    dropped: bool
 
 
 @dataclass
@@ -57,6 +67,10 @@ class Instance:
     deleted_at: float | None = None
     settings: dict[str, Any] = field(default_factory=default_settings)
     pending: list[PendingSettings] = field(default_factory=list)
+    # Accepted setSettings bodies, oldest first, so tests can prove what a client wrote.
+    set_settings_log: deque[SetSettingsCall] = field(
+        default_factory=lambda: deque(maxlen=SET_SETTINGS_LOG_LIMIT)
+    )
     history: deque[tuple[str, float, str]] = field(
         default_factory=lambda: deque(maxlen=HISTORY_LIMIT)
     )
