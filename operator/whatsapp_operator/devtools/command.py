@@ -124,6 +124,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     finally:
         print("stopping kube-controller-manager, kube-apiserver, etcd ...", file=sys.stderr)
         plane.stop()
+        print("stopped.", file=sys.stderr)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0

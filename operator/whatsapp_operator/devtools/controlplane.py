@@ -402,7 +402,7 @@ class ControlPlane:
         def established() -> bool:
             for name in names:
                 _, crd = self.request("GET", f"{base}/{name}")
-                conditions = crd.get("status", {}).get("conditions", [])
+                conditions = (crd.get("status") or {}).get("conditions") or []
                 if not any(
                     c["type"] == "Established" and c["status"] == "True" for c in conditions
                 ):
