@@ -209,4 +209,5 @@ async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -
 async def wake_on_secret(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     runtime = memo.get("runtime")
     if runtime is not None and namespace:
+        runtime.kube.forget_secret(namespace, name)
         runtime.wake_referencing(namespace, name)

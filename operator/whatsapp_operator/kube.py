@@ -107,20 +107,36 @@ class Kube:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
+        # Referenced Secrets, cached until the Secret watch reports a change
+        # (`forget_secret`): a settled fleet then reads nothing from the API server.
+        self._secrets: dict[tuple[str, str], Any] = {}
+        # Bumped by every change notice, so a read that raced a change is not cached.
+        self._secret_epochs: dict[tuple[str, str], int] = {}
+
+    def forget_secret(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
+        self._secrets.pop(key, None)
+        self._secret_epochs[key] = self._secret_epochs.get(key, 0) + 1
 
     def close(self) -> None:
         self._api_client.close()
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
         what = f"Secret {namespace}/{name}"
-        try:
-            secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise SecretNotFound(
-                    f"{what} does not exist", status=404, retryable=False
-                ) from None
-            raise _convert(exc, what) from None
+        cache_key = (namespace, name)
+        secret: Any = self._secrets.get(cache_key)
+        if secret is None:
+            epoch = self._secret_epochs.get(cache_key, 0)
+            try:
+                secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise SecretNotFound(
+                        f"{what} does not exist", status=404, retryable=False
+                    ) from None
+                raise _convert(exc, what) from None
+            if self._secret_epochs.get(cache_key, 0) == epoch:
+                self._secrets[cache_key] = secret
         data = secret.data or {}
         if key not in data:
             raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)

@@ -46,6 +46,8 @@ CONTEXT_NAME = "whatsapp-operator-local"
 ADMIN_USER = "admin"
 STOP_TIMEOUT = 10.0
 _POLL_INTERVAL = 0.1
+_SCRATCH_PREFIX = "waop-cp-"
+_OWNER_FILE = "owner.pid"
 
 
 class ControlPlaneError(RuntimeError):
@@ -64,6 +66,20 @@ def _scratch_parent() -> str | None:
     # the page cache of the backing filesystem; tmpfs keeps them off the disk.
     shm = Path("/dev/shm")  # noqa: S108 - only a parent for mkdtemp's private dir
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def _sweep_orphaned_scratch(parent: Path) -> None:
+    # Scratch dirs of a killed session outlive it (etcd preallocates a 64 MB
+    # WAL, in RAM on tmpfs); remove those whose owning process is gone.
+    for scratch in parent.glob(f"{_SCRATCH_PREFIX}*"):
+        try:
+            owner = int((scratch / _OWNER_FILE).read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(scratch, ignore_errors=True)
+        except (OSError, ValueError):
+            # Not ours to judge: unreadable, half-written, or another user's.
+            continue
 
 
 def _generate_rsa_key(path: Path) -> None:
@@ -168,7 +184,10 @@ class ControlPlane:
         if self._scratch is not None:
             raise ControlPlaneError("the control plane is already started")
         binaries = self._binaries or find_binaries()
-        self._scratch = Path(tempfile.mkdtemp(prefix="waop-cp-", dir=_scratch_parent()))
+        parent = Path(_scratch_parent() or tempfile.gettempdir())
+        _sweep_orphaned_scratch(parent)
+        self._scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=parent))
+        (self._scratch / _OWNER_FILE).write_text(str(os.getpid()))
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="waop-cp-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)

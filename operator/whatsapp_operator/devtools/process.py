@@ -18,10 +18,12 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     # A test runner killed by a CI timeout must not leave an apiserver and etcd
-    # behind holding ports and half a gigabyte. Linux delivers this signal when
-    # the thread that spawned the child exits, so start from a long-lived thread.
+    # behind holding ports and 400 MB. SIGKILL rather than SIGTERM: all three
+    # would get it at once, and an apiserver whose etcd is gone hangs in its
+    # graceful shutdown. Linux sends it when the thread that spawned the child
+    # exits, so start the control plane from a long-lived thread.
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
 
 
 class ManagedProcess:
