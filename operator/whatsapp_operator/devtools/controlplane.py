@@ -68,18 +68,34 @@ def _scratch_parent() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+def _process_alive(pid: int) -> bool:
+    proc = Path(f"/proc/{pid}/stat")
+    if proc.parent.parent.is_dir():
+        try:
+            # A zombie still answers kill(pid, 0) until someone reaps it.
+            return proc.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _sweep_orphaned_scratch(parent: Path) -> None:
     # Scratch dirs of a killed session outlive it (etcd preallocates a 64 MB
     # WAL, in RAM on tmpfs); remove those whose owning process is gone.
     for scratch in parent.glob(f"{_SCRATCH_PREFIX}*"):
         try:
             owner = int((scratch / _OWNER_FILE).read_text())
-            os.kill(owner, 0)
-        except ProcessLookupError:
-            shutil.rmtree(scratch, ignore_errors=True)
         except (OSError, ValueError):
-            # Not ours to judge: unreadable, half-written, or another user's.
+            # Not ours to judge: no owner file, half-written, or another user's.
             continue
+        if not _process_alive(owner):
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _generate_rsa_key(path: Path) -> None:
