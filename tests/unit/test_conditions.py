@@ -19,7 +19,6 @@ from whatsapp_operator.conditions import (
     desired_conditions,
     merge_conditions,
 )
-from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.greenapi.models import InstanceState
 from whatsapp_operator.plan import SettingsOutcome
 from whatsapp_operator.resource import Condition
@@ -71,7 +70,9 @@ def facts(
     settings: SettingsOutcome = SettingsOutcome.IN_SYNC,
     **kw: Any,
 ) -> Facts:
-    return Facts(generation=3, state=state, raw_state=state.value if state else None, settings=settings, **kw)
+    return Facts(
+        generation=3, state=state, raw_state=state.value if state else None, settings=settings, **kw
+    )
 
 
 CONTRACT: list[Any] = [
@@ -307,9 +308,7 @@ def test_phone_shows_in_authorized_and_ready_messages() -> None:
 
 def test_linking_hint_shows_in_authorized_message() -> None:
     hint = "scan the QR code in Secret x-linking (key qr.png) with WhatsApp > Linked devices"
-    found = by_type(
-        conditions_for(facts(InstanceState.NOT_AUTHORIZED, linking_hint=hint))
-    )
+    found = by_type(conditions_for(facts(InstanceState.NOT_AUTHORIZED, linking_hint=hint)))
     assert found["Authorized"].message == f"No phone is linked: {hint}"
 
 
@@ -366,9 +365,7 @@ def test_merge_keeps_transition_time_unless_status_flips() -> None:
 
     # A reason change alone (ApplyingSettings -> CorrectingDrift, both False) keeps the time.
     even_later = later + timedelta(minutes=10)
-    correcting = desired_conditions(
-        facts(settings=SettingsOutcome.CORRECT_DRIFT, differing=("a",))
-    )
+    correcting = desired_conditions(facts(settings=SettingsOutcome.CORRECT_DRIFT, differing=("a",)))
     third = by_type(merge_conditions(list(second.values()), correcting, 2, even_later))
     assert third["Synced"].reason == "CorrectingDrift"
     assert third["Synced"].last_transition_time == format_time(later)

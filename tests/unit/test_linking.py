@@ -114,9 +114,7 @@ def test_refresh_from_before_the_window_is_ignored() -> None:
 
 
 def test_window_end_expires_and_removes_codes() -> None:
-    ready = decide(
-        InstanceState.NOT_AUTHORIZED, refreshed_at=T0 + timedelta(seconds=1)
-    ).status
+    ready = decide(InstanceState.NOT_AUTHORIZED, refreshed_at=T0 + timedelta(seconds=1)).status
     end = T0 + timedelta(minutes=10)
     decision = decide(InstanceState.NOT_AUTHORIZED, ready, now=end, refreshed_at=end)
     assert decision.status.phase is LinkingPhase.EXPIRED

@@ -1,0 +1,199 @@
+"""In-memory collaborators for `whatsapp_operator.reconciler.Reconciler` (no network, no cluster).
+
+* `FakeInstanceApi` implements the reconciler's `InstanceApi` protocol: it records every
+  call, can be told to raise any `greenapi.errors` exception per method, and (by default)
+  applies setSettings to what getSettings answers, like GREEN-API eventually does.
+* `FakeGreenApiFactory` hands out that one instance and records the credentials asked for.
+* `FakeSecrets` implements `SecretsApi` (read_secret_key, apply_secret, delete_secret).
+* `FixedClock` is the reconciler's clock; tests move it explicitly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import SecretStr
+
+from whatsapp_operator.greenapi.errors import GreenApiError
+from whatsapp_operator.greenapi.models import (
+    AuthorizationCode,
+    InstanceState,
+    QrFrame,
+    QrKind,
+    Settings,
+    StateReport,
+    WaSettings,
+)
+from whatsapp_operator.kube import Owner, SecretKeyMissing, SecretNotFound, SecretValue
+
+# A 1x1 PNG, base64: what GREEN-API's qrCode frames carry.
+PNG_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+class FixedClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass
+class Call:
+    method: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass
+class FakeInstanceApi:
+    state: InstanceState = InstanceState.AUTHORIZED
+    raw_state: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    wa: WaSettings = field(
+        default_factory=lambda: WaSettings(phone="79001234567", device_id="dev-1", avatar="")
+    )
+    # setSettings changes what getSettings answers (False: GREEN-API "drops" the write).
+    apply_writes: bool = True
+    # method name -> exception raised by that method (until removed)
+    errors: dict[str, GreenApiError] = field(default_factory=dict)
+    qr_frames: list[QrFrame] = field(
+        default_factory=lambda: [
+            QrFrame(kind=QrKind.QR_CODE, raw_type="qrCode", image_png_base64=SecretStr(PNG_BASE64))
+        ]
+    )
+    pairing_code: str = "ABCD-1234"
+    # every call, failed ones included
+    calls: list[Call] = field(default_factory=list)
+    # setSettings bodies that were accepted (did not raise)
+    writes: list[Settings] = field(default_factory=list)
+
+    def _enter(self, method: str, *args: Any) -> None:
+        self.calls.append(Call(method, args))
+        error = self.errors.get(method)
+        if error is not None:
+            raise error
+
+    def called(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def get_state(self) -> StateReport:
+        self._enter("get_state")
+        return StateReport(state=self.state, raw=self.raw_state or self.state.value)
+
+    async def get_settings(self) -> Settings:
+        self._enter("get_settings")
+        return self.settings
+
+    async def set_settings(self, settings: Settings) -> bool:
+        self._enter("set_settings", settings)
+        self.writes.append(settings)
+        if self.apply_writes:
+            self.settings = self.settings.model_copy(update=settings.present())
+        return True
+
+    async def get_wa_settings(self) -> WaSettings:
+        self._enter("get_wa_settings")
+        return self.wa
+
+    async def reboot(self) -> bool:
+        self._enter("reboot")
+        return True
+
+    async def logout(self) -> bool:
+        self._enter("logout")
+        return True
+
+    async def qr(self) -> QrFrame:
+        self._enter("qr")
+        return self.qr_frames[0]
+
+    async def scan_qr_code(self) -> AsyncIterator[QrFrame]:
+        self._enter("scan_qr_code")
+        for frame in self.qr_frames:
+            yield frame
+        # A real socket stays open until its window ends; stay open until cancelled.
+        await asyncio.Event().wait()
+
+    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode:
+        self._enter("get_authorization_code", phone_number)
+        return AuthorizationCode(status=True, code=SecretStr(self.pairing_code))
+
+
+@dataclass
+class FakeGreenApiFactory:
+    api: FakeInstanceApi = field(default_factory=FakeInstanceApi)
+    # (api_url, id_instance, token text) per `instance` call
+    requests: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def instance(
+        self, *, api_url: str, id_instance: int, token: SecretStr | str
+    ) -> FakeInstanceApi:
+        text = token.get_secret_value() if isinstance(token, SecretStr) else token
+        self.requests.append((api_url, id_instance, text))
+        return self.api
+
+
+@dataclass
+class AppliedSecret:
+    namespace: str
+    name: str
+    data: dict[str, bytes]
+    owner: Owner
+    labels: dict[str, str]
+    annotations: dict[str, str]
+
+
+@dataclass
+class FakeSecrets:
+    # (namespace, name) -> (data, resourceVersion)
+    store: dict[tuple[str, str], tuple[dict[str, str], str]] = field(default_factory=dict)
+    reads: list[tuple[str, str, str]] = field(default_factory=list)
+    applied: list[AppliedSecret] = field(default_factory=list)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    # Secrets the operator wrote (the linking Secret) and that still exist.
+    written: dict[tuple[str, str], AppliedSecret] = field(default_factory=dict)
+
+    def put(self, namespace: str, name: str, data: dict[str, str], version: str = "1") -> None:
+        self.store[(namespace, name)] = (dict(data), version)
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
+        self.reads.append((namespace, name, key))
+        what = f"Secret {namespace}/{name}"
+        if (namespace, name) not in self.store:
+            raise SecretNotFound(f"{what} does not exist", status=404, retryable=False)
+        data, version = self.store[(namespace, name)]
+        if not data.get(key):
+            raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)
+        return SecretValue(SecretStr(data[key]), version)
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None:
+        secret = AppliedSecret(namespace, name, data, owner, labels, annotations)
+        self.applied.append(secret)
+        self.written[(namespace, name)] = secret
+
+    async def delete_secret(self, namespace: str, name: str) -> bool:
+        """Delete if present; True when something was deleted (like `Kube.delete_secret`)."""
+        self.deleted.append((namespace, name))
+        return self.written.pop((namespace, name), None) is not None
