@@ -120,6 +120,12 @@ _SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
         "{fields} differ from spec; writes are paused by annotation",
     ),
     SettingsOutcome.UNOBSERVED: (UNKNOWN, "SettingsUnknown", "Settings not read yet"),
+    SettingsOutcome.REJECTED: (
+        FALSE,
+        "SettingsRejected",
+        "GREEN-API rejected {fields} (400); they are not sent again until spec.settings changes",
+    ),
+    SettingsOutcome.WRITE_FAILED: (FALSE, "ApplyFailed", "Sending {fields} to GREEN-API failed"),
 }
 
 _CONVERGING = frozenset(
@@ -170,12 +176,18 @@ def _stalled(facts: Facts, authorized: Verdict, needs_person: bool, synced: Verd
         return TRUE, facts.failure.reason, facts.failure.message
     if needs_person:
         return TRUE, authorized[1], authorized[2]
-    if facts.failure is None and facts.settings is SettingsOutcome.NOT_APPLIED:
+    if facts.failure is None and facts.settings in (
+        SettingsOutcome.NOT_APPLIED,
+        SettingsOutcome.REJECTED,
+    ):
         return TRUE, synced[1], synced[2]
     return FALSE, "NotStalled", ""
 
 
-def _reconciling(facts: Facts, authorized: Verdict, synced: Verdict) -> Verdict:
+def _reconciling(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict) -> Verdict:
+    # kstatus reads Reconciling before Stalled: a stalled object must not look in progress.
+    if stalled[0] == TRUE:
+        return FALSE, "Stalled", ""
     if facts.failure is not None and not facts.failure.permanent:
         return TRUE, "RetryingAfterError", facts.failure.message
     if facts.failure is None and facts.settings in _CONVERGING:
@@ -210,7 +222,7 @@ def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
         ConditionType.READY: _ready(facts, authorized, synced, stalled),
         ConditionType.SYNCED: synced,
         ConditionType.AUTHORIZED: authorized,
-        ConditionType.RECONCILING: _reconciling(facts, authorized, synced),
+        ConditionType.RECONCILING: _reconciling(facts, authorized, synced, stalled),
         ConditionType.STALLED: stalled,
     }
 

@@ -61,16 +61,18 @@ def transition_events(
         elif now_synced.status == "True" and before_synced is not None:
             events.append(Event("Normal", "SettingsInSync", now_synced.message))
 
+    # A linked account stays in status through reboots and unreadable states, so
+    # "linked" and "lost" fire once per real change, not around every reboot.
     before_auth = _condition(previous, ConditionType.AUTHORIZED)
     now_auth = _condition(current, ConditionType.AUTHORIZED)
     if now_auth is not None and (before_auth is None or before_auth.reason != now_auth.reason):
-        if now_auth.status == "True":
+        if now_auth.status == "True" and previous.account is None:
             events.append(Event("Normal", "Authorized", now_auth.message))
         elif now_auth.reason == "Blocked":
             events.append(Event("Warning", "AccountBlocked", now_auth.message))
         elif now_auth.reason == "YellowCard":
             events.append(Event("Warning", "YellowCard", now_auth.message))
-        elif before_auth is not None and before_auth.status == "True":
+        elif now_auth.status == "False" and previous.account is not None:
             events.append(
                 Event(
                     "Warning",

@@ -80,6 +80,7 @@ class LinkingSession:
     api: LinkingApi
     store: CodeStore
     wake: Callable[[], None]
+    clock: Callable[[], datetime] = utcnow
     state: SessionState = field(default_factory=SessionState)
     _task: asyncio.Task[None] | None = None
     _last_image: str = ""
@@ -112,7 +113,7 @@ class LinkingSession:
             log.exception("Linking session for %s/%s failed", self.namespace, self.resource)
 
     async def _store(self, key: str, value: bytes, kind: str) -> None:
-        now = utcnow()
+        now = self.clock()
         labels = {
             constants.LABEL_MANAGED_BY: "whatsapp-operator",
             constants.LABEL_INSTANCE_NAME: self.resource,
@@ -165,8 +166,10 @@ class LinkingSession:
             # A socket that ends with a timeout frame (its 100 s window) is simply
             # reopened; one that fails or reports an error hands over to polling.
             use_polling = False
+            frames = 0
             try:
                 async for frame in self.api.scan_qr_code():
+                    frames += 1
                     if await self._on_frame(frame):
                         return
                     if frame.kind is QrKind.ERROR:
@@ -183,6 +186,9 @@ class LinkingSession:
                 )
             if use_polling and await self._poll_qr():
                 return
+            if not frames:
+                # A socket that closes without a word must not be reopened in a tight loop.
+                await asyncio.sleep(RECONNECT_SECONDS)
 
     async def _poll_qr(self) -> bool:
         """Poll `qr` for one socket window; True when linking is over."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -52,6 +52,10 @@ class SettingsOutcome(StrEnum):
     OBSERVED_DRIFT = "ObservedDrift"
     PAUSED = "Paused"
     WAITING_FOR_STATE = "WaitingForState"
+    # GREEN-API refused the values (400); held until spec changes.
+    REJECTED = "Rejected"
+    # The write failed on the way (network, 5xx); nothing was recorded as sent.
+    WRITE_FAILED = "WriteFailed"
 
     @property
     def writes(self) -> bool:
@@ -144,6 +148,22 @@ def drift_report(
     return tuple(report)
 
 
+def write_failed(plan: SettingsPlan, previous: LastApplied | None, rejected: bool) -> SettingsPlan:
+    """The plan after its write failed: nothing counts as sent, unless GREEN-API refused it."""
+    if rejected and plan.last_applied is not None:
+        kept = plan.last_applied.model_copy(update={"rejected": True})
+        return replace(
+            plan, outcome=SettingsOutcome.REJECTED, write=None, last_applied=kept, settle_ends=None
+        )
+    return replace(
+        plan,
+        outcome=SettingsOutcome.WRITE_FAILED,
+        write=None,
+        last_applied=previous,
+        settle_ends=None,
+    )
+
+
 def plan_settings(
     *,
     desired: DesiredSettings,
@@ -188,6 +208,8 @@ def plan_settings(
         return hold(SettingsOutcome.WAITING_FOR_STATE)
 
     attempts = 1
+    if last_applied is not None and same_values and last_applied.rejected:
+        return hold(SettingsOutcome.REJECTED)
     if last_applied is not None and same_values:
         if last_applied.confirmed:
             outcome = SettingsOutcome.CORRECT_DRIFT

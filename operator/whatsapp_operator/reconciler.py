@@ -29,6 +29,7 @@ from whatsapp_operator.greenapi.models import (
     Settings,
     StateReport,
     WaSettings,
+    parse_state,
 )
 from whatsapp_operator.kube import KubeError, Owner, SecretValue
 from whatsapp_operator.linking import LinkingDecision, decide_linking, secret_name
@@ -39,9 +40,11 @@ from whatsapp_operator.plan import (
     SettingsPlan,
     display,
     plan_settings,
+    write_failed,
 )
 from whatsapp_operator.resource import (
     Account,
+    LastApplied,
     ManagementPolicy,
     WhatsAppInstance,
     WhatsAppInstanceStatus,
@@ -79,6 +82,14 @@ class SecretsApi(CodeStore, Protocol):
     async def delete_secret(self, namespace: str, name: str) -> bool: ...
 
 
+def _last_state(recorded: str) -> InstanceState | None:
+    if not recorded:
+        return None
+    if recorded == InstanceState.CREATING.value:
+        return InstanceState.CREATING
+    return parse_state(recorded)
+
+
 def default_api_url(instance_id: int) -> str:
     """The dedicated-host convention: https://{first 4 digits}.api.greenapi.com."""
     return f"https://{str(instance_id)[:4]}.api.greenapi.com"
@@ -98,6 +109,8 @@ class Memory:
     session: LinkingSession | None = None
     referenced_secrets: frozenset[tuple[str, str]] = frozenset()
     failures: int = 0
+    # Deleting an absent Secret is still a write: remember that it is gone.
+    linking_secret_removed: bool = False
 
 
 @dataclass
@@ -322,7 +335,8 @@ class Reconciler:
                     device_id=wa.device_id,
                     avatar_url=wa.avatar,
                 )
-        elif state is not InstanceState.UNKNOWN:
+        elif state is InstanceState.NOT_AUTHORIZED:
+            # Only an unlinked instance loses its account; a reboot or an outage does not.
             memory.account = None
 
         last_applied = cycle.previous.last_applied
@@ -345,10 +359,31 @@ class Reconciler:
             now=cycle.now,
         )
         if cycle.plan.write is not None and writes_allowed:
-            await api.set_settings(cycle.plan.write)
+            await self._write_settings(cycle, api, last_applied)
             # GREEN-API applies within minutes; the cached copy is stale from now on.
             memory.settings_read_at = cycle.now
         await self._auto_heal(cycle, api, writes_allowed)
+
+    async def _write_settings(
+        self, cycle: Cycle, api: InstanceApi, previous: LastApplied | None
+    ) -> None:
+        assert cycle.plan is not None
+        assert cycle.plan.write is not None
+        try:
+            saved = await api.set_settings(cycle.plan.write)
+        except gerr.GreenApiError as exc:
+            # Nothing counts as sent, unless GREEN-API refused the values themselves.
+            cycle.plan = write_failed(
+                cycle.plan, previous, rejected=isinstance(exc, gerr.RequestRejected)
+            )
+            raise
+        if not saved:
+            cycle.plan = write_failed(cycle.plan, previous, rejected=False)
+            raise gerr.UnexpectedResponse(
+                "setSettings: GREEN-API answered saveSettings=false",
+                method="setSettings",
+                instance_id=cycle.obj.spec.instance.id,
+            )
 
     async def _annotation_actions(self, cycle: Cycle, api: InstanceApi) -> None:
         reboot = self._pending_action(cycle, "reboot")
@@ -426,12 +461,16 @@ class Reconciler:
                 api=api,
                 store=self.secrets,
                 wake=wake,
+                clock=self.clock,
             )
             memory.session = session
             session.start()
-        if decision.remove_codes:
+        if session is not None:
+            memory.linking_secret_removed = False
+        if decision.remove_codes and not memory.linking_secret_removed:
             try:
                 await self.secrets.delete_secret(cycle.namespace, secret_name(cycle.name))
+                memory.linking_secret_removed = True
             except KubeError as exc:
                 log.warning(
                     "Could not delete linking Secret of %s/%s: %s",
@@ -465,16 +504,21 @@ class Reconciler:
         if state_value != previous.state or not state_since:
             state_since = format_time(cycle.now)
         hint = linking.status.message if linking.status.secret_name else ""
+        # A state that could not be read this time keeps its last known verdict.
+        known_state = state.state if state is not None else _last_state(previous.state)
+        account = memory.account or previous.account
+        if known_state in (None, InstanceState.NOT_AUTHORIZED):
+            account = memory.account if known_state is not None else previous.account
         facts = Facts(
             generation=cycle.generation,
-            state=state.state if state is not None else None,
-            raw_state=state.raw if state is not None else None,
+            state=known_state,
+            raw_state=state.raw if state is not None else previous.state or None,
             settings=plan.outcome,
             differing=tuple(d.field for d in plan.drift),
             failure=cycle.failure,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
             linking_hint=hint,
-            phone=memory.account.phone if memory.account else "",
+            phone=account.phone if account else "",
         )
         conditions = merge_conditions(
             previous.conditions, desired_conditions(facts), cycle.generation, cycle.now
@@ -491,9 +535,7 @@ class Reconciler:
             api_url=api_url,
             state=state_value,
             state_since=state_since,
-            account=memory.account
-            if state is not None and state.state is InstanceState.AUTHORIZED
-            else None,
+            account=account,
             observed_settings=observed or previous.observed_settings,
             drift=list(plan.drift),
             last_applied=plan.last_applied,

@@ -390,6 +390,8 @@ class LastApplied(ApiModel):
     hash: str
     attempts: int = 1
     confirmed: bool = False
+    # GREEN-API refused these values (400): they are not sent again until spec changes.
+    rejected: bool = False
 
 
 class LinkingPhase(StrEnum):

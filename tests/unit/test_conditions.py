@@ -426,5 +426,8 @@ def test_contract_invariants(
         assert failure is None
     if failure is not None and failure.permanent:
         assert found["Stalled"].status == TRUE
-    if failure is not None and not failure.permanent:
+    if failure is not None and not failure.permanent and found["Stalled"].status != TRUE:
         assert found["Reconciling"].status == TRUE
+    # kstatus reads Reconciling first: a stalled object must never look in progress.
+    if found["Stalled"].status == TRUE:
+        assert found["Reconciling"].status == FALSE

@@ -546,13 +546,6 @@ async def test_errors_never_leak_the_token(world: World, error: gerr.GreenApiErr
 # ------------------------------------------------------------------ bugs found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a setSettings that failed (request_not_sent) is recorded in lastApplied as an "
-        "attempt, so the retry waits out the settle window and counts toward giving up"
-    ),
-)
 async def test_failed_write_is_not_counted_as_applied(world: World) -> None:
     world.api.errors["set_settings"] = gerr.TransportFailure(
         "setSettings: connection refused", method="setSettings", request_not_sent=True
@@ -568,13 +561,6 @@ async def test_failed_write_is_not_counted_as_applied(world: World) -> None:
     assert len(world.api.writes) == 1, "the write was not retried"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: after GREEN-API rejects setSettings (permanent), the next reconcile treats the "
-        "write as accepted: Stalled clears (Recovered) and later claims 'accepted twice'"
-    ),
-)
 async def test_rejected_write_stays_stalled(world: World) -> None:
     world.api.errors["set_settings"] = gerr.RequestRejected(
         "setSettings: 400 invalid webhookUrl", method="setSettings", status=400
@@ -591,13 +577,6 @@ async def test_rejected_write_stays_stalled(world: World) -> None:
         assert "Recovered" not in [e.reason for e in outcome.events]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: a transient getStateInstance failure on an authorized instance emits Warning "
-        "AuthorizationLost ('The instance is now authorized: ...'), then Authorized again"
-    ),
-)
 async def test_network_blip_is_not_authorization_lost(world: World) -> None:
     world.api.settings = world.api.settings.model_copy(
         update={"webhook_url": "https://hooks.example.com/wa", "state_webhook": True}
@@ -614,13 +593,6 @@ async def test_network_blip_is_not_authorization_lost(world: World) -> None:
     assert "Authorized" not in [e.reason for e in outcome.events]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: every reconcile of an authorized (or expired) instance DELETEs the linking "
-        "Secret again, although it was deleted before: one API-server write per object per poll"
-    ),
-)
 async def test_steady_state_makes_no_kubernetes_writes(world: World) -> None:
     world.api.settings = world.api.settings.model_copy(
         update={"webhook_url": "https://hooks.example.com/wa", "state_webhook": True}
