@@ -50,7 +50,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--kubeconfig", metavar="FILE")
     run.set_defaults(handler=_run)
 
-    crd = commands.add_parser("crd", help="print the WhatsAppInstance CRD (generated from code)")
+    crd = commands.add_parser("crd", help="print the project's CRDs (generated from code)")
+    crd.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="write one file per CRD into DIR (e.g. crds/) instead of printing",
+    )
     crd.set_defaults(handler=_crd)
 
 
@@ -93,8 +98,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _crd(_: argparse.Namespace) -> int:
-    from whatsapp_operator.crd import render_crd_yaml
+def _crd(args: argparse.Namespace) -> int:
+    from pathlib import Path
 
-    sys.stdout.write(render_crd_yaml())
+    from whatsapp_operator.crd import crd_files
+
+    files = crd_files()
+    if args.output_dir:
+        for name, content in files.items():
+            (Path(args.output_dir) / name).write_text(content)
+        return 0
+    sys.stdout.write("---\n".join(files.values()))
     return 0

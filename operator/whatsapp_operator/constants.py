@@ -13,7 +13,20 @@ SINGULAR = "whatsappinstance"
 SHORT_NAMES = ("wai", "wa")
 CATEGORIES = ("whatsapp", "all-whatsapp")
 
+PARTNER_KIND = "WhatsAppPartner"
+PARTNER_PLURAL = "whatsapppartners"
+PARTNER_SINGULAR = "whatsapppartner"
+PARTNER_SHORT_NAMES = ("wap",)
+
 FINALIZER = f"{GROUP}/finalizer"
+
+# Partner mode bookkeeping on the WhatsAppInstance. The id lives in an annotation so that
+# it survives a backup restored without status; the pending marker is written (with a
+# resourceVersion precondition) before createInstance, so a crash can never lose track of
+# a billed instance: on restart the marker's name is looked up in getInstances.
+ANNOTATION_INSTANCE_ID = f"{GROUP}/instance-id"
+ANNOTATION_CREATE_PENDING = f"{GROUP}/create-pending"
+ANNOTATION_CREATED_AT = f"{GROUP}/created-at"
 FIELD_MANAGER = "whatsapp-operator"
 
 # Actions by annotation: each is performed once per distinct value and echoed in status.

@@ -11,11 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from whatsapp_operator import constants
-from whatsapp_operator.resource import WhatsAppInstanceSpec, WhatsAppInstanceStatus
+from whatsapp_operator.resource import (
+    WhatsAppInstanceSpec,
+    WhatsAppInstanceStatus,
+    WhatsAppPartnerSpec,
+    WhatsAppPartnerStatus,
+)
 
 CRD_FILE_NAME = f"{constants.GROUP}_{constants.PLURAL}.yaml"
+PARTNER_CRD_FILE_NAME = f"{constants.GROUP}_{constants.PARTNER_PLURAL}.yaml"
 
 _DROP_KEYS = frozenset({"title", "additionalProperties_false"})
 
@@ -58,19 +65,18 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def model_schema(
-    model: type[WhatsAppInstanceSpec] | type[WhatsAppInstanceStatus],
-) -> dict[str, Any]:
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True)
     defs = raw.pop("$defs", {})
     schema: dict[str, Any] = _resolve(raw, defs)
     return schema
 
 
-def printer_columns() -> list[dict[str, Any]]:
-    def condition(kind: str) -> str:
-        return f'.status.conditions[?(@.type=="{kind}")].status'
+def _condition(kind: str) -> str:
+    return f'.status.conditions[?(@.type=="{kind}")].status'
 
+
+def instance_printer_columns() -> list[dict[str, Any]]:
     return [
         {
             "name": "State",
@@ -84,15 +90,15 @@ def printer_columns() -> list[dict[str, Any]]:
             "jsonPath": ".status.account.phone",
             "description": "Linked phone number",
         },
-        {"name": "Ready", "type": "string", "jsonPath": condition("Ready")},
-        {"name": "Synced", "type": "string", "jsonPath": condition("Synced")},
+        {"name": "Ready", "type": "string", "jsonPath": _condition("Ready")},
+        {"name": "Synced", "type": "string", "jsonPath": _condition("Synced")},
         {
             "name": "Authorized",
             "type": "string",
-            "jsonPath": condition("Authorized"),
+            "jsonPath": _condition("Authorized"),
             "priority": 1,
         },
-        {"name": "Instance", "type": "integer", "jsonPath": ".spec.instance.id", "priority": 1},
+        {"name": "Instance", "type": "integer", "jsonPath": ".status.instanceId", "priority": 1},
         {
             "name": "Message",
             "type": "string",
@@ -103,25 +109,48 @@ def printer_columns() -> list[dict[str, Any]]:
     ]
 
 
-def build_crd() -> dict[str, Any]:
-    spec_schema = model_schema(WhatsAppInstanceSpec)
-    status_schema = model_schema(WhatsAppInstanceStatus)
+def partner_printer_columns() -> list[dict[str, Any]]:
+    return [
+        {"name": "API", "type": "string", "jsonPath": ".spec.apiUrl"},
+        {"name": "Ready", "type": "string", "jsonPath": _condition("Ready")},
+        {"name": "Instances", "type": "integer", "jsonPath": ".status.instances"},
+        {
+            "name": "Message",
+            "type": "string",
+            "priority": 1,
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    description: str,
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{constants.PLURAL}.{constants.GROUP}",
+            "name": f"{plural}.{constants.GROUP}",
             "labels": {"app.kubernetes.io/name": "whatsapp-operator"},
         },
         "spec": {
             "group": constants.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": constants.KIND,
-                "listKind": f"{constants.KIND}List",
-                "plural": constants.PLURAL,
-                "singular": constants.SINGULAR,
-                "shortNames": list(constants.SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": list(constants.CATEGORIES),
             },
             "versions": [
@@ -130,21 +159,18 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": printer_columns(),
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": (
-                                "A WhatsApp account hosted on GREEN-API, with the settings it "
-                                "must have."
-                            ),
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
-                                "spec": spec_schema,
-                                "status": status_schema,
+                                "spec": model_schema(spec),
+                                "status": model_schema(status),
                             },
                         }
                     },
@@ -152,6 +178,32 @@ def build_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+def build_crd() -> dict[str, Any]:
+    return _crd(
+        kind=constants.KIND,
+        plural=constants.PLURAL,
+        singular=constants.SINGULAR,
+        short_names=constants.SHORT_NAMES,
+        description="A WhatsApp account hosted on GREEN-API, with the settings it must have.",
+        spec=WhatsAppInstanceSpec,
+        status=WhatsAppInstanceStatus,
+        columns=instance_printer_columns(),
+    )
+
+
+def build_partner_crd() -> dict[str, Any]:
+    return _crd(
+        kind=constants.PARTNER_KIND,
+        plural=constants.PARTNER_PLURAL,
+        singular=constants.PARTNER_SINGULAR,
+        short_names=constants.PARTNER_SHORT_NAMES,
+        description="GREEN-API partner credentials for creating and deleting instances.",
+        spec=WhatsAppPartnerSpec,
+        status=WhatsAppPartnerStatus,
+        columns=partner_printer_columns(),
+    )
 
 
 class _Dumper(yaml.SafeDumper):
@@ -165,12 +217,28 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_presenter)
 
 
+_HEADER = (
+    "# Generated by `whatsapp-operator crd` from whatsapp_operator/resource.py.\n"
+    "# Do not edit by hand: a test fails when this file differs from the models.\n"
+)
+
+
+def _render(document: dict[str, Any]) -> str:
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=100, default_flow_style=False)
+    return _HEADER + body
+
+
 def render_crd_yaml() -> str:
-    header = (
-        "# Generated by `whatsapp-operator crd` from whatsapp_operator/resource.py.\n"
-        "# Do not edit by hand: a test fails when this file differs from the models.\n"
-    )
-    body = yaml.dump(
-        build_crd(), Dumper=_Dumper, sort_keys=False, width=100, default_flow_style=False
-    )
-    return header + body
+    return _render(build_crd())
+
+
+def render_partner_crd_yaml() -> str:
+    return _render(build_partner_crd())
+
+
+def crd_files() -> dict[str, str]:
+    """File name in `crds/` -> content, for every CRD of the project."""
+    return {
+        CRD_FILE_NAME: render_crd_yaml(),
+        PARTNER_CRD_FILE_NAME: render_partner_crd_yaml(),
+    }

@@ -12,7 +12,7 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -212,3 +212,61 @@ class Kube:
             )
         except ApiException as exc:
             raise _convert(exc, f"{constants.KIND} {namespace}/{name} status") from None
+
+    async def read_partner(self, namespace: str, name: str) -> dict[str, Any]:
+        what = f"{constants.PARTNER_KIND} {namespace}/{name}"
+        try:
+            body = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PARTNER_PLURAL,
+                name,
+            )
+        except ApiException as exc:
+            raise _convert(exc, what) from None
+        return cast(dict[str, Any], body)
+
+    async def patch_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str | None],
+        resource_version: str | None = None,
+    ) -> None:
+        """Merge-patch annotations (None removes one); with a resourceVersion, only if unchanged."""
+        metadata: dict[str, Any] = {"annotations": annotations}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        what = f"{constants.KIND} {namespace}/{name} annotations"
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PLURAL,
+                name,
+                {"metadata": metadata},
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise KubeError(
+                    f"{what}: the object changed meanwhile; retrying", status=409, retryable=True
+                ) from None
+            raise _convert(exc, what) from None
+
+    async def patch_partner_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object_status,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PARTNER_PLURAL,
+                name,
+                {"status": status},
+            )
+        except ApiException as exc:
+            raise _convert(exc, f"{constants.PARTNER_KIND} {namespace}/{name} status") from None

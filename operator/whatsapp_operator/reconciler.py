@@ -9,6 +9,8 @@ modules `plan`, `conditions` and `linking`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +44,14 @@ from whatsapp_operator.plan import (
     plan_settings,
     write_failed,
 )
+from whatsapp_operator.provisioning import (
+    Identity,
+    ObjectStore,
+    PartnerFactory,
+    Provisioner,
+    ProvisioningFailure,
+    owned_token_secret,
+)
 from whatsapp_operator.resource import (
     Account,
     LastApplied,
@@ -57,6 +67,8 @@ log = logging.getLogger(__name__)
 # scan shows up in status promptly (GREEN-API suggests 5 s after creation).
 LINKING_STATE_SECONDS = 10.0
 WHILE_STARTING_SECONDS = 15.0
+# GREEN-API's partner guide: poll getStateInstance every 5 s until the instance exists.
+WHILE_CREATING_SECONDS = 5.0
 
 
 class InstanceApi(Protocol):
@@ -71,13 +83,13 @@ class InstanceApi(Protocol):
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
 
 
-class GreenApiFactory(Protocol):
+class GreenApiFactory(PartnerFactory, Protocol):
     def instance(
         self, *, api_url: str, id_instance: int, token: SecretStr | str
     ) -> InstanceApi: ...
 
 
-class SecretsApi(CodeStore, Protocol):
+class SecretsApi(CodeStore, ObjectStore, Protocol):
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
     async def delete_secret(self, namespace: str, name: str) -> bool: ...
 
@@ -111,6 +123,8 @@ class Memory:
     failures: int = 0
     # Deleting an absent Secret is still a write: remember that it is gone.
     linking_secret_removed: bool = False
+    # What the connection Secret was last written with (a hash; never the values).
+    connection_fingerprint: str = ""
 
 
 @dataclass
@@ -139,6 +153,9 @@ class Cycle:
     state: StateReport | None = None
     plan: SettingsPlan | None = None
     last_auto_reboot: str = ""
+    identity: Identity | None = None
+    instance_id: int | None = None
+    api_url: str = ""
 
 
 def _failure_from_greenapi(
@@ -184,6 +201,18 @@ def _failure_from_greenapi(
     return Failure("GreenApiUnavailable", error.message, permanent=False)
 
 
+def _failure_from_partner(error: gerr.GreenApiError) -> Failure:
+    if isinstance(error, gerr.PartnerTokenRejected):
+        return Failure(
+            "PartnerTokenRejected",
+            "GREEN-API rejected the partner token of the referenced WhatsAppPartner",
+            permanent=True,
+        )
+    if isinstance(error, gerr.PartnerError) and not error.retryable:
+        return Failure("PartnerError", error.message, permanent=True)
+    return Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -196,6 +225,7 @@ class Reconciler:
         self.secrets = secrets
         self.clock = clock
         self.rng = rng or random.Random()
+        self.provisioner = Provisioner(secrets, green_api)
 
     async def reconcile(
         self, body: dict[str, Any], memory: Memory, wake: Callable[[], None]
@@ -213,41 +243,104 @@ class Reconciler:
             handled=dict(obj.status.handled_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
-        spec = obj.spec
-        api_url = spec.instance.api_url or default_api_url(spec.instance.id)
-        token_ref = spec.instance.token_secret_ref
-        token_hint = f"Secret {cycle.namespace}/{token_ref.name} key {token_ref.key}"
         memory.referenced_secrets = self._referenced(cycle)
 
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
         try:
-            token = await self.secrets.read_secret_key(
-                cycle.namespace, token_ref.name, token_ref.key
-            )
             desired = await self._desired(cycle)
+            identity = await self._identity(cycle, desired)
+            cycle.instance_id = identity.instance_id
+            cycle.api_url = self._api_url(cycle, identity.instance_id)
+            cycle.identity = identity
             api = self.green_api.instance(
-                api_url=api_url, id_instance=spec.instance.id, token=token.value
+                api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
             )
+            await self._connection_secret(cycle, identity, memory)
         except KubeError as exc:
             cycle.failure = Failure(exc.reason, exc.message, permanent=not exc.retryable)
+            cycle.retry_after = 2.0 if exc.status == 409 else None
+        except ProvisioningFailure as exc:
+            cycle.failure = Failure(exc.reason, exc.message, permanent=exc.permanent)
+            cycle.retry_after = exc.retry_after
+        except gerr.GreenApiError as exc:
+            cycle.failure = _failure_from_partner(exc)
+            cycle.retry_after = exc.retry_after
 
-        if api is not None and desired is not None:
+        if api is not None and desired is not None and cycle.identity is not None:
             try:
                 await self._cycle(cycle, api, desired, memory)
             except gerr.GreenApiError as exc:
-                cycle.failure = _failure_from_greenapi(exc, token_hint, api_url, spec.instance.id)
+                cycle.failure = _failure_from_greenapi(
+                    exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
+                )
                 cycle.retry_after = exc.retry_after
             except KubeError as exc:
                 cycle.failure = Failure(exc.reason, exc.message, permanent=not exc.retryable)
 
         linking = await self._linking(cycle, api, memory, wake)
-        return self._report(cycle, memory, api_url, linking, desired)
+        return self._report(cycle, memory, cycle.api_url, linking, desired)
+
+    def _api_url(self, cycle: Cycle, instance_id: int) -> str:
+        return cycle.obj.spec.instance.api_url or default_api_url(instance_id)
+
+    async def _identity(self, cycle: Cycle, desired: DesiredSettings) -> Identity:
+        spec = cycle.obj.spec
+        may_create = spec.management_policy is ManagementPolicy.MANAGE and not self._paused(cycle)
+        known = spec.instance.id is not None or constants.ANNOTATION_INSTANCE_ID in (
+            cycle.annotations
+        )
+        if not known and not may_create and not cycle.previous.instance_id:
+            raise ProvisioningFailure(
+                "CreationHeld",
+                "No instance yet, and writes are held (paused or managementPolicy Observe)",
+                permanent=False,
+                retry_after=60.0,
+            )
+        settings = Settings.model_validate(desired.values) if desired.values else None
+        return await self.provisioner.resolve(
+            cycle.obj, namespace=cycle.namespace, name=cycle.name, desired=settings, now=cycle.now
+        )
+
+    async def _connection_secret(self, cycle: Cycle, identity: Identity, memory: Memory) -> None:
+        target = cycle.obj.spec.connection_secret
+        if target is None:
+            return
+        media_url = cycle.obj.spec.instance.media_url or cycle.api_url.replace(".api.", ".media.")
+        data = {
+            "idInstance": str(identity.instance_id),
+            "apiUrl": cycle.api_url,
+            "mediaUrl": media_url,
+            "apiTokenInstance": identity.token.value.get_secret_value(),
+        }
+        fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+        if memory.connection_fingerprint == fingerprint:
+            return
+        uid = str(cycle.obj.metadata.get("uid") or "")
+        await self.secrets.apply_secret(
+            cycle.namespace,
+            target.name,
+            data={k: v.encode() for k, v in data.items()},
+            owner=Owner(cycle.name, uid),
+            labels={
+                constants.LABEL_MANAGED_BY: "whatsapp-operator",
+                constants.LABEL_INSTANCE_NAME: cycle.name,
+                constants.LABEL_SECRET_ROLE: "connection",
+            },
+            annotations={},
+        )
+        memory.connection_fingerprint = fingerprint
 
     # ------------------------------------------------------------------ observe + act
 
     def _referenced(self, cycle: Cycle) -> frozenset[tuple[str, str]]:
-        refs = {(cycle.namespace, cycle.obj.spec.instance.token_secret_ref.name)}
+        token_ref = cycle.obj.spec.instance.token_secret_ref
+        refs = {
+            (
+                cycle.namespace,
+                token_ref.name if token_ref is not None else owned_token_secret(cycle.name),
+            )
+        }
         hook = cycle.obj.spec.settings.webhook_url_token_secret_ref
         if hook is not None:
             refs.add((cycle.namespace, hook.name))
@@ -307,7 +400,7 @@ class Reconciler:
         if writes_allowed:
             await self._annotation_actions(cycle, api)
 
-        cycle.state = await api.get_state()
+        cycle.state = await self._read_state(cycle, api)
         state = cycle.state.state
         if state in (InstanceState.CREATING, InstanceState.STARTING):
             # getSettings would fail or show stale values while the instance boots.
@@ -364,6 +457,17 @@ class Reconciler:
             memory.settings_read_at = cycle.now
         await self._auto_heal(cycle, api, writes_allowed)
 
+    async def _read_state(self, cycle: Cycle, api: InstanceApi) -> StateReport:
+        try:
+            return await api.get_state()
+        except (gerr.TokenRejected, gerr.InstanceExpired, gerr.InstanceNotAuthorized):
+            # Right after createInstance GREEN-API has answered 401 and 400 "expired"
+            # for a while (ISS#306, ISS#197): that is "still creating", not a bad token.
+            identity = cycle.identity
+            if identity is not None and identity.recently_created(cycle.now):
+                return StateReport(state=InstanceState.CREATING, raw=None)
+            raise
+
     async def _write_settings(
         self, cycle: Cycle, api: InstanceApi, previous: LastApplied | None
     ) -> None:
@@ -382,7 +486,7 @@ class Reconciler:
             raise gerr.UnexpectedResponse(
                 "setSettings: GREEN-API answered saveSettings=false",
                 method="setSettings",
-                instance_id=cycle.obj.spec.instance.id,
+                instance_id=cycle.instance_id,
             )
 
     async def _annotation_actions(self, cycle: Cycle, api: InstanceApi) -> None:
@@ -531,8 +635,8 @@ class Reconciler:
         status = WhatsAppInstanceStatus(
             observed_generation=cycle.generation,
             conditions=conditions,
-            instance_id=cycle.obj.spec.instance.id,
-            api_url=api_url,
+            instance_id=cycle.instance_id or cycle.previous.instance_id,
+            api_url=api_url or previous.api_url,
             state=state_value,
             state_since=state_since,
             account=account,
@@ -566,11 +670,10 @@ class Reconciler:
         delay = float(intervals.state_seconds)
         if linking.active:
             delay = min(delay, LINKING_STATE_SECONDS)
-        if cycle.state is not None and cycle.state.state in (
-            InstanceState.CREATING,
-            InstanceState.STARTING,
-        ):
+        if cycle.state is not None and cycle.state.state is InstanceState.STARTING:
             delay = min(delay, WHILE_STARTING_SECONDS)
+        if cycle.state is not None and cycle.state.state is InstanceState.CREATING:
+            delay = min(delay, WHILE_CREATING_SECONDS)
         plan = cycle.plan
         if plan is not None and plan.settle_ends is not None:
             until_settled = (plan.settle_ends - cycle.now).total_seconds() + 1.0

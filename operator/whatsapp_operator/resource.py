@@ -63,10 +63,14 @@ _URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 class InstanceRef(ApiModel):
     """Which GREEN-API instance this resource manages, and how to reach it."""
 
-    id: int = Field(
+    id: int | None = Field(
+        default=None,
         ge=1,
         le=9_999_999_999,
-        description="idInstance (1 to 10 digits). Immutable once set.",
+        description=(
+            "idInstance (1 to 10 digits) of an existing instance to adopt. Leave it out with "
+            "partnerRef to have the operator create one. Immutable once set."
+        ),
     )
     api_url: str | None = Field(
         default=None,
@@ -83,8 +87,13 @@ class InstanceRef(ApiModel):
         pattern=_URL_PATTERN,
         description="mediaUrl from the GREEN-API console (file uploads only).",
     )
-    token_secret_ref: TokenSecretRef = Field(
-        description="Secret holding the instance's apiTokenInstance. The token is never in spec.",
+    token_secret_ref: TokenSecretRef | None = Field(
+        default=None,
+        description=(
+            "Secret holding the instance's apiTokenInstance (the token is never in spec). "
+            "Required when adopting; with partnerRef the operator keeps the token in a Secret "
+            "it owns."
+        ),
     )
 
 
@@ -314,17 +323,86 @@ def _defaults(model: type[ApiModel]) -> JsonDict:
     return dumped
 
 
+class PartnerRef(ApiModel):
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="A WhatsAppPartner in the same namespace.",
+    )
+
+
+class DeletionPolicy(StrEnum):
+    ORPHAN = "Orphan"
+    DELETE = "Delete"
+
+
+class ConnectionSecretSpec(ApiModel):
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "Secret the operator writes for applications: idInstance, apiUrl, mediaUrl, "
+            "apiTokenInstance."
+        ),
+    )
+
+
 class WhatsAppInstanceSpec(ApiModel):
-    instance: InstanceRef = Field(
-        description="The GREEN-API instance and its credentials.",
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "self.id == oldSelf.id",
-                    "instance.id is immutable once set",
-                )
+                    "has(self.instance.id) || has(self.partnerRef)",
+                    "set instance.id to adopt an existing instance, or partnerRef to create one",
+                ),
+                _cel(
+                    "has(self.instance.tokenSecretRef) || has(self.partnerRef)",
+                    "instance.tokenSecretRef is required unless partnerRef is set",
+                ),
+                _cel(
+                    "self.deletionPolicy != 'Delete' || has(self.partnerRef)",
+                    "deletionPolicy Delete needs partnerRef (deleting uses the partner API)",
+                ),
             ]
         },
+    )
+
+    instance: InstanceRef = Field(
+        default_factory=InstanceRef,
+        json_schema_extra={
+            "default": {},
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",
+                    "instance.id is immutable once set",
+                )
+            ],
+        },
+        description="The GREEN-API instance and its credentials.",
+    )
+    partner_ref: PartnerRef | None = Field(
+        default=None,
+        description=(
+            "Partner credentials (a WhatsAppPartner in this namespace) used to create the "
+            "instance when instance.id is not set, and to delete it with deletionPolicy Delete."
+        ),
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.ORPHAN,
+        description=(
+            "Orphan (default): deleting the resource leaves the GREEN-API instance alone (it "
+            "costs money and holds a linked phone). Delete: log out, then delete the instance."
+        ),
+    )
+    connection_secret: ConnectionSecretSpec | None = Field(
+        default=None,
+        description="Write a Secret with connection details for applications.",
     )
     management_policy: ManagementPolicy = Field(
         default=ManagementPolicy.MANAGE,
@@ -448,3 +526,62 @@ class WhatsAppInstance(ApiModel):
     metadata: dict[str, Any]
     spec: WhatsAppInstanceSpec
     status: WhatsAppInstanceStatus = Field(default_factory=WhatsAppInstanceStatus)
+
+
+# ---------------------------------------------------------------- WhatsAppPartner
+
+
+class PartnerTokenSecretRef(SecretKeyRef):
+    key: str = Field(
+        default="partnerToken",
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Key inside the Secret that holds the partner token.",
+    )
+
+
+class WhatsAppPartnerSpec(ApiModel):
+    """GREEN-API partner credentials that WhatsAppInstances in this namespace may use."""
+
+    api_url: str = Field(
+        default="https://api.green-api.com",
+        max_length=2048,
+        pattern=_URL_PATTERN,
+        description="partnerApiUrl from the GREEN-API console.",
+    )
+    token_secret_ref: PartnerTokenSecretRef = Field(
+        description="Secret holding the partner token (gac.…). Never in spec.",
+    )
+    check_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=86400,
+        description="How often the credentials are checked (one getInstances call).",
+    )
+
+
+class WhatsAppPartnerStatus(ApiModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    instances: int | None = Field(default=None, description="Live (not deleted) instances.")
+    last_error: str = ""
+
+
+class WhatsAppPartner(ApiModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+    api_version: str
+    kind: str
+    metadata: dict[str, Any]
+    spec: WhatsAppPartnerSpec
+    status: WhatsAppPartnerStatus = Field(default_factory=WhatsAppPartnerStatus)

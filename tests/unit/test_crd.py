@@ -9,12 +9,18 @@ from typing import Any
 import pytest
 import yaml
 
-from whatsapp_operator.crd import CRD_FILE_NAME, build_crd, render_crd_yaml
+from whatsapp_operator.crd import (
+    CRD_FILE_NAME,
+    PARTNER_CRD_FILE_NAME,
+    build_crd,
+    render_crd_yaml,
+    render_partner_crd_yaml,
+)
 from whatsapp_operator.greenapi.models import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "crds" / CRD_FILE_NAME
-REGENERATE = f"whatsapp-operator crd > crds/{CRD_FILE_NAME}"
+REGENERATE = "whatsapp-operator crd --output-dir crds"
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +134,21 @@ def test_status_conditions_are_a_map_keyed_by_type(schema: dict[str, Any]) -> No
     assert "observedGeneration" in status["properties"]
 
 
-def test_instance_id_is_immutable(schema: dict[str, Any]) -> None:
-    instance = schema["properties"]["spec"]["properties"]["instance"]
+def test_instance_id_is_immutable_and_adopt_or_create(schema: dict[str, Any]) -> None:
+    spec = schema["properties"]["spec"]
+    instance = spec["properties"]["instance"]
     rules = [v["rule"] for v in instance.get("x-kubernetes-validations", [])]
-    assert "self.id == oldSelf.id" in rules
-    assert "id" in instance["required"]
+    assert "!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)" in rules
+    spec_rules = {v["rule"]: v["message"] for v in spec.get("x-kubernetes-validations", [])}
+    assert "has(self.instance.id) || has(self.partnerRef)" in spec_rules
+    assert "has(self.instance.tokenSecretRef) || has(self.partnerRef)" in spec_rules
+
+
+def test_committed_partner_crd_is_generated() -> None:
+    path = REPO / "crds" / PARTNER_CRD_FILE_NAME
+    assert path.read_text() == render_partner_crd_yaml(), (
+        f"{path.relative_to(REPO)} differs from the models; regenerate it with `{REGENERATE}`"
+    )
 
 
 def test_spec_is_required_and_token_only_by_reference(schema: dict[str, Any]) -> None:

@@ -1,0 +1,304 @@
+"""Which GREEN-API instance a WhatsAppInstance stands for, creating it if asked to.
+
+Adopt mode: `spec.instance.id` plus a token Secret. Partner mode: no id, a
+`partnerRef`; the operator calls createInstance and records the result. That call
+bills and is not idempotent, so the order of writes is what makes it crash-safe:
+
+1. the pending marker (the name the instance will get) is written to an annotation
+   with a resourceVersion precondition, so two writers cannot both proceed;
+2. createInstance is called with that name;
+3. the id is written to an annotation (durable, survives a restore without status),
+   then the token to a Secret the resource owns.
+
+A restart that finds the marker but no id looks the name up in getInstances and
+adopts what it finds; two instances with that name stop the resource (Stalled)
+with a message saying exactly what to check. The token of a created instance can
+always be recovered from getInstances, so a lost Secret is rebuilt, not fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from whatsapp_operator import constants
+from whatsapp_operator.greenapi import errors as gerr
+from whatsapp_operator.greenapi.models import CreatedInstance, PartnerInstance, Settings
+from whatsapp_operator.kube import KubeError, Owner, SecretNotFound, SecretValue
+from whatsapp_operator.resource import WhatsAppInstance, WhatsAppPartner
+from whatsapp_operator.timestamps import format_time, parse_time
+
+TOKEN_KEY = "apiTokenInstance"  # noqa: S105 - a Secret key name, not a credential
+# GREEN-API: creation takes up to 5 minutes; users report 401 and 400 "expired" meanwhile.
+CREATION_GRACE = timedelta(minutes=10)
+
+
+class PartnerApi(Protocol):
+    async def create_instance(
+        self, *, name: str | None = None, settings: Settings | None = None
+    ) -> CreatedInstance: ...
+
+    async def get_instances(self) -> list[PartnerInstance]: ...
+
+    async def delete_instance(self, id_instance: int) -> bool: ...
+
+
+class PartnerFactory(Protocol):
+    def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerApi: ...
+
+
+class ObjectStore(Protocol):
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None: ...
+
+    async def read_partner(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def patch_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str | None],
+        resource_version: str | None = None,
+    ) -> None: ...
+
+
+class ProvisioningFailure(Exception):
+    """The identity cannot be settled now. `permanent`: a person must act."""
+
+    def __init__(
+        self, reason: str, message: str, *, permanent: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Identity:
+    instance_id: int
+    token: SecretValue
+    # Human-readable origin of the token, for messages ("Secret ns/x key k").
+    token_hint: str
+    created_at: datetime | None = None
+
+    def recently_created(self, now: datetime) -> bool:
+        return self.created_at is not None and now - self.created_at < CREATION_GRACE
+
+
+def owned_token_secret(resource: str) -> str:
+    return resource[: 253 - len("-greenapi-token")] + "-greenapi-token"
+
+
+def instance_name(namespace: str, name: str, uid: str) -> str:
+    """The GREEN-API instance name: finds it in the console, and after a crash in getInstances."""
+    return f"k8s:{namespace}/{name}#{uid[:8]}"
+
+
+def _labels(resource: str, role: str) -> dict[str, str]:
+    return {
+        constants.LABEL_MANAGED_BY: "whatsapp-operator",
+        constants.LABEL_INSTANCE_NAME: resource,
+        constants.LABEL_SECRET_ROLE: role,
+    }
+
+
+@dataclass
+class Partner:
+    name: str
+    api: PartnerApi
+
+
+class Provisioner:
+    def __init__(self, store: ObjectStore, partners: PartnerFactory) -> None:
+        self.store = store
+        self.partners = partners
+
+    async def partner_for(self, obj: WhatsAppInstance, namespace: str) -> Partner:
+        ref = obj.spec.partner_ref
+        if ref is None:
+            raise ProvisioningFailure(
+                "PartnerRefMissing",
+                "spec.partnerRef is needed to create or delete instances",
+                permanent=True,
+            )
+        try:
+            body = await self.store.read_partner(namespace, ref.name)
+        except KubeError as exc:
+            if exc.status == 404:
+                raise ProvisioningFailure(
+                    "PartnerNotFound",
+                    f"WhatsAppPartner {namespace}/{ref.name} does not exist (partner credentials "
+                    "are only usable from their own namespace)",
+                    permanent=True,
+                ) from None
+            raise
+        partner = WhatsAppPartner.model_validate(body)
+        token_ref = partner.spec.token_secret_ref
+        token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
+        return Partner(
+            ref.name, self.partners.partner(api_url=partner.spec.api_url, token=token.value)
+        )
+
+    async def resolve(
+        self,
+        obj: WhatsAppInstance,
+        *,
+        namespace: str,
+        name: str,
+        desired: Settings | None,
+        now: datetime,
+    ) -> Identity:
+        metadata = obj.metadata
+        annotations: dict[str, str] = dict(metadata.get("annotations") or {})
+        uid = str(metadata.get("uid") or "")
+        created_at = None
+        if annotations.get(constants.ANNOTATION_CREATED_AT):
+            try:
+                created_at = parse_time(annotations[constants.ANNOTATION_CREATED_AT])
+            except ValueError:
+                created_at = None
+        instance_id = obj.spec.instance.id or _int(
+            annotations.get(constants.ANNOTATION_INSTANCE_ID)
+        )
+        if instance_id is None and obj.spec.partner_ref is not None:
+            # Restored without annotations but with status: status still knows the id.
+            instance_id = (
+                obj.status.instance_id
+                if not annotations.get(constants.ANNOTATION_CREATE_PENDING)
+                else None
+            )
+        if instance_id is not None:
+            token, hint = await self._token(obj, namespace, name, uid, instance_id)
+            return Identity(instance_id, token, hint, created_at)
+        return await self._create(obj, namespace, name, uid, annotations, desired, now)
+
+    async def _token(
+        self, obj: WhatsAppInstance, namespace: str, name: str, uid: str, instance_id: int
+    ) -> tuple[SecretValue, str]:
+        ref = obj.spec.instance.token_secret_ref
+        if ref is not None:
+            hint = f"Secret {namespace}/{ref.name} key {ref.key}"
+            return await self.store.read_secret_key(namespace, ref.name, ref.key), hint
+        secret = owned_token_secret(name)
+        hint = f"Secret {namespace}/{secret} key {TOKEN_KEY}"
+        try:
+            return await self.store.read_secret_key(namespace, secret, TOKEN_KEY), hint
+        except SecretNotFound:
+            if obj.spec.partner_ref is None:
+                raise
+        # The operator's own Secret is gone (deleted, or a crash right after creation):
+        # the partner API still knows the token.
+        partner = await self.partner_for(obj, namespace)
+        listed = [
+            i
+            for i in await partner.api.get_instances()
+            if i.id_instance == instance_id and not i.deleted
+        ]
+        if not listed or listed[0].api_token_instance is None:
+            raise ProvisioningFailure(
+                "InstanceNotFound",
+                f"GREEN-API partner {partner.name} does not list instance {instance_id}; it was "
+                f"deleted or belongs to another partner account",
+                permanent=True,
+            )
+        token = listed[0].api_token_instance
+        await self._store_token(namespace, name, uid, token)
+        return SecretValue(token, ""), hint
+
+    async def _store_token(self, namespace: str, name: str, uid: str, token: SecretStr) -> None:
+        await self.store.apply_secret(
+            namespace,
+            owned_token_secret(name),
+            data={TOKEN_KEY: token.get_secret_value().encode()},
+            owner=Owner(name, uid),
+            labels=_labels(name, "token"),
+            annotations={},
+        )
+
+    async def _create(
+        self,
+        obj: WhatsAppInstance,
+        namespace: str,
+        name: str,
+        uid: str,
+        annotations: dict[str, str],
+        desired: Settings | None,
+        now: datetime,
+    ) -> Identity:
+        partner = await self.partner_for(obj, namespace)
+        marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
+        if marker:
+            found = [
+                i for i in await partner.api.get_instances() if i.name == marker and not i.deleted
+            ]
+            if len(found) > 1:
+                ids = ", ".join(str(i.id_instance) for i in found)
+                raise ProvisioningFailure(
+                    "CreateResultAmbiguous",
+                    f"GREEN-API lists {len(found)} instances named {marker!r} ({ids}). Keep one: "
+                    f"annotate this resource with {constants.ANNOTATION_INSTANCE_ID}=<id> and "
+                    "delete the others in the GREEN-API console",
+                    permanent=True,
+                )
+            if found and found[0].api_token_instance is not None:
+                return await self._record(
+                    namespace, name, uid, found[0].id_instance, found[0].api_token_instance, now
+                )
+        else:
+            marker = instance_name(namespace, name, uid)
+            # The precondition makes the marker the only way into createInstance: a
+            # writer holding an older copy of the object gets a conflict instead.
+            await self.store.patch_annotations(
+                namespace,
+                name,
+                {constants.ANNOTATION_CREATE_PENDING: marker},
+                resource_version=str(obj.metadata.get("resourceVersion") or "") or None,
+            )
+        try:
+            created = await partner.api.create_instance(name=marker, settings=desired)
+        except gerr.RequestRejected as exc:
+            raise ProvisioningFailure("CreateRejected", exc.message, permanent=True) from None
+        return await self._record(
+            namespace, name, uid, created.id_instance, created.api_token_instance, now
+        )
+
+    async def _record(
+        self, namespace: str, name: str, uid: str, instance_id: int, token: SecretStr, now: datetime
+    ) -> Identity:
+        await self.store.patch_annotations(
+            namespace,
+            name,
+            {
+                constants.ANNOTATION_INSTANCE_ID: str(instance_id),
+                constants.ANNOTATION_CREATED_AT: format_time(now),
+                constants.ANNOTATION_CREATE_PENDING: None,
+            },
+        )
+        await self._store_token(namespace, name, uid, token)
+        hint = f"Secret {namespace}/{owned_token_secret(name)} key {TOKEN_KEY}"
+        return Identity(instance_id, SecretValue(token, ""), hint, now)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number > 0 else None
