@@ -22,6 +22,7 @@ from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.kube import Kube, KubeError, load_api_client
 from whatsapp_operator.linking import secret_name
+from whatsapp_operator.partners import PartnerReconciler
 from whatsapp_operator.reconciler import Memory, Reconciler
 from whatsapp_operator.timestamps import utcnow
 
@@ -54,6 +55,7 @@ class Runtime:
     green_api: GreenApi
     kube: Kube
     reconciler: Reconciler
+    partners: PartnerReconciler
     slots: asyncio.Semaphore
     entries: dict[str, Entry] = field(default_factory=dict)
 
@@ -96,6 +98,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         green_api=green_api,
         kube=kube,
         reconciler=Reconciler(green_api, kube, clock=utcnow),
+        partners=PartnerReconciler(green_api, kube),
         slots=asyncio.Semaphore(max(1, config.concurrency)),
     )
 
@@ -197,6 +200,62 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
                 wake_waiter.cancel()
 
 
+@kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
+async def delete_instance(
+    body: kopf.Body, name: str, namespace: str | None, memo: Any, retry: int, **_: Any
+) -> None:
+    """deletionPolicy Delete removes the GREEN-API instance first; Orphan returns at once."""
+    runtime = _runtime(memo)
+    result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
+    for event in result.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if not result.done:
+        with contextlib.suppress(KubeError):
+            await runtime.kube.patch_status(namespace or "", name, {"lastError": result.message})
+        raise kopf.TemporaryError(result.message, delay=result.retry_after)
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PARTNER_PLURAL,
+    cancellation_timeout=10.0,
+    initial_delay=lambda **_: random.uniform(0.0, 2.0),
+)
+async def run_partner(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    runtime = _runtime(memo)
+    entry = runtime.entries.setdefault(uid, Entry())
+    try:
+        while not stopped:
+            entry.wakeup.clear()
+            entry.trigger = _trigger(body)
+            outcome = await runtime.partners.reconcile(_snapshot(body, entry), utcnow())
+            entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
+            if outcome.status_patch is not None:
+                try:
+                    await runtime.kube.patch_partner_status(
+                        namespace or "", name, outcome.status_patch
+                    )
+                    entry.last_status = outcome.status_patch
+                except KubeError as exc:
+                    log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
+            for event in outcome.events:
+                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            await _wait(entry, outcome.requeue_after, stopped)
+    finally:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            runtime.entries.pop(uid, None)
+
+
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")

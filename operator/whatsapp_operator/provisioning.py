@@ -18,6 +18,7 @@ always be recovered from getInstances, so a lost Secret is rebuilt, not fatal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,8 +26,15 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.events import Event
 from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.models import CreatedInstance, PartnerInstance, Settings
+from whatsapp_operator.greenapi.models import (
+    CreatedInstance,
+    InstanceState,
+    PartnerInstance,
+    Settings,
+    StateReport,
+)
 from whatsapp_operator.kube import KubeError, Owner, SecretNotFound, SecretValue
 from whatsapp_operator.resource import WhatsAppInstance, WhatsAppPartner
 from whatsapp_operator.timestamps import format_time, parse_time
@@ -183,11 +191,11 @@ class Provisioner:
                 else None
             )
         if instance_id is not None:
-            token, hint = await self._token(obj, namespace, name, uid, instance_id)
+            token, hint = await self.token_for(obj, namespace, name, uid, instance_id)
             return Identity(instance_id, token, hint, created_at)
         return await self._create(obj, namespace, name, uid, annotations, desired, now)
 
-    async def _token(
+    async def token_for(
         self, obj: WhatsAppInstance, namespace: str, name: str, uid: str, instance_id: int
     ) -> tuple[SecretValue, str]:
         ref = obj.spec.instance.token_secret_ref
@@ -302,3 +310,104 @@ def _int(value: str | None) -> int | None:
     except ValueError:
         return None
     return number if number > 0 else None
+
+
+@dataclass(frozen=True)
+class DeletionResult:
+    done: bool
+    message: str
+    events: tuple[Event, ...] = ()
+    retry_after: float | None = None
+
+
+class InstanceLogout(Protocol):
+    async def get_state(self) -> StateReport: ...
+
+    async def logout(self) -> bool: ...
+
+
+class InstanceFactory(Protocol):
+    def __call__(
+        self, *, api_url: str, id_instance: int, token: SecretStr | str
+    ) -> InstanceLogout: ...
+
+
+class Deleter:
+    """deletionPolicy Delete: log the phone out, then delete the instance (404 = done).
+
+    GREEN-API warns that deleting does not unlink the phone, hence the logout first.
+    """
+
+    def __init__(self, provisioner: Provisioner, instance_api: InstanceFactory) -> None:
+        self.provisioner = provisioner
+        self.instance_api = instance_api
+
+    async def delete(
+        self, obj: WhatsAppInstance, *, namespace: str, name: str, api_url_for: Callable[[int], str]
+    ) -> DeletionResult:
+        annotations: dict[str, str] = dict(obj.metadata.get("annotations") or {})
+        partner = await self.provisioner.partner_for(obj, namespace)
+        ids: list[int] = []
+        known = (
+            obj.spec.instance.id
+            or _int(annotations.get(constants.ANNOTATION_INSTANCE_ID))
+            or obj.status.instance_id
+        )
+        if known is not None:
+            ids.append(known)
+        elif annotations.get(constants.ANNOTATION_CREATE_PENDING):
+            # Deleted while a creation was in flight: whatever got that name is ours.
+            marker = annotations[constants.ANNOTATION_CREATE_PENDING]
+            ids = [
+                i.id_instance
+                for i in await partner.api.get_instances()
+                if i.name == marker and not i.deleted
+            ]
+        if not ids:
+            return DeletionResult(True, "No GREEN-API instance was created for this resource")
+        events: list[Event] = []
+        uid = str(obj.metadata.get("uid") or "")
+        for instance_id in ids:
+            if await self._logout(obj, namespace, name, uid, instance_id, api_url_for):
+                events.append(
+                    Event(
+                        "Normal",
+                        "LoggedOut",
+                        f"Logged the phone out of instance {instance_id} before deleting",
+                    )
+                )
+            try:
+                await partner.api.delete_instance(instance_id)
+            except gerr.PartnerInstanceNotFound:
+                continue  # already gone (an earlier attempt, or the console): nothing to report
+            events.append(
+                Event(
+                    "Normal",
+                    "InstanceDeleted",
+                    f"Deleted GREEN-API instance {instance_id} (deletionPolicy Delete)",
+                )
+            )
+        return DeletionResult(True, "deleted", tuple(events))
+
+    async def _logout(
+        self,
+        obj: WhatsAppInstance,
+        namespace: str,
+        name: str,
+        uid: str,
+        instance_id: int,
+        api_url_for: Callable[[int], str],
+    ) -> bool:
+        try:
+            token, _ = await self.provisioner.token_for(obj, namespace, name, uid, instance_id)
+        except (KubeError, ProvisioningFailure):
+            return False  # no token: nothing can be logged out; deletion goes on
+        api = self.instance_api(
+            api_url=api_url_for(instance_id), id_instance=instance_id, token=token.value
+        )
+        try:
+            if (await api.get_state()).state is not InstanceState.AUTHORIZED:
+                return False
+            return await api.logout()
+        except (gerr.InstanceDeleted, gerr.TokenRejected, gerr.InstanceRejected):
+            return False

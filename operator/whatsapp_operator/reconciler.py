@@ -45,6 +45,7 @@ from whatsapp_operator.plan import (
     write_failed,
 )
 from whatsapp_operator.provisioning import (
+    Deleter,
     Identity,
     ObjectStore,
     PartnerFactory,
@@ -54,6 +55,7 @@ from whatsapp_operator.provisioning import (
 )
 from whatsapp_operator.resource import (
     Account,
+    DeletionPolicy,
     LastApplied,
     ManagementPolicy,
     WhatsAppInstance,
@@ -133,6 +135,16 @@ class Outcome:
     events: list[Event]
     requeue_after: float
     status: WhatsAppInstanceStatus
+
+
+@dataclass
+class Finalization:
+    """What deleting a resource needs: done, or retry later with a reason."""
+
+    done: bool
+    events: list[Event]
+    retry_after: float = 0.0
+    message: str = ""
 
 
 @dataclass
@@ -280,6 +292,51 @@ class Reconciler:
 
         linking = await self._linking(cycle, api, memory, wake)
         return self._report(cycle, memory, cycle.api_url, linking, desired)
+
+    async def finalize(self, body: dict[str, Any], attempt: int = 0) -> Finalization:
+        """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
+        obj = WhatsAppInstance.model_validate(body)
+        metadata = body.get("metadata", {})
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        annotations = dict(metadata.get("annotations") or {})
+        if obj.spec.deletion_policy is not DeletionPolicy.DELETE:
+            return Finalization(True, [])
+        if annotations.get(constants.ANNOTATION_PAUSED, "").lower() in ("true", "yes", "1"):
+            return Finalization(
+                True,
+                [
+                    Event(
+                        "Warning",
+                        "DeletionOrphaned",
+                        "The resource is paused: its GREEN-API instance was left in place",
+                    )
+                ],
+            )
+        deleter = Deleter(self.provisioner, self.green_api.instance)
+        try:
+            result = await deleter.delete(
+                obj,
+                namespace=namespace,
+                name=name,
+                api_url_for=lambda instance_id: (
+                    obj.spec.instance.api_url or default_api_url(instance_id)
+                ),
+            )
+        except (gerr.GreenApiError, KubeError, ProvisioningFailure) as exc:
+            message = (
+                f"Deleting the GREEN-API instance failed ({exc.message}); retrying. "
+                "Set spec.deletionPolicy to Orphan to finish the deletion without it"
+            )
+            delay = getattr(exc, "retry_after", None) or gerr.backoff_delay(
+                attempt, base=5.0, cap=300.0, rng=self.rng
+            )
+            return Finalization(
+                False,
+                [Event("Warning", "DeletionFailed", message)],
+                retry_after=delay,
+                message=message,
+            )
+        return Finalization(True, list(result.events))
 
     def _api_url(self, cycle: Cycle, instance_id: int) -> str:
         return cycle.obj.spec.instance.api_url or default_api_url(instance_id)

@@ -1,0 +1,109 @@
+"""WhatsAppPartner: check that the partner credentials work, and say so in status.
+
+One getInstances call per check (GREEN-API has no cheaper authenticated partner
+method); the count of live instances is reported because operators of a partner
+account ask for it, and it changes rarely, so status writes stay rare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from whatsapp_operator.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
+from whatsapp_operator.constants import ConditionType
+from whatsapp_operator.events import Event
+from whatsapp_operator.greenapi import errors as gerr
+from whatsapp_operator.kube import KubeError, SecretValue
+from whatsapp_operator.provisioning import PartnerFactory
+from whatsapp_operator.resource import WhatsAppPartner, WhatsAppPartnerStatus
+
+
+class PartnerSecrets(Protocol):
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+
+
+@dataclass
+class PartnerOutcome:
+    status_patch: dict[str, Any] | None
+    events: list[Event]
+    requeue_after: float
+    referenced_secret: tuple[str, str]
+
+
+class PartnerReconciler:
+    def __init__(self, partners: PartnerFactory, secrets: PartnerSecrets) -> None:
+        self.partners = partners
+        self.secrets = secrets
+
+    async def reconcile(self, body: dict[str, Any], now: datetime) -> PartnerOutcome:
+        partner = WhatsAppPartner.model_validate(body)
+        metadata = partner.metadata
+        namespace = str(metadata.get("namespace") or "")
+        generation = int(metadata.get("generation") or 0)
+        ref = partner.spec.token_secret_ref
+        previous = partner.status
+        instances: int | None = previous.instances
+        ready: Verdict
+        stalled: Verdict = (FALSE, "NotStalled", "")
+        reconciling: Verdict = (FALSE, "Converged", "")
+        retry = float(partner.spec.check_seconds)
+        try:
+            token = await self.secrets.read_secret_key(namespace, ref.name, ref.key)
+            api = self.partners.partner(api_url=partner.spec.api_url, token=token.value)
+            listed = await api.get_instances()
+            instances = sum(1 for item in listed if not item.deleted)
+            ready = (
+                TRUE,
+                "CredentialsValid",
+                f"GREEN-API accepted the partner token ({instances} live instances)",
+            )
+        except KubeError as exc:
+            ready = (FALSE, exc.reason, exc.message)
+            if exc.retryable:
+                reconciling, retry = (TRUE, "RetryingAfterError", exc.message), 30.0
+            else:
+                stalled = (TRUE, exc.reason, exc.message)
+        except gerr.GreenApiError as exc:
+            if exc.retryable:
+                ready = (UNKNOWN, "GreenApiUnavailable", exc.message)
+                reconciling = (TRUE, "RetryingAfterError", exc.message)
+                retry = max(5.0, exc.retry_after or 30.0)
+            else:
+                message = (
+                    f"GREEN-API rejected the partner token in Secret {namespace}/"
+                    f"{ref.name} key {ref.key}"
+                    if isinstance(exc, gerr.PartnerTokenRejected)
+                    else exc.message
+                )
+                reason = exc.reason
+                ready = (FALSE, reason, message)
+                stalled = (TRUE, reason, message)
+        conditions = merge_conditions(
+            previous.conditions,
+            {
+                ConditionType.READY: ready,
+                ConditionType.RECONCILING: reconciling,
+                ConditionType.STALLED: stalled,
+            },
+            generation,
+            now,
+        )
+        status = WhatsAppPartnerStatus(
+            observed_generation=generation,
+            conditions=conditions,
+            instances=instances,
+            last_error="" if ready[0] == TRUE else ready[2],
+        )
+        events: list[Event] = []
+        before = next((c for c in previous.conditions if c.type == "Ready"), None)
+        if before is None or before.reason != ready[1]:
+            if ready[0] == TRUE:
+                events.append(Event("Normal", "CredentialsValid", ready[2]))
+            elif ready[0] == FALSE:
+                events.append(Event("Warning", ready[1], ready[2]))
+        new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch = new_doc if new_doc != old_doc else None
+        return PartnerOutcome(patch, events, retry, (namespace, ref.name))
