@@ -120,6 +120,7 @@ class Demo:
             return 0
         _say("\nLinked. The QR Secret is gone and the account is in status:")
         self._kubectl_get(kubeconfig)
+        self._partner_mode(api, custom, kubeconfig)
         _say(
             "\nEverything keeps running: edit the resource, e.g.\n"
             f"  kubectl -n {NAMESPACE} patch wai sales --type merge "
@@ -130,6 +131,64 @@ class Demo:
         if not self.exit_when_linked:
             stop.wait()
         return 0
+
+    def _partner_mode(
+        self, api: client.ApiClient, custom: client.CustomObjectsApi, kubeconfig: str
+    ) -> None:
+        _say(
+            "\nPartner mode: a WhatsAppInstance without an id, referring to partner "
+            "credentials, gets a new GREEN-API instance (createInstance)."
+        )
+        client.CoreV1Api(api).create_namespaced_secret(
+            NAMESPACE,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name="greenapi-partner"),
+                string_data={"partnerToken": PARTNER_TOKEN},
+            ),
+        )
+        custom.create_namespaced_custom_object(
+            "whatsapp-operator.io",
+            "v1alpha1",
+            NAMESPACE,
+            "whatsapppartners",
+            {
+                "apiVersion": "whatsapp-operator.io/v1alpha1",
+                "kind": "WhatsAppPartner",
+                "metadata": {"name": "main"},
+                "spec": {
+                    "apiUrl": self.emulator_url,
+                    "tokenSecretRef": {"name": "greenapi-partner"},
+                },
+            },
+        )
+        custom.create_namespaced_custom_object(
+            "whatsapp-operator.io",
+            "v1alpha1",
+            NAMESPACE,
+            "whatsappinstances",
+            {
+                "apiVersion": "whatsapp-operator.io/v1alpha1",
+                "kind": "WhatsAppInstance",
+                "metadata": {"name": "support"},
+                "spec": {
+                    "instance": {"apiUrl": self.emulator_url},
+                    "partnerRef": {"name": "main"},
+                    "deletionPolicy": "Delete",
+                    "settings": {"incomingWebhook": True, "stateWebhook": True},
+                    "intervals": {"stateSeconds": 10, "settleSeconds": 20},
+                },
+            },
+        )
+
+        def synced() -> bool:
+            obj = custom.get_namespaced_custom_object(
+                "whatsapp-operator.io", "v1alpha1", NAMESPACE, "whatsappinstances", "support"
+            )
+            return (_condition(cast(dict[str, Any], obj), "Synced") or {}).get("status") == "True"
+
+        wait_until(synced, "the partner-created instance", timeout=180)
+        _say("Created (GREEN-API took ~10 s to set it up), configured, and waiting for a phone:")
+        self._kubectl_get(kubeconfig)
 
     def _start_emulator(self) -> None:
         argv = [
