@@ -1,0 +1,480 @@
+"""The install artifacts, without a cluster: Dockerfile, manifests/ and the Helm chart.
+
+Checks that the copies agree (CRDs, RBAC rules, container settings), that the chart's
+schema rejects bad values, and that the RBAC rules are no wider than an explicit
+allow-list. `tests/e2e/test_install.py` applies the same artifacts to a real API server.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from whatsapp_operator.devtools.binaries import BinariesNotFoundError, find_binaries
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "helm" / "whatsapp-operator"
+MANIFESTS = ROOT / "manifests"
+DOCKERFILE = ROOT / "Dockerfile"
+
+Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
+
+# Exactly what the operator calls (see manifests/rbac.yaml for the why of each line;
+# tests/e2e/test_install.py runs the operator with these and nothing more). Anything
+# wider fails; so does anything missing, so that this list stays the truth.
+OPERATOR_PERMISSIONS: frozenset[Permission] = frozenset(
+    {
+        ("whatsapp-operator.io", "whatsappinstances", "list"),
+        ("whatsapp-operator.io", "whatsappinstances", "watch"),
+        ("whatsapp-operator.io", "whatsappinstances", "patch"),
+        ("whatsapp-operator.io", "whatsappinstances/status", "patch"),
+        ("whatsapp-operator.io", "whatsapppartners", "get"),
+        ("whatsapp-operator.io", "whatsapppartners", "list"),
+        ("whatsapp-operator.io", "whatsapppartners", "watch"),
+        ("whatsapp-operator.io", "whatsapppartners", "patch"),
+        ("whatsapp-operator.io", "whatsapppartners/status", "patch"),
+        ("", "secrets", "get"),
+        ("", "secrets", "list"),
+        ("", "secrets", "watch"),
+        ("", "secrets", "create"),
+        ("", "secrets", "patch"),
+        ("", "secrets", "delete"),
+        ("", "events", "create"),
+    }
+)
+CRD_DISCOVERY: frozenset[Permission] = frozenset(
+    {
+        ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    }
+)
+NAMESPACE_DISCOVERY: frozenset[Permission] = frozenset(
+    {("", "namespaces", "list"), ("", "namespaces", "watch")}
+)
+# What must never appear, whatever the list above says: spec writes, Secret updates,
+# wildcards, escalation.
+NEVER: frozenset[Permission] = frozenset(
+    {
+        ("whatsapp-operator.io", "whatsappinstances", "create"),
+        ("whatsapp-operator.io", "whatsappinstances", "update"),
+        ("whatsapp-operator.io", "whatsappinstances", "delete"),
+        ("whatsapp-operator.io", "whatsapppartners", "create"),
+        ("whatsapp-operator.io", "whatsapppartners", "update"),
+        ("whatsapp-operator.io", "whatsapppartners", "delete"),
+        ("", "secrets", "update"),
+        ("", "secrets", "deletecollection"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "create"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "update"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "patch"),
+        ("apiextensions.k8s.io", "customresourcedefinitions", "delete"),
+    }
+)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    try:
+        return find_binaries().helm
+    except BinariesNotFoundError as error:
+        # Never a skip: a packaging suite that silently did not run reads as green.
+        pytest.fail(f"helm is needed for the chart tests: {error}", pytrace=False)
+
+
+def run_helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def render(helm: Path, *values: str, namespace: str = "whatsapp-operator") -> list[dict[str, Any]]:
+    """`helm template` with `--set` values; the rendered documents."""
+    args = ["template", "whatsapp-operator", str(CHART), "--namespace", namespace]
+    for value in values:
+        args += ["--set", value]
+    result = run_helm(helm, *args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def load_yaml(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def one(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [doc for doc in docs if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return found[0]
+
+
+def permissions(rules: Iterable[dict[str, Any]]) -> set[Permission]:
+    """Every (apiGroup, resource, verb) the rules grant, ordering and grouping normalized."""
+    granted: set[Permission] = set()
+    for rule in rules:
+        assert set(rule) <= {"apiGroups", "resources", "verbs"}, (
+            f"unexpected rule fields (resourceNames, nonResourceURLs?): {rule}"
+        )
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    granted.add((group, resource, verb))
+    return granted
+
+
+def normalized_rules(rules: Iterable[dict[str, Any]]) -> list[tuple[tuple[str, ...], ...]]:
+    return sorted(
+        (tuple(sorted(r["apiGroups"])), tuple(sorted(r["resources"])), tuple(sorted(r["verbs"])))
+        for r in rules
+    )
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    lines: list[str] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text(encoding="utf-8").splitlines():
+        stripped = raw.strip()
+        if not stripped or (stripped.startswith("#") and not pending):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        lines.append(pending + stripped)
+        pending = ""
+    instructions = []
+    for line in lines:
+        keyword, _, rest = line.partition(" ")
+        instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+# --- Dockerfile ----------------------------------------------------------------------------
+
+
+def test_dockerfile_entrypoint() -> None:
+    """The image's ENTRYPOINT, run from this venv with --help, starts the operator's CLI."""
+    entrypoints = [args for keyword, args in dockerfile_instructions() if keyword == "ENTRYPOINT"]
+    assert len(entrypoints) == 1
+    argv = json.loads(entrypoints[0])  # the exec form, so signals reach the operator
+    assert argv == ["whatsapp-operator", "run"]
+    executable = Path(sys.executable).parent / argv[0]
+    assert executable.exists(), f"{argv[0]} is not installed in {executable.parent}"
+    result = subprocess.run(
+        [str(executable), *argv[1:], "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: whatsapp-operator run" in result.stdout
+    for flag in ("--namespace", "--all-namespaces", "--liveness", "--concurrency"):
+        assert flag in result.stdout
+
+
+def test_dockerfile_is_hardened() -> None:
+    instructions = dockerfile_instructions()
+    keywords = [keyword for keyword, _ in instructions]
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert len(froms) == 2, "a builder stage and a runtime stage"
+    assert froms[0].endswith(" AS builder")
+    args = dict(a.split("=", 1) for keyword, a in instructions if keyword == "ARG" and "=" in a)
+    base = args["PYTHON_IMAGE"]
+    assert base.startswith("python:3.11."), base
+    assert base.endswith("-slim-bookworm"), base
+    # The runtime stage copies the venv from the builder and nothing from the context.
+    runtime = instructions[keywords.index("FROM", keywords.index("FROM") + 1) :]
+    copies = [a for k, a in runtime if k == "COPY"]
+    assert copies == ["--from=builder /opt/venv /opt/venv"]
+    assert not [a for k, a in runtime if k == "RUN"], "nothing installed in the runtime stage"
+    env = " ".join(a for k, a in runtime if k == "ENV")
+    for setting in ("PYTHONDONTWRITEBYTECODE=1", "HOME=/tmp", "PATH=/opt/venv/bin:$PATH"):
+        assert setting in shlex.split(env), setting
+    assert [a for k, a in runtime if k == "USER"] == ["65532:65532"]
+    assert [a for k, a in runtime if k == "EXPOSE"] == ["8080"]
+
+
+def test_dockerignore_keeps_what_the_build_copies() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert patterns[0] == "**", "everything is excluded unless listed"
+    included = {p[1:] for p in patterns if p.startswith("!")}
+    copied = []
+    for keyword, args in dockerfile_instructions():
+        if keyword == "COPY" and not args.startswith("--from="):
+            copied += [source.rstrip("/") for source in args.split()[:-1]]
+    assert copied
+    for source in copied:
+        assert source in included, f"{source} is copied but excluded by .dockerignore"
+        assert (ROOT / source).exists(), source
+
+
+# --- manifests -----------------------------------------------------------------------------
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["resources"] == [
+        "namespace.yaml",
+        "serviceaccount.yaml",
+        "rbac.yaml",
+        "deployment.yaml",
+    ]
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl renders the kustomization"
+    result = subprocess.run(
+        [kubectl, "kustomize", str(MANIFESTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc)
+    assert kinds == sorted(
+        ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+    )
+
+
+def test_manifests_wire_the_service_account() -> None:
+    rbac = load_yaml(MANIFESTS / "rbac.yaml")
+    account = one(load_yaml(MANIFESTS / "serviceaccount.yaml"), "ServiceAccount")["metadata"]
+    binding = one(rbac, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == one(rbac, "ClusterRole")["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": account["namespace"]}
+    ]
+    deployment = one(load_yaml(MANIFESTS / "deployment.yaml"), "Deployment")
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
+    namespace = one(load_yaml(MANIFESTS / "namespace.yaml"), "Namespace")["metadata"]["name"]
+    assert deployment["metadata"]["namespace"] == account["namespace"] == namespace
+
+
+def test_sample_token_secret_is_a_placeholder() -> None:
+    secret = one(load_yaml(MANIFESTS / "samples" / "token-secret.yaml"), "Secret")
+    instance = one(load_yaml(MANIFESTS / "samples" / "whatsappinstance.yaml"), "WhatsAppInstance")
+    assert secret["metadata"]["name"] == instance["spec"]["instance"]["tokenSecretRef"]["name"]
+    assert set(secret["stringData"]) == {"apiTokenInstance", "webhookUrlToken"}
+    for value in secret["stringData"].values():
+        assert value.startswith("REPLACE-ME"), value
+
+
+# --- the chart -----------------------------------------------------------------------------
+
+
+def test_helm_lint(helm: Path) -> None:
+    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"]):
+        result = run_helm(helm, "lint", "--strict", str(CHART), *values)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chart_renders_cluster_wide_by_default(helm: Path) -> None:
+    docs = render(helm)
+    assert sorted(doc["kind"] for doc in docs) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "ServiceAccount",
+    ]
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--all-namespaces" in container["args"]
+    assert container["image"] == "ghcr.io/whatsapp-operator/whatsapp-operator:0.1.0"
+    binding = one(docs, "ClusterRoleBinding")
+    account = one(docs, "ServiceAccount")["metadata"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["name"], "namespace": "whatsapp-operator"}
+    ]
+    assert binding["roleRef"]["name"] == one(docs, "ClusterRole")["metadata"]["name"]
+
+
+def test_chart_renders_watch_namespaces(helm: Path) -> None:
+    docs = render(helm, "watchNamespaces={team-a,team-b}")
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert [a for a in container["args"] if a.startswith("--namespace")] == [
+        "--namespace=team-a",
+        "--namespace=team-b",
+    ]
+    assert "--all-namespaces" not in container["args"]
+    roles = [doc for doc in docs if doc["kind"] == "Role"]
+    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["subjects"][0]["namespace"] == "whatsapp-operator"
+        assert binding["roleRef"]["kind"] == "Role"
+    # Cluster-wide, only discovery reads remain.
+    assert permissions(one(docs, "ClusterRole")["rules"]) == CRD_DISCOVERY | NAMESPACE_DISCOVERY
+
+
+def test_chart_crds_are_a_byte_identical_copy() -> None:
+    source = sorted(p.name for p in (ROOT / "crds").glob("*.yaml"))
+    copy = sorted(p.name for p in (CHART / "crds").iterdir())
+    assert source, "no CRDs in crds/"
+    assert copy == source
+    for name in source:
+        assert (CHART / "crds" / name).read_bytes() == (ROOT / "crds" / name).read_bytes(), (
+            f"helm/whatsapp-operator/crds/{name} differs from crds/{name}: cp crds/*.yaml "
+            "helm/whatsapp-operator/crds/"
+        )
+
+
+def test_chart_rbac_equals_manifests(helm: Path) -> None:
+    chart_role = one(render(helm), "ClusterRole")
+    manifest_role = one(load_yaml(MANIFESTS / "rbac.yaml"), "ClusterRole")
+    assert normalized_rules(chart_role["rules"]) == normalized_rules(manifest_role["rules"])
+    # The namespaced mode's Role holds the same application rules.
+    role = one(render(helm, "watchNamespaces={team-a}"), "Role")
+    assert permissions(role["rules"]) == permissions(manifest_role["rules"]) - CRD_DISCOVERY
+
+
+CONTAINER_KEYS = (
+    "image",
+    "imagePullPolicy",
+    "args",
+    "env",
+    "ports",
+    "startupProbe",
+    "livenessProbe",
+    "readinessProbe",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+)
+POD_KEYS = ("securityContext", "volumes", "terminationGracePeriodSeconds")
+
+
+def test_chart_deployment_equals_manifests(helm: Path) -> None:
+    chart = one(render(helm), "Deployment")["spec"]
+    manifest = one(load_yaml(MANIFESTS / "deployment.yaml"), "Deployment")["spec"]
+    for key in ("replicas", "strategy"):
+        assert chart[key] == manifest[key], key
+    chart_pod, manifest_pod = chart["template"]["spec"], manifest["template"]["spec"]
+    for key in POD_KEYS:
+        assert chart_pod[key] == manifest_pod[key], key
+    (chart_container,) = chart_pod["containers"]
+    (manifest_container,) = manifest_pod["containers"]
+    for key in CONTAINER_KEYS:
+        assert chart_container[key] == manifest_container[key], key
+
+
+def test_deployment_is_restricted() -> None:
+    pod = one(load_yaml(MANIFESTS / "deployment.yaml"), "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["runAsNonRoot"] is True
+    assert context["runAsUser"] == 65532
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}} in pod["volumes"]
+    assert {"name": "WAOP_LOG_FORMAT", "value": "json"} in container["env"]
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("logFormat=xml", "logFormat"),
+        ("logLevel=TRACE", "logLevel"),
+        ("replicaCount=2", "replicaCount"),
+        ("concurrency=0", "concurrency"),
+        ("watchNamespaces={team-*}", "watchNamespaces"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("metrics.port=8080", "metrics"),
+        ("networkPolicy.egress=true", "egress"),
+    ],
+)
+def test_values_schema_rejects(helm: Path, value: str, complaint: str) -> None:
+    result = run_helm(helm, "template", "x", str(CHART), "--set", value)
+    assert result.returncode != 0, f"{value} was accepted"
+    assert complaint in result.stderr, result.stderr
+
+
+def test_optional_metrics_and_network_policy(helm: Path) -> None:
+    docs = render(
+        helm,
+        "metrics.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+        "networkPolicy.enabled=true",
+        "networkPolicy.apiServer.cidrs={10.0.0.1/32}",
+    )
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    service = one(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["port"] == "metrics"
+    policy = one(docs, "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    (ingress,) = policy["ingress"]
+    assert sorted(p["port"] for p in ingress["ports"]) == ["health", "metrics"]
+    egress_ports = [sorted(p["port"] for p in rule["ports"]) for rule in policy["egress"]]
+    assert egress_ports == [[53, 53], [443, 6443], [443]]
+    assert policy["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.0.0.1/32"}}]
+    # Off by default; a ServiceMonitor without the metrics port is refused.
+    assert {doc["kind"] for doc in render(helm)}.isdisjoint(
+        {"Service", "ServiceMonitor", "NetworkPolicy"}
+    )
+    result = run_helm(
+        helm, "template", "x", str(CHART), "--set", "metrics.serviceMonitor.enabled=true"
+    )
+    assert result.returncode != 0
+    assert "metrics.enabled" in result.stderr
+
+
+# --- least privilege -----------------------------------------------------------------------
+
+
+def test_least_privilege(helm: Path) -> None:
+    """Every rule anywhere grants exactly the allow-list: nothing wider, nothing unused."""
+    cluster_wide = {
+        "manifests/rbac.yaml": one(load_yaml(MANIFESTS / "rbac.yaml"), "ClusterRole")["rules"],
+        "chart (default)": one(render(helm), "ClusterRole")["rules"],
+    }
+    for where, rules in cluster_wide.items():
+        granted = permissions(rules)
+        assert granted == OPERATOR_PERMISSIONS | CRD_DISCOVERY, (
+            f"{where}: wider {sorted(granted - OPERATOR_PERMISSIONS - CRD_DISCOVERY)}, "
+            f"missing {sorted(OPERATOR_PERMISSIONS | CRD_DISCOVERY - granted)}"
+        )
+    namespaced = render(helm, "watchNamespaces={team-a}")
+    assert permissions(one(namespaced, "Role")["rules"]) == OPERATOR_PERMISSIONS
+    assert permissions(one(namespaced, "ClusterRole")["rules"]) == (
+        CRD_DISCOVERY | NAMESPACE_DISCOVERY
+    )
+    every_rule = [
+        rule
+        for rules in [*cluster_wide.values(), *(d["rules"] for d in namespaced if "rules" in d)]
+        for rule in rules
+    ]
+    every_grant = permissions(every_rule)
+    assert not [g for g in every_grant if "*" in g], "no wildcards"
+    assert not every_grant & NEVER, sorted(every_grant & NEVER)
+    assert not [g for g in every_grant if g[2] in {"escalate", "bind", "impersonate"}]
