@@ -89,6 +89,9 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
 
 def _convert(exc: ApiException, what: str) -> KubeError:
     status = exc.status
+    if status in (401, 403):
+        # An RBAC gap must show in the log too, not only in one object's status.
+        log.warning("%s: the API server refused the operator (%s); check its RBAC", what, status)
     if status == 404:
         return KubeError(f"{what}: not found", status=404, retryable=False)
     if status in (401, 403):
