@@ -205,6 +205,8 @@ def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict)
     observing = facts.settings is SettingsOutcome.OBSERVED_DRIFT
     if synced[0] != TRUE and not observing:
         return FALSE, synced[1], synced[2]
+    if facts.state is InstanceState.CREATING:
+        return FALSE, authorized[1], authorized[2]
     if facts.require_authorization and facts.state is not InstanceState.AUTHORIZED:
         return FALSE, "AwaitingAuthorization", authorized[2]
     if observing:

@@ -59,6 +59,11 @@ class Runtime:
     slots: asyncio.Semaphore
     entries: dict[str, Entry] = field(default_factory=dict)
 
+    def wake_partner_users(self, namespace: str, name: str) -> None:
+        for entry in self.entries.values():
+            if entry.memory.partner == (namespace, name):
+                entry.wake()
+
     def wake_referencing(self, namespace: str, name: str) -> int:
         woken = 0
         for entry in self.entries.values():
@@ -245,6 +250,8 @@ async def run_partner(
                         namespace or "", name, outcome.status_patch
                     )
                     entry.last_status = outcome.status_patch
+                    # Instances held back by these credentials can try again now.
+                    runtime.wake_partner_users(namespace or "", name)
                 except KubeError as exc:
                     log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
             for event in outcome.events:

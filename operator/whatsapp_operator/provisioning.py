@@ -263,9 +263,26 @@ class Provisioner:
                     "delete the others in the GREEN-API console",
                     permanent=True,
                 )
-            if found and found[0].api_token_instance is not None:
+            if found:
+                # It exists: never create again. Adopt it, token or not.
+                listed = found[0]
+                if listed.api_token_instance is None:
+                    await self._record_id(namespace, name, listed.id_instance, annotations, now)
+                    raise ProvisioningFailure(
+                        "TokenUnavailable",
+                        f"Instance {listed.id_instance} was created, but GREEN-API did not list "
+                        "its token yet; retrying",
+                        permanent=False,
+                        retry_after=30.0,
+                    )
                 return await self._record(
-                    namespace, name, uid, found[0].id_instance, found[0].api_token_instance, now
+                    namespace,
+                    name,
+                    uid,
+                    listed.id_instance,
+                    listed.api_token_instance,
+                    annotations,
+                    now,
                 )
         else:
             marker = instance_name(namespace, name, uid)
@@ -282,24 +299,45 @@ class Provisioner:
         except gerr.RequestRejected as exc:
             raise ProvisioningFailure("CreateRejected", exc.message, permanent=True) from None
         return await self._record(
-            namespace, name, uid, created.id_instance, created.api_token_instance, now
+            namespace, name, uid, created.id_instance, created.api_token_instance, annotations, now
         )
 
-    async def _record(
-        self, namespace: str, name: str, uid: str, instance_id: int, token: SecretStr, now: datetime
-    ) -> Identity:
+    async def _record_id(
+        self,
+        namespace: str,
+        name: str,
+        instance_id: int,
+        annotations: dict[str, str],
+        now: datetime,
+    ) -> datetime:
+        # An adoption after a crash keeps the first creation time: it bounds the grace
+        # for GREEN-API's odd answers while an instance is being created.
+        created = annotations.get(constants.ANNOTATION_CREATED_AT) or format_time(now)
         await self.store.patch_annotations(
             namespace,
             name,
             {
                 constants.ANNOTATION_INSTANCE_ID: str(instance_id),
-                constants.ANNOTATION_CREATED_AT: format_time(now),
+                constants.ANNOTATION_CREATED_AT: created,
                 constants.ANNOTATION_CREATE_PENDING: None,
             },
         )
+        return parse_time(created)
+
+    async def _record(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        instance_id: int,
+        token: SecretStr,
+        annotations: dict[str, str],
+        now: datetime,
+    ) -> Identity:
+        created = await self._record_id(namespace, name, instance_id, annotations, now)
         await self._store_token(namespace, name, uid, token)
         hint = f"Secret {namespace}/{owned_token_secret(name)} key {TOKEN_KEY}"
-        return Identity(instance_id, SecretValue(token, ""), hint, now)
+        return Identity(instance_id, SecretValue(token, ""), hint, created)
 
 
 def _int(value: str | None) -> int | None:

@@ -127,6 +127,8 @@ class Memory:
     linking_secret_removed: bool = False
     # What the connection Secret was last written with (a hash; never the values).
     connection_fingerprint: str = ""
+    # The WhatsAppPartner this object uses, so a change there can wake it.
+    partner: tuple[str, str] | None = None
 
 
 @dataclass
@@ -256,6 +258,8 @@ class Reconciler:
             last_auto_reboot=obj.status.last_auto_reboot,
         )
         memory.referenced_secrets = self._referenced(cycle)
+        partner_ref = obj.spec.partner_ref
+        memory.partner = (cycle.namespace, partner_ref.name) if partner_ref else None
 
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
@@ -521,7 +525,8 @@ class Reconciler:
             # Right after createInstance GREEN-API has answered 401 and 400 "expired"
             # for a while (ISS#306, ISS#197): that is "still creating", not a bad token.
             identity = cycle.identity
-            if identity is not None and identity.recently_created(cycle.now):
+            still_creating = cycle.previous.state in ("", InstanceState.CREATING.value)
+            if identity is not None and still_creating and identity.recently_created(cycle.now):
                 return StateReport(state=InstanceState.CREATING, raw=None)
             raise
 

@@ -404,11 +404,6 @@ async def test_missing_partner_is_permanent_and_creates_nothing(world: World) ->
     assert world.journal == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a listed instance without apiTokenInstance under the marker is not adopted; "
-    "provisioning.py falls through to a second createInstance",
-)
 async def test_marker_match_without_token_is_not_created_twice(world: World) -> None:
     world.partner.listed.append(
         PartnerInstance.model_validate({"idInstance": 7105000061, "name": MARKER})

@@ -46,6 +46,9 @@ async def stream_qr_frames(
             open_timeout=open_timeout,
             logger=logging.getLogger(_WS_LOGGER),
             max_size=_MAX_FRAME_BYTES,
+            # Stopping a linking session must be prompt; a peer slow to answer the
+            # closing handshake would otherwise hold it for the 10 s default.
+            close_timeout=1.0,
             user_agent_header="whatsapp-operator",
         ) as socket:
             async for message in socket:

@@ -308,12 +308,6 @@ def test_token_rotation_of_a_created_instance(
     assert len(scene.ours()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: reconciler._read_state treats any 401 within CREATION_GRACE (10 min) of "
-    "created-at as `creating`, even after notAuthorized was observed: status shows "
-    "state=creating, Ready=True, Stalled=False with a rejected token",
-)
 def test_wrong_owned_token_after_creation_is_token_rejected(
     scene: PartnerScene, emulator: PartnerEmulator
 ) -> None:
