@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from support.kube_helpers import (
