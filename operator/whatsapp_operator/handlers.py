@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import kopf
 
 from whatsapp_operator import constants
 from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.events import Event
 from whatsapp_operator.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.kube import Kube, KubeError, load_api_client
 from whatsapp_operator.linking import secret_name
@@ -140,29 +142,20 @@ async def run_instance(
     namespace = namespace or ""
     runtime = _runtime(memo)
     entry = runtime.entries.setdefault(uid, Entry())
+
+    async def step(snapshot: dict[str, Any]) -> float:
+        async with runtime.slots:
+            outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
+        if outcome.status_patch is not None:
+            document = outcome.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+            await _write_status(
+                runtime, entry, constants.PLURAL, namespace, name, outcome.status_patch, document
+            )
+        _post(body, outcome.events)
+        return outcome.requeue_after
+
     try:
-        while not stopped:
-            entry.wakeup.clear()
-            entry.trigger = _trigger(body)
-            snapshot = _snapshot(body, entry)
-            async with runtime.slots:
-                try:
-                    outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
-                except Exception:
-                    log.exception("Reconcile of %s/%s failed unexpectedly", namespace, name)
-                    await _wait(entry, 30.0, stopped)
-                    continue
-            if outcome.status_patch is not None:
-                try:
-                    await runtime.kube.patch_status(namespace, name, outcome.status_patch)
-                    entry.last_status = outcome.status.model_dump(
-                        mode="json", by_alias=True, exclude_none=True
-                    )
-                except KubeError as exc:
-                    log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
-            for event in outcome.events:
-                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-            await _wait(entry, outcome.requeue_after, stopped)
+        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
     finally:
         if entry.memory.session is not None:
             await entry.memory.session.stop()
@@ -171,6 +164,108 @@ async def run_instance(
             with contextlib.suppress(KubeError):
                 await runtime.kube.delete_secret(namespace, secret_name(name))
             runtime.entries.pop(uid, None)
+
+
+@kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
+async def delete_instance(
+    body: kopf.Body, name: str, namespace: str | None, memo: Any, retry: int, **_: Any
+) -> None:
+    """deletionPolicy Delete removes the GREEN-API instance first; Orphan returns at once."""
+    runtime = _runtime(memo)
+    result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
+    _post(body, result.events)
+    if not result.done:
+        with contextlib.suppress(KubeError):
+            await runtime.kube.patch_status(namespace or "", name, {"lastError": result.message})
+        raise kopf.TemporaryError(result.message, delay=result.retry_after)
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PARTNER_PLURAL,
+    cancellation_timeout=10.0,
+    initial_delay=lambda **_: random.uniform(0.0, 2.0),
+)
+async def run_partner(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    namespace = namespace or ""
+    runtime = _runtime(memo)
+    entry = runtime.entries.setdefault(uid, Entry())
+
+    async def step(snapshot: dict[str, Any]) -> float:
+        outcome = await runtime.partners.reconcile(snapshot, utcnow())
+        entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
+        if outcome.status_patch is not None:
+            written = await _write_status(
+                runtime,
+                entry,
+                constants.PARTNER_PLURAL,
+                namespace,
+                name,
+                outcome.status_patch,
+                outcome.status_patch,
+            )
+            if written:
+                # Instances held back by these credentials can try again now.
+                runtime.wake_partner_users(namespace, name)
+        _post(body, outcome.events)
+        return outcome.requeue_after
+
+    try:
+        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+    finally:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            runtime.entries.pop(uid, None)
+
+
+async def _serve(
+    entry: Entry,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    what: str,
+    step: Callable[[dict[str, Any]], Awaitable[float]],
+) -> None:
+    """Run `step` until stopped, again after the delay it returns or when woken."""
+    while not stopped:
+        entry.wakeup.clear()
+        entry.trigger = _trigger(body)
+        try:
+            delay = await step(_snapshot(body, entry))
+        except Exception:  # one object's bug must not stop its loop for good
+            log.exception("Reconcile of %s failed unexpectedly", what)
+            delay = 30.0
+        await _wait(entry, delay, stopped)
+
+
+async def _write_status(
+    runtime: Runtime,
+    entry: Entry,
+    plural: str,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    document: dict[str, Any],
+) -> bool:
+    try:
+        await runtime.kube.patch_status(namespace, name, patch, plural=plural)
+    except KubeError as exc:
+        log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
+        return False
+    entry.last_status = document
+    return True
+
+
+def _post(body: kopf.Body, events: list[Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 
 
 def _snapshot(body: kopf.Body, entry: Entry) -> dict[str, Any]:
@@ -203,63 +298,6 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
             finally:
                 stop_waiter.cancel()
                 wake_waiter.cancel()
-
-
-@kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
-async def delete_instance(
-    body: kopf.Body, name: str, namespace: str | None, memo: Any, retry: int, **_: Any
-) -> None:
-    """deletionPolicy Delete removes the GREEN-API instance first; Orphan returns at once."""
-    runtime = _runtime(memo)
-    result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
-    for event in result.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    if not result.done:
-        with contextlib.suppress(KubeError):
-            await runtime.kube.patch_status(namespace or "", name, {"lastError": result.message})
-        raise kopf.TemporaryError(result.message, delay=result.retry_after)
-
-
-@kopf.daemon(
-    constants.GROUP,
-    constants.VERSION,
-    constants.PARTNER_PLURAL,
-    cancellation_timeout=10.0,
-    initial_delay=lambda **_: random.uniform(0.0, 2.0),
-)
-async def run_partner(
-    body: kopf.Body,
-    name: str,
-    namespace: str | None,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
-    runtime = _runtime(memo)
-    entry = runtime.entries.setdefault(uid, Entry())
-    try:
-        while not stopped:
-            entry.wakeup.clear()
-            entry.trigger = _trigger(body)
-            outcome = await runtime.partners.reconcile(_snapshot(body, entry), utcnow())
-            entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
-            if outcome.status_patch is not None:
-                try:
-                    await runtime.kube.patch_partner_status(
-                        namespace or "", name, outcome.status_patch
-                    )
-                    entry.last_status = outcome.status_patch
-                    # Instances held back by these credentials can try again now.
-                    runtime.wake_partner_users(namespace or "", name)
-                except KubeError as exc:
-                    log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
-            for event in outcome.events:
-                kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-            await _wait(entry, outcome.requeue_after, stopped)
-    finally:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            runtime.entries.pop(uid, None)
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)

@@ -201,7 +201,9 @@ class Kube:
             raise _convert(exc, f"Secret {namespace}/{name}") from None
         return True
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], plural: str = constants.PLURAL
+    ) -> None:
         """Merge-patch the status subresource (keys set to None are removed)."""
         try:
             await asyncio.to_thread(
@@ -209,12 +211,12 @@ class Kube:
                 constants.GROUP,
                 constants.VERSION,
                 namespace,
-                constants.PLURAL,
+                plural,
                 name,
                 {"status": status},
             )
         except ApiException as exc:
-            raise _convert(exc, f"{constants.KIND} {namespace}/{name} status") from None
+            raise _convert(exc, f"{plural} {namespace}/{name} status") from None
 
     async def read_partner(self, namespace: str, name: str) -> dict[str, Any]:
         what = f"{constants.PARTNER_KIND} {namespace}/{name}"
@@ -259,17 +261,3 @@ class Kube:
                     f"{what}: the object changed meanwhile; retrying", status=409, retryable=True
                 ) from None
             raise _convert(exc, what) from None
-
-    async def patch_partner_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
-            await asyncio.to_thread(
-                self._custom.patch_namespaced_custom_object_status,
-                constants.GROUP,
-                constants.VERSION,
-                namespace,
-                constants.PARTNER_PLURAL,
-                name,
-                {"status": status},
-            )
-        except ApiException as exc:
-            raise _convert(exc, f"{constants.PARTNER_KIND} {namespace}/{name} status") from None

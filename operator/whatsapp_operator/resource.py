@@ -25,6 +25,15 @@ class ApiModel(BaseModel):
     )
 
 
+class ObservedModel(ApiModel):
+    """What the cluster hands back (status, whole objects): unknown fields are tolerated,
+    so an older operator reads what a newer one wrote."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
 def _cel(rule: str, message: str) -> JsonDict:
     """One x-kubernetes-validations entry (CEL), checked by the API server at admission."""
     return {"rule": rule, "message": message}
@@ -433,12 +442,8 @@ class WhatsAppInstanceSpec(ApiModel):
 # ---------------------------------------------------------------- status
 
 
-class Condition(ApiModel):
+class Condition(ObservedModel):
     """metav1.Condition."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
 
     type: str
     status: str = Field(json_schema_extra={"enum": ["True", "False", "Unknown"]})
@@ -490,11 +495,7 @@ class LinkingStatus(ApiModel):
     message: str = ""
 
 
-class WhatsAppInstanceStatus(ApiModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
-
+class WhatsAppInstanceStatus(ObservedModel):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -514,12 +515,8 @@ class WhatsAppInstanceStatus(ApiModel):
     last_error: str = ""
 
 
-class WhatsAppInstance(ApiModel):
+class WhatsAppInstance(ObservedModel):
     """The whole object as the operator reads it (metadata kept as a plain mapping)."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
 
     api_version: str
     kind: str
@@ -561,11 +558,7 @@ class WhatsAppPartnerSpec(ApiModel):
     )
 
 
-class WhatsAppPartnerStatus(ApiModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
-
+class WhatsAppPartnerStatus(ObservedModel):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -575,11 +568,7 @@ class WhatsAppPartnerStatus(ApiModel):
     last_error: str = ""
 
 
-class WhatsAppPartner(ApiModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
-
+class WhatsAppPartner(ObservedModel):
     api_version: str
     kind: str
     metadata: dict[str, Any]
