@@ -18,6 +18,8 @@ class EmulatorProcess:
     url: str
     process: subprocess.Popen[str]
     stderr_lines: list[str] = field(default_factory=list)
+    # Whatever stdout carries after the `listening on` line (nothing, normally).
+    stdout_lines: list[str] = field(default_factory=list)
     readers: list[threading.Thread] = field(default_factory=list)
 
 
@@ -43,20 +45,27 @@ def start_emulator_process(*extra_args: str, deadline_seconds: float = 20.0) -> 
     pump.start()
     running.readers.append(pump)
     found: list[str] = []
+    listening = threading.Event()
     assert process.stdout is not None
     stdout = process.stdout
 
-    def read_url() -> None:
-        for line in iter(stdout.readline, ""):
-            match = re.fullmatch(r"GREEN-API emulator listening on (http://\S+)\n", line)
-            if match:
-                found.append(match.group(1))
-                return
+    def read_stdout() -> None:
+        # Keeps reading after the URL, so the pipe never fills and tests can see the rest.
+        try:
+            for line in iter(stdout.readline, ""):
+                match = re.fullmatch(r"GREEN-API emulator listening on (http://\S+)\n", line)
+                if match and not found:
+                    found.append(match.group(1))
+                    listening.set()
+                else:
+                    running.stdout_lines.append(line)
+        finally:
+            listening.set()
 
-    reader = threading.Thread(target=read_url, daemon=True)
+    reader = threading.Thread(target=read_stdout, daemon=True)
     reader.start()
     running.readers.append(reader)
-    reader.join(deadline_seconds)
+    listening.wait(deadline_seconds)
     if not found:
         stop_emulator_process(running)
         raise RuntimeError(f"emulator did not start: {''.join(running.stderr_lines)[-2000:]}")

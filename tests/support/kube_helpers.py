@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -59,9 +58,7 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     return None
 
 
-def has_condition(
-    obj: dict[str, Any], kind: str, status: str, reason: str | None = None
-) -> bool:
+def has_condition(obj: dict[str, Any], kind: str, status: str, reason: str | None = None) -> bool:
     """Whether condition `kind` has `status` (and `reason`) for the object's current generation."""
     found = condition(obj, kind)
     if found is None or found.get("status") != status:
@@ -236,9 +233,7 @@ class Instances:
         timeout: float = 30.0,
     ) -> dict[str, Any]:
         want = f"{kind}={status}" + (f" reason {reason}" if reason else "")
-        return self.wait(
-            name, lambda obj: has_condition(obj, kind, status, reason), want, timeout
-        )
+        return self.wait(name, lambda obj: has_condition(obj, kind, status, reason), want, timeout)
 
     def delete_all_and_wait(self, timeout: float = 30.0) -> list[str]:
         """Delete every instance and wait for them to be gone (the operator drops its finalizer).
@@ -256,12 +251,3 @@ class Instances:
                 self.patch(name, {"metadata": {"finalizers": None}})
             return stuck
         return []
-
-
-@contextmanager
-def api_client_for(make: Callable[[], client.ApiClient]) -> Iterator[client.ApiClient]:
-    api = make()
-    try:
-        yield api
-    finally:
-        api.close()

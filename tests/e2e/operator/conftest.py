@@ -1,0 +1,126 @@
+"""Fixtures for the operator's end-to-end tests.
+
+Per module: one GREEN-API emulator subprocess (short timings, the real rate limits
+on) and one operator subprocess watching the module's namespaces (`<prefix>-*`).
+Per test: a fresh namespace (`scenario`), emptied and deleted afterwards, and a
+check that nothing was answered 429 meanwhile: the operator must pace itself.
+On failure the report carries the operator's log of that test and the emulator's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from support.emulator_process import start_emulator_process, stop_emulator_process
+from support.kube_helpers import create_namespace, delete_namespace
+from tests.e2e.operator.harness import EMULATOR_ARGS, Emulator, OperatorProcess, Scenario, Secrets
+from whatsapp_operator.devtools.cluster import KubeCluster
+
+_LOG_OFFSET = pytest.StashKey[int]()
+_OPERATOR = pytest.StashKey[OperatorProcess]()
+_EMULATOR = pytest.StashKey[Emulator]()
+_NAMESPACE = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        operator = item.stash.get(_OPERATOR, None)
+        if operator is not None:
+            since = item.stash.get(_LOG_OFFSET, 0)
+            report.sections.append(
+                (f"operator log ({operator.log_path})", operator.log_tail(since))
+            )
+        emulator = item.stash.get(_EMULATOR, None)
+        if emulator is not None:
+            report.sections.append(("emulator stderr (tail)", emulator.stderr()[-6000:]))
+        namespace = item.stash.get(_NAMESPACE, None)
+        if namespace is not None:
+            report.sections.append(("namespace", namespace))
+    return report
+
+
+@pytest.fixture(scope="module")
+def api(kube_cluster: KubeCluster) -> Iterator[client.ApiClient]:
+    with kube_cluster.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture(scope="module")
+def module_prefix(request: pytest.FixtureRequest) -> str:
+    short = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
+    return f"waop-{short.replace('_', '-')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    running = start_emulator_process(*EMULATOR_ARGS)
+    wrapped = Emulator(running)
+    try:
+        yield wrapped
+    finally:
+        wrapped.close()
+        stop_emulator_process(running)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube_cluster: KubeCluster, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
+    running = OperatorProcess.start(
+        namespace=f"{module_prefix}-*", kubeconfig=kube_cluster.kubeconfig, log_path=log_path
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def leaks() -> Secrets:
+    return Secrets()
+
+
+@pytest.fixture(scope="module")
+def _namespace_numbers() -> Iterator[int]:
+    return itertools.count(1)
+
+
+@pytest.fixture
+def scenario(
+    request: pytest.FixtureRequest,
+    api: client.ApiClient,
+    emulator: Emulator,
+    operator: OperatorProcess,
+    module_prefix: str,
+    leaks: Secrets,
+    _namespace_numbers: Iterator[int],
+) -> Iterator[Scenario]:
+    """A fresh namespace watched by the module's operator."""
+    assert operator.process.poll() is None, "the operator process has exited"
+    namespace = f"{module_prefix}-{next(_namespace_numbers)}"
+    item = request.node
+    item.stash[_OPERATOR] = operator
+    item.stash[_EMULATOR] = emulator
+    item.stash[_NAMESPACE] = namespace
+    item.stash[_LOG_OFFSET] = operator.log_size()
+    throttled_before = emulator.too_many_requests()
+    create_namespace(api, namespace)
+    scene = Scenario(api=api, namespace=namespace, emulator=emulator, leaks=leaks)
+    yield scene
+    leaks.keep(api, namespace)
+    stuck = scene.instances.delete_all_and_wait(timeout=30)
+    delete_namespace(api, namespace)
+    emulator.clear_faults()
+    throttled = emulator.too_many_requests()
+    assert throttled == throttled_before, f"GREEN-API answered 429: {throttled}"
+    assert not stuck, f"the operator did not release (finalizer) {stuck} within 30 s"
+    assert operator.process.poll() is None, "the operator process exited during the test"

@@ -1,0 +1,138 @@
+"""Invalid WhatsAppInstances never reach the operator: the API server refuses them.
+
+The CRD's OpenAPI schema and CEL rules are generated from the same pydantic
+models the operator uses; here a real API server enforces them. No operator runs.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from support.kube_helpers import Instances, create_namespace, delete_namespace
+
+
+@pytest.fixture(scope="module")
+def instances(api: client.ApiClient) -> Iterator[Instances]:
+    namespace = f"waop-admission-{secrets.token_hex(3)}"
+    create_namespace(api, namespace)
+    try:
+        yield Instances(api, namespace)
+    finally:
+        delete_namespace(api, namespace)
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "instance": {
+            "id": 7105000101,
+            "apiUrl": "http://127.0.0.1:9",
+            "tokenSecretRef": {"name": "token"},
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def rejected(instances: Instances, name: str, body_spec: dict[str, Any], **kwargs: Any) -> str:
+    """Create and expect a 422; return the API server's message."""
+    with pytest.raises(ApiException) as caught:
+        instances.create(name, body_spec, **kwargs)
+    assert caught.value.status == 422, caught.value.body
+    message: str = json.loads(caught.value.body)["message"]
+    return message
+
+
+INVALID = [
+    (
+        "delay-below-minimum",
+        spec(settings={"delaySendMessagesMilliseconds": 100}),
+        [
+            "spec.settings.delaySendMessagesMilliseconds",
+            "should be greater than or equal to 500",
+        ],
+    ),
+    (
+        "auto-typing-out-of-range",
+        spec(settings={"autoTyping": 9}),
+        ["spec.settings.autoTyping", "should be less than or equal to 4"],
+    ),
+    (
+        "phone-method-without-number",
+        spec(authorization={"method": "PhoneNumber"}),
+        ["authorization.phoneNumber is required when method is PhoneNumber"],
+    ),
+    (
+        "state-poll-too-often",
+        spec(intervals={"stateSeconds": 5}),
+        ["spec.intervals.stateSeconds", "should be greater than or equal to 10"],
+    ),
+    (
+        "webhook-not-http",
+        spec(settings={"webhookUrl": "ftp://example.com/hook"}),
+        ["webhookUrl must be empty or an http(s) URL"],
+    ),
+    (
+        "unknown-policy",
+        spec(managementPolicy="Enforce"),
+        ["spec.managementPolicy", 'supported values: "Manage", "Observe"'],
+    ),
+    (
+        "settings-bool-as-string",
+        spec(settings={"stateWebhook": "yes"}),
+        ["spec.settings.stateWebhook", "must be of type boolean"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "body_spec", "expected"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_spec_is_rejected_with_a_clear_message(
+    instances: Instances, case: str, body_spec: dict[str, Any], expected: list[str]
+) -> None:
+    message = rejected(instances, case, body_spec)
+    for part in expected:
+        assert part in message, message
+    assert instances.list() == []
+
+
+def test_instance_id_is_immutable(instances: Instances) -> None:
+    instances.create("immutable", spec())
+    with pytest.raises(ApiException) as caught:
+        instances.patch("immutable", {"spec": {"instance": {"id": 7105000102}}})
+    assert caught.value.status == 422
+    assert "instance.id is immutable once set" in json.loads(caught.value.body)["message"]
+    # Other fields of the same object stay editable.
+    patched = instances.patch("immutable", {"spec": {"settings": {"stateWebhook": True}}})
+    assert patched["spec"]["instance"]["id"] == 7105000101
+    assert patched["spec"]["settings"] == {"stateWebhook": True}
+    instances.delete("immutable")
+
+
+def test_unknown_settings_field_is_pruned_or_rejected_strictly(instances: Instances) -> None:
+    body_spec = spec(settings={"stateWebhook": True, "noSuchSetting": True})
+    # Default field validation (Warn): the structural schema prunes the unknown key.
+    created = instances.create("pruned", body_spec)
+    assert created["spec"]["settings"] == {"stateWebhook": True}
+    assert "noSuchSetting" not in instances.get("pruned")["spec"]["settings"]
+    instances.delete("pruned")
+    # Strict field validation (kubectl's default): the request is refused naming the field.
+    with pytest.raises(ApiException) as caught:
+        instances.create("strict", body_spec, field_validation="Strict")
+    assert caught.value.status in (400, 422), caught.value.body
+    assert 'unknown field "spec.settings.noSuchSetting"' in json.loads(caught.value.body)["message"]
+
+
+def test_defaults_are_filled_in(instances: Instances) -> None:
+    created = instances.create("defaults", spec())
+    filled = created["spec"]
+    assert filled["managementPolicy"] == "Manage"
+    assert filled["instance"]["tokenSecretRef"]["key"] == "apiTokenInstance"
+    assert filled["intervals"] == {"stateSeconds": 60, "settingsSeconds": 300, "settleSeconds": 300}
+    assert filled["authorization"]["method"] == "QRCode"
+    instances.delete("defaults")
