@@ -88,6 +88,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=constants.GROUP, key="last-handled-configuration"
     )
+    # A deleted object's daemon gets this long to finish its cleanup before kopf escalates.
+    settings.background.instant_exit_timeout = 5.0
     settings.posting.enabled = True
     settings.posting.loggers = False
     # Detect silently stalled watches (load balancers) and re-list.
@@ -127,6 +129,9 @@ async def shut_down(memo: kopf.Memo, **_: Any) -> None:
     constants.VERSION,
     constants.PLURAL,
     cancellation_timeout=15.0,
+    # kopf looks again this soon after cancelling a daemon whose cleanup is not instant
+    # (closing a QR WebSocket, deleting the linking Secret); the default is the timeout.
+    cancellation_backoff=1.0,
     # Spreads a restart's first reconciles over a few seconds.
     initial_delay=lambda **_: random.uniform(0.0, 2.0),
 )
@@ -185,6 +190,7 @@ async def delete_instance(
     constants.VERSION,
     constants.PARTNER_PLURAL,
     cancellation_timeout=10.0,
+    cancellation_backoff=1.0,
     initial_delay=lambda **_: random.uniform(0.0, 2.0),
 )
 async def run_partner(

@@ -39,6 +39,8 @@ WRITABLE_STATES = frozenset(
     }
 )
 SECRET_FIELDS = frozenset({"webhook_url_token"})
+# Never shown in status: `ip:port:login:password` proxies carry credentials.
+HIDDEN_FIELDS = SECRET_FIELDS | {"proxy_instance"}
 
 
 class SettingsOutcome(StrEnum):
@@ -117,7 +119,7 @@ def differing_fields(desired: dict[str, Any], observed: Settings) -> tuple[str, 
 
 def display(name: str, value: Any) -> str:
     """A value as status may show it: secrets are never shown, only whether they are set."""
-    if name in SECRET_FIELDS:
+    if name in HIDDEN_FIELDS:
         return REDACTED if _plain(value) else ""
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -53,6 +53,7 @@ from whatsapp_operator.provisioning import (
     ProvisioningFailure,
     owned_token_secret,
 )
+from whatsapp_operator.redaction import register_secret
 from whatsapp_operator.resource import (
     Account,
     DeletionPolicy,
@@ -475,6 +476,9 @@ class Reconciler:
                 return
         elif self._settings_due(cycle, memory, force=reconcile_request is not None):
             memory.settings = await api.get_settings()
+            proxy = memory.settings.proxy_instance
+            if proxy and proxy != "system proxy":
+                register_secret(proxy)
             memory.settings_read_at = cycle.now
             memory.settings_read_generation = cycle.generation
 

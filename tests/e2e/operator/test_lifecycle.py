@@ -11,8 +11,6 @@ import json
 import time
 from typing import Any
 
-import pytest
-
 from support.kube_helpers import condition, events_for, has_condition, read_secret, wait_for
 from tests.e2e.operator.harness import (
     FAST_INTERVALS,
@@ -294,16 +292,6 @@ def test_paused_annotation_holds_writes(scenario: Scenario, emulator: Emulator) 
     assert bodies[1:] == [{"incomingWebhook": "yes"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "operator bug: kopf cancels the daemon at once on deletion (no cancellation_backoff) and "
-        "only waits 10 zero-time loop cycles for it to exit; the daemon's cleanup (closing the QR "
-        "WebSocket, deleting the linking Secret in a thread) takes longer, so kopf re-checks only "
-        "after cancellation_timeout (15 s) and the finalizer holds `kubectl delete` that long"
-    ),
-)
 def test_delete_with_open_qr_session_is_prompt(scenario: Scenario, emulator: Emulator) -> None:
     name = "deleted"
     scenario.seed(name)
@@ -327,15 +315,6 @@ def test_delete_with_open_qr_session_is_prompt(scenario: Scenario, emulator: Emu
     assert elapsed < 5.0, f"deletion took {elapsed:.1f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "operator bug: status.observedSettings copies every getSettings field verbatim, "
-        "proxyInstance included, although resource.py leaves it unmanaged because it can "
-        "carry proxy credentials (plan.display masks only SECRET_FIELDS = webhook_url_token)"
-    ),
-)
 def test_proxy_credentials_stay_out_of_status(scenario: Scenario, emulator: Emulator) -> None:
     name = "proxied"
     password = "Pr0xyPassw0rd" + new_token()[:8]
