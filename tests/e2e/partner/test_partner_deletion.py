@@ -22,7 +22,7 @@ def events(scene: PartnerScene, name: str) -> list[dict[str, Any]]:
 
 def created(scene: PartnerScene, name: str, **spec: Any) -> int:
     scene.create_partnered(name, **spec)
-    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 40)
+    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 90)
     id_instance = instance_id_of(obj)
     assert id_instance is not None
     return id_instance

@@ -50,7 +50,7 @@ def test_create_ready_settings_linked(scene: PartnerScene, emulator: PartnerEmul
     name = "shop"
     scene.create_partnered(name, settings=SETTINGS, connectionSecret={"name": "shop-conn"})
 
-    obj = scene.instances.wait(name, ready_and_synced, "Ready=True and Synced=True", 40)
+    obj = scene.instances.wait(name, ready_and_synced, "Ready=True and Synced=True", 90)
     annotations = obj["metadata"]["annotations"]
     id_instance = instance_id_of(obj)
     assert id_instance is not None
@@ -171,8 +171,8 @@ def test_two_resources_created_at_once_get_two_instances(scene: PartnerScene) ->
     scene.partner()
     scene.create_partnered("twin-a")
     scene.create_partnered("twin-b")
-    a = scene.instances.wait("twin-a", ready_and_synced, "Ready and Synced", 40)
-    b = scene.instances.wait("twin-b", ready_and_synced, "Ready and Synced", 40)
+    a = scene.instances.wait("twin-a", ready_and_synced, "Ready and Synced", 90)
+    b = scene.instances.wait("twin-b", ready_and_synced, "Ready and Synced", 90)
     ids = {instance_id_of(a), instance_id_of(b)}
     assert None not in ids
     assert len(ids) == 2
@@ -213,7 +213,7 @@ def test_restore_without_status_adopts_instead_of_creating(
     scene.partner()
     name = "keep"
     scene.create_partnered(name, connectionSecret={"name": "keep-conn"})
-    before = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 40)
+    before = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 90)
     id_instance = instance_id_of(before)
     # A backup: metadata as saved (annotations included), spec; never status or uid.
     saved_annotations = dict(before["metadata"]["annotations"])
@@ -227,7 +227,7 @@ def test_restore_without_status_adopts_instead_of_creating(
     assert emulator.instance(id_instance)["deleted"] is False
 
     scene.instances.create(name, saved_spec, saved_annotations)
-    after = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 40)
+    after = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 90)
     assert after["metadata"]["uid"] != before["metadata"]["uid"]
     assert after["status"]["instanceId"] == id_instance
     assert instance_id_of(after) == id_instance
@@ -286,7 +286,7 @@ def test_token_rotation_of_a_created_instance(
     scene.partner()
     name = "prot"
     scene.create_partnered(name)
-    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 40)
+    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 90)
     id_instance = instance_id_of(obj)
     assert id_instance is not None
     old = emulator.instance(id_instance)["apiTokenInstance"]
@@ -314,7 +314,7 @@ def test_wrong_owned_token_after_creation_is_token_rejected(
     scene.partner()
     name = "pwrong"
     scene.create_partnered(name)
-    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 40)
+    obj = scene.instances.wait(name, ready_and_synced, "Ready and Synced", 90)
     assert obj["status"]["state"] == "notAuthorized"
     wrong = "e" * 50
     put_secret(scene.api, scene.namespace, scene.owned_token(name), {"apiTokenInstance": wrong})
@@ -341,7 +341,7 @@ def test_no_secret_in_logs_events_or_resources(
     """Runs last in the module: every token and QR code seen so far, searched everywhere."""
     scene.partner()
     scene.create_partnered("last")
-    scene.instances.wait("last", ready_and_synced, "Ready and Synced", 40)
+    scene.instances.wait("last", ready_and_synced, "Ready and Synced", 90)
     scene.remember_tokens()
     assert any("partner token" in label for label in leaks.values)
     assert sum(label.startswith("token of k8s:") for label in leaks.values) >= 8
