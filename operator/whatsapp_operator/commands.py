@@ -45,6 +45,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz ('' disables)",
     )
     run.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics there, e.g. 0.0.0.0:9090 ('' disables; default off)",
+    )
+    run.add_argument(
         "--concurrency", type=int, metavar="N", help="reconciles running at once (default 32)"
     )
     run.add_argument("--kubeconfig", metavar="FILE")
@@ -79,6 +84,8 @@ def _run(args: argparse.Namespace) -> int:
             overrides[name] = value
     if args.liveness is not None:
         overrides["liveness"] = args.liveness or None
+    if args.metrics is not None:
+        overrides["metrics"] = args.metrics or None
     config = dataclasses.replace(OperatorConfig(), **overrides)
     if config.concurrency < 1:
         print("--concurrency must be at least 1", file=sys.stderr)

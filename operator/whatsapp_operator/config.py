@@ -36,6 +36,8 @@ class OperatorConfig:
             os.environ.get("WAOP_LIVENESS", "http://0.0.0.0:8080/healthz") or None
         )
     )
+    # host:port of the Prometheus endpoint; empty: no endpoint.
+    metrics: str | None = field(default_factory=lambda: os.environ.get("WAOP_METRICS") or None)
     # Upper bound on reconciles running at once (each holds GREEN-API connections).
     concurrency: int = field(default_factory=lambda: int(os.environ.get("WAOP_CONCURRENCY", "32")))
     kubeconfig: str | None = field(default_factory=lambda: os.environ.get("KUBECONFIG") or None)

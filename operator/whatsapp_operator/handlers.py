@@ -24,8 +24,10 @@ from whatsapp_operator.events import Event
 from whatsapp_operator.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.kube import Kube, KubeError, load_api_client
 from whatsapp_operator.linking import secret_name
+from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.partners import PartnerReconciler
-from whatsapp_operator.reconciler import Memory, Reconciler
+from whatsapp_operator.plan import SettingsOutcome
+from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class Runtime:
     reconciler: Reconciler
     partners: PartnerReconciler
     slots: asyncio.Semaphore
+    metrics: Metrics
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def wake_partner_users(self, namespace: str, name: str) -> None:
@@ -96,10 +99,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.inactivity_timeout = 70
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
+    metrics = Metrics()
+    if config.metrics:
+        host, _colon, port = config.metrics.rpartition(":")
+        metrics.serve(host or "0.0.0.0", int(port))
     green_api = GreenApi(
         ClientOptions(
             read_timeout=config.greenapi_read_timeout, lenient_bool_style=config.lenient_bool_style
-        )
+        ),
+        observer=metrics.greenapi_call,
     )
     kube = Kube(load_api_client(config.kubeconfig))
     memo["runtime"] = Runtime(
@@ -109,6 +117,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         reconciler=Reconciler(green_api, kube, clock=utcnow),
         partners=PartnerReconciler(green_api, kube),
         slots=asyncio.Semaphore(max(1, config.concurrency)),
+        metrics=metrics,
     )
 
 
@@ -150,7 +159,9 @@ async def run_instance(
 
     async def step(snapshot: dict[str, Any]) -> float:
         async with runtime.slots:
-            outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
+            with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppInstance").time():
+                outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
+        _count(runtime.metrics, uid, outcome)
         if outcome.status_patch is not None:
             document = outcome.status.model_dump(mode="json", by_alias=True, exclude_none=True)
             await _write_status(
@@ -169,6 +180,7 @@ async def run_instance(
             with contextlib.suppress(KubeError):
                 await runtime.kube.delete_secret(namespace, secret_name(name))
             runtime.entries.pop(uid, None)
+            runtime.metrics.forget(uid)
 
 
 @kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -207,7 +219,8 @@ async def run_partner(
     entry = runtime.entries.setdefault(uid, Entry())
 
     async def step(snapshot: dict[str, Any]) -> float:
-        outcome = await runtime.partners.reconcile(snapshot, utcnow())
+        with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppPartner").time():
+            outcome = await runtime.partners.reconcile(snapshot, utcnow())
         entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
         if outcome.status_patch is not None:
             written = await _write_status(
@@ -267,6 +280,26 @@ async def _write_status(
         return False
     entry.last_status = document
     return True
+
+
+_WRITES = {
+    SettingsOutcome.APPLY: "applied",
+    SettingsOutcome.REAPPLY: "reapplied",
+    SettingsOutcome.CORRECT_DRIFT: "drift_corrected",
+    SettingsOutcome.WRITE_FAILED: "failed",
+    SettingsOutcome.REJECTED: "rejected",
+}
+
+
+def _count(metrics: Metrics, uid: str, outcome: Outcome) -> None:
+    metrics.set_state(uid, outcome.status.state or "unknown")
+    label = _WRITES.get(outcome.settings)
+    if label is not None:
+        metrics.settings_writes.labels(outcome=label).inc()
+    if outcome.settings is SettingsOutcome.CORRECT_DRIFT:
+        metrics.drift_corrections.inc()
+    if outcome.failure_reason:
+        metrics.errors.labels(reason=outcome.failure_reason).inc()
 
 
 def _post(body: kopf.Body, events: list[Event]) -> None:

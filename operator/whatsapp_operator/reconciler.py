@@ -138,6 +138,8 @@ class Outcome:
     events: list[Event]
     requeue_after: float
     status: WhatsAppInstanceStatus
+    settings: SettingsOutcome = SettingsOutcome.UNOBSERVED
+    failure_reason: str | None = None
 
 
 @dataclass
@@ -722,7 +724,14 @@ class Reconciler:
             patch = dict(new_doc)
             for key in old_doc.keys() - new_doc.keys():
                 patch[key] = None
-        return Outcome(patch, cycle.events, self._requeue(cycle, memory, linking), status)
+        return Outcome(
+            patch,
+            cycle.events,
+            self._requeue(cycle, memory, linking),
+            status,
+            plan.outcome,
+            cycle.failure.reason if cycle.failure else None,
+        )
 
     def _requeue(self, cycle: Cycle, memory: Memory, linking: LinkingDecision) -> float:
         intervals = cycle.obj.spec.intervals

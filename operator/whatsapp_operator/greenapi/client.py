@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -80,9 +80,12 @@ class GreenApi:
         *,
         limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        observer: Callable[[str, str], None] | None = None,
     ) -> None:
         self.options = options or ClientOptions()
         self.limiter = limiter or RateLimiter()
+        # Told (method, outcome) for every HTTP exchange: "ok" or the error's reason.
+        self.observer = observer
         protect_loggers()
         opts = self.options
         self._http = httpx.AsyncClient(
@@ -150,14 +153,20 @@ class GreenApi:
                     rate=rate,
                 )
                 if error is None:
+                    self._observe(method, "ok")
                     return status, text
                 raise error
             except errors.GreenApiError as error:
+                self._observe(method, error.reason)
                 delay = self._inline_retry_delay(error, attempt, idempotent)
                 if delay is None:
                     raise
                 log.info("%s; retrying in %.1fs (attempt %d)", error.message, delay, attempt)
                 await asyncio.sleep(delay)
+
+    def _observe(self, method: str, outcome: str) -> None:
+        if self.observer is not None:
+            self.observer(method, outcome)
 
     def _inline_retry_delay(
         self, error: errors.GreenApiError, attempt: int, idempotent: bool

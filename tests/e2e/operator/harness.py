@@ -49,12 +49,14 @@ class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     liveness: str
+    metrics: str
 
     @classmethod
     def start(
         cls, *, namespace: str, kubeconfig: Path, log_path: Path, deadline: float = 60.0
     ) -> OperatorProcess:
         liveness = f"http://127.0.0.1:{free_port()}/healthz"
+        metrics_port = free_port()
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         log = log_path.open("wb")
         process = subprocess.Popen(
@@ -69,13 +71,20 @@ class OperatorProcess:
                 liveness,
                 "--log-level",
                 "DEBUG",
+                "--metrics",
+                f"127.0.0.1:{metrics_port}",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
         log.close()
-        running = cls(process=process, log_path=log_path, liveness=liveness)
+        running = cls(
+            process=process,
+            log_path=log_path,
+            liveness=liveness,
+            metrics=f"http://127.0.0.1:{metrics_port}/metrics",
+        )
 
         def alive() -> bool:
             if process.poll() is not None:

@@ -1,0 +1,75 @@
+"""Prometheus metrics: what a person watching a fleet of accounts wants on a dashboard.
+
+Label values are bounded (method names, outcome reasons, states), never object names
+or ids, so cardinality stays flat however many accounts the operator runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+PREFIX = "whatsapp_operator"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.greenapi_requests = Counter(
+            f"{PREFIX}_greenapi_requests",
+            "GREEN-API requests by method and outcome",
+            ["method", "outcome"],
+            registry=r,
+        )
+        self.reconcile_seconds = Histogram(
+            f"{PREFIX}_reconcile_duration_seconds",
+            "Duration of one reconcile",
+            ["kind"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.instances = Gauge(
+            f"{PREFIX}_instances", "WhatsAppInstances by GREEN-API state", ["state"], registry=r
+        )
+        self.settings_writes = Counter(
+            f"{PREFIX}_settings_writes",
+            "setSettings decisions by outcome (applied, "
+            "reapplied, drift_corrected, failed, rejected)",
+            ["outcome"],
+            registry=r,
+        )
+        self.drift_corrections = Counter(
+            f"{PREFIX}_drift_corrections", "Out-of-band setting changes corrected", registry=r
+        )
+        self.errors = Counter(
+            f"{PREFIX}_reconcile_errors",
+            "Reconciles that ended in an error, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self._states: dict[str, str] = {}
+        self._shown: set[str] = set()
+
+    def serve(self, host: str, port: int) -> None:
+        start_http_server(port, addr=host, registry=self.registry)
+
+    def greenapi_call(self, method: str, outcome: str) -> None:
+        self.greenapi_requests.labels(method=method.lower(), outcome=outcome).inc()
+
+    def set_state(self, uid: str, state: str) -> None:
+        if self._states.get(uid) != state:
+            self._states[uid] = state
+            self._publish()
+
+    def forget(self, uid: str) -> None:
+        if self._states.pop(uid, None) is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        counts = Tally(self._states.values())
+        # A state nobody is in any more must read 0, not keep its last value.
+        for state in self._shown | set(counts):
+            self.instances.labels(state=state or "unknown").set(counts.get(state, 0))
+        self._shown |= set(counts)

@@ -1,0 +1,105 @@
+"""The Prometheus endpoint, scraped while the operator works: the numbers move as they should."""
+
+from __future__ import annotations
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.kube_helpers import wait_for
+from tests.e2e.operator.harness import Emulator, OperatorProcess, Scenario
+from whatsapp_operator import constants
+
+
+def scrape(operator: OperatorProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(operator.metrics, timeout=5).text
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_follow_applying_linking_and_errors(
+    scenario: Scenario, emulator: Emulator, operator: OperatorProcess
+) -> None:
+    before = scrape(operator)
+    name = "metered"
+    id_instance = scenario.seed(name)
+    scenario.create(name, settings={"incomingWebhook": True})
+    scenario.ready(name)
+    after_apply = scrape(operator)
+
+    def grew(
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], metric: str, **labels: str
+    ) -> float:
+        return value(samples, metric, **labels) - value(before, metric, **labels)
+
+    assert (
+        grew(
+            after_apply,
+            "whatsapp_operator_greenapi_requests_total",
+            method="setsettings",
+            outcome="ok",
+        )
+        >= 1
+    )
+    assert (
+        grew(
+            after_apply,
+            "whatsapp_operator_greenapi_requests_total",
+            method="getstateinstance",
+            outcome="ok",
+        )
+        >= 1
+    )
+    assert grew(after_apply, "whatsapp_operator_settings_writes_total", outcome="applied") >= 1
+    assert (
+        grew(
+            after_apply,
+            "whatsapp_operator_reconcile_duration_seconds_count",
+            kind="WhatsAppInstance",
+        )
+        >= 2
+    )
+    assert value(after_apply, "whatsapp_operator_instances", state="notAuthorized") >= 1
+
+    emulator.scan(id_instance, "79005550101")
+    wait_for(
+        lambda: value(scrape(operator), "whatsapp_operator_instances", state="authorized") >= 1,
+        "authorized in the instances gauge",
+        40,
+    )
+
+    emulator.set_faults([{"method": "getStateInstance", "errorRate": 1.0, "status": 502}])
+    try:
+        scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "metrics-1"})
+        wait_for(
+            lambda: (
+                grew(
+                    scrape(operator),
+                    "whatsapp_operator_reconcile_errors_total",
+                    reason="GreenApiUnavailable",
+                )
+                >= 1
+            ),
+            "a GreenApiUnavailable error counted",
+            40,
+        )
+        samples = scrape(operator)
+        assert (
+            grew(
+                samples,
+                "whatsapp_operator_greenapi_requests_total",
+                method="getstateinstance",
+                outcome="ServiceUnavailable",
+            )
+            >= 1
+        )
+    finally:
+        emulator.clear_faults()
