@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from kubernetes import client
 
 from whatsapp_operator.devtools.binaries import (
     Binaries,
@@ -144,3 +146,17 @@ def kube_cluster(pytestconfig: pytest.Config) -> Iterator[KubeCluster]:
     finally:
         _cluster = None
         plane.stop()
+
+
+@pytest.fixture(scope="module")
+def api(kube_cluster: KubeCluster) -> Iterator[client.ApiClient]:
+    """A Kubernetes client for one test module (admin credentials)."""
+    with kube_cluster.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture(scope="module")
+def module_prefix(request: pytest.FixtureRequest) -> str:
+    """A namespace prefix unique to the module, so modules never see each other's objects."""
+    short = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
+    return f"waop-{short.replace('_', '-')}-{secrets.token_hex(3)}"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from kubernetes import client
 
 from support.emulator_process import EmulatorProcess
@@ -344,3 +345,37 @@ class Scenario:
 
 def ready_and_synced(obj: dict[str, Any]) -> bool:
     return has_condition(obj, "Ready", "True") and has_condition(obj, "Synced", "True")
+
+
+# ------------------------------------------------------------------ failure reports
+
+# What a failing test's report shows: its part of the operator log, the emulator's
+# stderr and its namespace. Both suites (operator, partner) stash the same keys.
+LOG_OFFSET = pytest.StashKey[int]()
+OPERATOR = pytest.StashKey[OperatorProcess]()
+EMULATOR = pytest.StashKey[Emulator]()
+NAMESPACE = pytest.StashKey[str]()
+
+
+def remember(
+    item: pytest.Item, operator: OperatorProcess, emulator: Emulator, namespace: str
+) -> None:
+    item.stash[OPERATOR] = operator
+    item.stash[EMULATOR] = emulator
+    item.stash[NAMESPACE] = namespace
+    item.stash[LOG_OFFSET] = operator.log_size()
+
+
+def diagnostics(item: pytest.Item) -> list[tuple[str, str]]:
+    sections = []
+    operator = item.stash.get(OPERATOR, None)
+    if operator is not None:
+        since = item.stash.get(LOG_OFFSET, 0)
+        sections.append((f"operator log ({operator.log_path})", operator.log_tail(since)))
+    emulator = item.stash.get(EMULATOR, None)
+    if emulator is not None:
+        sections.append(("emulator stderr (tail)", emulator.stderr()[-6000:]))
+    namespace = item.stash.get(NAMESPACE, None)
+    if namespace is not None:
+        sections.append(("namespace", namespace))
+    return sections

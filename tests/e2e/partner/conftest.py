@@ -36,6 +36,8 @@ from tests.e2e.operator.harness import (
     OperatorProcess,
     Scenario,
     Secrets,
+    diagnostics,
+    remember,
 )
 from whatsapp_operator import constants
 from whatsapp_operator.devtools.cluster import KubeCluster
@@ -50,11 +52,6 @@ EMULATOR_DEFAULTS = {
     "variants": {"creationResponse": Variants().creation_response},
 }
 assert Timings().creation_seconds != 1.0  # the default is minutes; tests want one second
-
-_LOG_OFFSET = pytest.StashKey[int]()
-_OPERATOR = pytest.StashKey[OperatorProcess]()
-_EMULATOR = pytest.StashKey[Emulator]()
-_NAMESPACE = pytest.StashKey[str]()
 
 
 class PartnerEmulator(Emulator):
@@ -206,31 +203,8 @@ def wait_gone(scene: Scenario, name: str, timeout: float = 30.0) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.failed:
-        operator = item.stash.get(_OPERATOR, None)
-        if operator is not None:
-            since = item.stash.get(_LOG_OFFSET, 0)
-            report.sections.append(
-                (f"operator log ({operator.log_path})", operator.log_tail(since))
-            )
-        emulator = item.stash.get(_EMULATOR, None)
-        if emulator is not None:
-            report.sections.append(("emulator stderr (tail)", emulator.stderr()[-6000:]))
-        namespace = item.stash.get(_NAMESPACE, None)
-        if namespace is not None:
-            report.sections.append(("namespace", namespace))
+        report.sections.extend(diagnostics(item))
     return report
-
-
-@pytest.fixture(scope="module")
-def api(kube_cluster: KubeCluster) -> Iterator[client.ApiClient]:
-    with kube_cluster.api_client() as api_client:
-        yield api_client
-
-
-@pytest.fixture(scope="module")
-def module_prefix(request: pytest.FixtureRequest) -> str:
-    short = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
-    return f"waop-{short.replace('_', '-')}-{secrets.token_hex(3)}"
 
 
 @pytest.fixture(scope="module")
@@ -290,10 +264,7 @@ def scene(
     assert operator.process.poll() is None, "the operator process has exited"
     namespace = f"{module_prefix}-{next(_namespace_numbers)}"
     item = request.node
-    item.stash[_OPERATOR] = operator
-    item.stash[_EMULATOR] = emulator
-    item.stash[_NAMESPACE] = namespace
-    item.stash[_LOG_OFFSET] = operator.log_size()
+    remember(item, operator, emulator, namespace)
     emulator.patch_config(EMULATOR_DEFAULTS)
     throttled_before = emulator.too_many_requests()
     create_namespace(api, namespace)
