@@ -59,7 +59,10 @@ FULLNAME = f"{RELEASE}-whatsapp-operator"
 # ("... is forbidden: User ... cannot ...") and fallback warnings ("Not enough permissions"),
 # kube.py's "the operator is not allowed (403)". A bare "403" would also match ports,
 # milliseconds and resourceVersions in the DEBUG log.
-DENIED = re.compile(r"forbidden|not enough permissions|not allowed|\(403\)|\b403 ", re.IGNORECASE)
+DENIED = re.compile(
+    r"forbidden|not enough permissions|not allowed|refused the operator|\(403\)",
+    re.IGNORECASE,
+)
 
 
 # --- helpers -------------------------------------------------------------------------------
