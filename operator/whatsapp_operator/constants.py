@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 GROUP = "whatsapp-operator.io"
@@ -35,6 +36,13 @@ ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+
+
+def is_paused(annotations: Mapping[str, str]) -> bool:
+    """The one reading of the pause annotation, shared by the operator and the plugin."""
+    return annotations.get(ANNOTATION_PAUSED, "").strip().lower() in ("true", "yes", "1")
+
+
 ACTION_ANNOTATIONS = {
     "reconcile": ANNOTATION_RECONCILE,
     "reboot": ANNOTATION_REBOOT,

@@ -285,7 +285,7 @@ def format_status(
     instance = status.get("instanceId") or ((obj.get("spec") or {}).get("instance") or {}).get("id")
     lines.append(f"Instance:   {instance or '-'}")
     annotations = metadata.get("annotations") or {}
-    if annotations.get(constants.ANNOTATION_PAUSED) == "true":
+    if constants.is_paused(annotations):
         lines.append("Paused:     yes (reads go on, writes to GREEN-API stop)")
 
     lines += _conditions_lines(status)
@@ -617,7 +617,7 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     value = now_value(annotations.get(annotation))
     kube.patch(name, action_patch(action, value))
     out.say(f"Requested {action} ({annotation}={value}); waiting for the operator...")
-    paused = annotations.get(constants.ANNOTATION_PAUSED) == "true"
+    paused = constants.is_paused(annotations)
     try:
         obj = wait_until(
             lambda: _if_handled(kube.get(name), action, value),

@@ -308,7 +308,7 @@ class Reconciler:
         annotations = dict(metadata.get("annotations") or {})
         if obj.spec.deletion_policy is not DeletionPolicy.DELETE:
             return Finalization(True, [])
-        if annotations.get(constants.ANNOTATION_PAUSED, "").lower() in ("true", "yes", "1"):
+        if constants.is_paused(annotations):
             return Finalization(
                 True,
                 [
@@ -428,11 +428,7 @@ class Reconciler:
         return None
 
     def _paused(self, cycle: Cycle) -> bool:
-        return cycle.annotations.get(constants.ANNOTATION_PAUSED, "").lower() in (
-            "true",
-            "yes",
-            "1",
-        )
+        return constants.is_paused(cycle.annotations)
 
     def _settings_due(self, cycle: Cycle, memory: Memory, force: bool) -> bool:
         if force or memory.settings is None or memory.settings_read_at is None:

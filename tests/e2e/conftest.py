@@ -8,6 +8,7 @@ delete namespaces, CRDs and RBAC objects.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 import pytest
 from kubernetes import client
 
+from tests.e2e.operator.harness import OperatorProcess, Secrets, diagnostics
 from whatsapp_operator.devtools.binaries import (
     Binaries,
     BinariesNotFoundError,
@@ -64,8 +66,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
-    if report.failed and _cluster is not None:
-        report.sections.append(("control plane logs", _cluster.log_tails()))
+    if report.failed:
+        # The operator suites stash their operator, emulator and namespace on the item.
+        report.sections.extend(diagnostics(item))
+        if _cluster is not None:
+            report.sections.append(("control plane logs", _cluster.log_tails()))
     return report
 
 
@@ -160,3 +165,29 @@ def module_prefix(request: pytest.FixtureRequest) -> str:
     """A namespace prefix unique to the module, so modules never see each other's objects."""
     short = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
     return f"waop-{short.replace('_', '-')}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube_cluster: KubeCluster, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """`whatsapp-operator run` as a subprocess watching this module's namespaces."""
+    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
+    running = OperatorProcess.start(
+        namespace=f"{module_prefix}-*", kubeconfig=kube_cluster.kubeconfig, log_path=log_path
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def leaks() -> Secrets:
+    """Every secret a module hands out, for the no-leak checks."""
+    return Secrets()
+
+
+@pytest.fixture(scope="module")
+def _namespace_numbers() -> Iterator[int]:
+    return itertools.count(1)

@@ -9,9 +9,7 @@ On failure the report carries the operator's log of that test and the emulator's
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client
@@ -24,18 +22,8 @@ from tests.e2e.operator.harness import (
     OperatorProcess,
     Scenario,
     Secrets,
-    diagnostics,
     remember,
 )
-from whatsapp_operator.devtools.cluster import KubeCluster
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.failed:
-        report.sections.extend(diagnostics(item))
-    return report
 
 
 @pytest.fixture(scope="module")
@@ -47,30 +35,6 @@ def emulator() -> Iterator[Emulator]:
     finally:
         wrapped.close()
         stop_emulator_process(running)
-
-
-@pytest.fixture(scope="module")
-def operator(
-    kube_cluster: KubeCluster, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
-    running = OperatorProcess.start(
-        namespace=f"{module_prefix}-*", kubeconfig=kube_cluster.kubeconfig, log_path=log_path
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def leaks() -> Secrets:
-    return Secrets()
-
-
-@pytest.fixture(scope="module")
-def _namespace_numbers() -> Iterator[int]:
-    return itertools.count(1)
 
 
 @pytest.fixture

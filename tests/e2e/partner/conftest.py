@@ -10,7 +10,6 @@ reset, and no GREEN-API call may have been answered 429.
 
 from __future__ import annotations
 
-import itertools
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,11 +35,9 @@ from tests.e2e.operator.harness import (
     OperatorProcess,
     Scenario,
     Secrets,
-    diagnostics,
     remember,
 )
 from whatsapp_operator import constants
-from whatsapp_operator.devtools.cluster import KubeCluster
 from whatsapp_operator.emulator.config import Timings, Variants
 from whatsapp_operator.provisioning import instance_name, owned_token_secret
 
@@ -199,19 +196,6 @@ def wait_gone(scene: Scenario, name: str, timeout: float = 30.0) -> None:
 # ------------------------------------------------------------------ fixtures
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    if report.failed:
-        report.sections.extend(diagnostics(item))
-    return report
-
-
-@pytest.fixture(scope="module")
-def leaks() -> Secrets:
-    return Secrets()
-
-
 @pytest.fixture(scope="module")
 def partner_token(leaks: Secrets) -> str:
     token = "gac." + secrets.token_hex(24)
@@ -228,25 +212,6 @@ def emulator(partner_token: str) -> Iterator[PartnerEmulator]:
     finally:
         wrapped.close()
         stop_emulator_process(running)
-
-
-@pytest.fixture(scope="module")
-def operator(
-    kube_cluster: KubeCluster, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
-    running = OperatorProcess.start(
-        namespace=f"{module_prefix}-*", kubeconfig=kube_cluster.kubeconfig, log_path=log_path
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-@pytest.fixture(scope="module")
-def _namespace_numbers() -> Iterator[int]:
-    return itertools.count(1)
 
 
 @pytest.fixture
