@@ -40,7 +40,7 @@ _CONDITION_TYPES: dict[ConditionType, str] = {
     ConditionType.STALLED: "The only failure signal: a person must act before progress resumes.",
 }
 
-# Failure reasons: set by `reconciler._failure_from_greenapi`, `_failure_from_partner`,
+# Failure reasons: set by `failures.from_greenapi`, `from_partner`, `from_intent`,
 # `provisioning.ProvisioningFailure` raises and `kube.KubeError` subclasses. A failure
 # sets Synced=False and Ready=False with its reason; a permanent one also Stalled=True,
 # a transient one Reconciling=True (RetryingAfterError).
@@ -49,7 +49,11 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
     ("InstanceRejected", "permanent", "GREEN-API rejected the instance id or apiUrl (403)."),
     ("InstanceDeleted", "permanent", "GREEN-API says the instance is deleted."),
     ("InstanceExpired", "permanent", "The instance's plan has expired; renew it."),
-    ("QuotaExceeded", "permanent", "The GREEN-API plan's quota is exhausted."),
+    (
+        "QuotaExceeded",
+        "transient",
+        "The GREEN-API plan's quota is exhausted (466); retried after its hour, not before.",
+    ),
     ("SettingsRejected", "permanent", "GREEN-API rejected the settings (400)."),
     ("ApiMismatch", "permanent", "GREEN-API does not know the method; check the apiUrl."),
     ("RateLimited", "transient", "GREEN-API rate-limited the operator (429)."),
@@ -69,11 +73,30 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
         "Several instances carry this resource's creation marker; keep one by annotation.",
     ),
     ("CreateRejected", "permanent", "The partner API refused to create the instance."),
+    (
+        "CreateResultPending",
+        "transient",
+        "createInstance got no answer, or its instance is not listed yet: the marker's name is "
+        "looked up in getInstances for the listing grace; nothing is created meanwhile.",
+    ),
+    ("CreateInFlight", "transient", "A createInstance of this operator is still running."),
+    (
+        "CreateResultUnknown",
+        "permanent",
+        "createInstance was attempted but nothing with the marker's name was listed within the "
+        "grace. Annotate instance-id if it exists; confirm-create=<marker> to create anew.",
+    ),
+    (
+        "IntentNotRecorded",
+        "transient",
+        "A write to GREEN-API was held because its intent could not be written to status.",
+    ),
     ("TokenUnavailable", "transient", "The instance was created but its token is not listed yet."),
     (
         "CreationHeld",
         "transient",
-        "No instance yet, and writes are held (paused or managementPolicy Observe).",
+        "No instance yet, and writes are held (paused, being deleted, or managementPolicy "
+        "Observe).",
     ),
     ("SecretNotFound", "permanent", "A referenced Secret does not exist."),
     ("SecretKeyMissing", "permanent", "A referenced Secret key is missing, empty or not UTF-8."),
@@ -160,6 +183,15 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
         constants.ANNOTATION_CREATED_AT,
         "Written by the operator (partner mode): when the instance was created.",
     ),
+    (
+        constants.ANNOTATION_CREATE_PENDING_SINCE,
+        "Written by the operator with the marker: starts the listing grace.",
+    ),
+    (
+        constants.ANNOTATION_CONFIRM_CREATE,
+        "Set by a person to the marker's value to answer CreateResultUnknown: the operator "
+        "creates a new instance (under a new marker) once.",
+    ),
 )
 
 _LABELS: tuple[tuple[str, str], ...] = (
@@ -192,6 +224,23 @@ _EVENTS: tuple[tuple[str, str, str], ...] = (
     ("Normal", "InstanceDeleted", "Deleted the GREEN-API instance (deletionPolicy Delete)."),
     ("Warning", "DeletionFailed", "Deleting the GREEN-API instance failed; retrying."),
     ("Warning", "DeletionOrphaned", "The resource is paused: the instance was left in place."),
+    (
+        "Warning",
+        "DeletionAbandoned",
+        "Deleting failed 3 times for want of credentials (partner or token gone); the resource "
+        "was let go and the message names the instance left in place.",
+    ),
+    (
+        "Warning",
+        "DeletionUnverified",
+        "A creation marker was never listed by GREEN-API within the grace; the resource was let "
+        "go and the message names the marker to look for.",
+    ),
+    (
+        "Warning",
+        "RebootUnconfirmed / LogoutUnconfirmed",
+        "A requested reboot or logout got no usable answer; it is not sent again.",
+    ),
     ("Normal", "CredentialsValid", "WhatsAppPartner: GREEN-API accepted the partner token."),
     ("Warning", "(the Ready reason)", "WhatsAppPartner: the credentials check failed."),
 )
@@ -436,8 +485,44 @@ def _conditions_section() -> list[str]:
     return lines
 
 
+SIDE_EFFECTS = """\
+## Side effects: what the operator promises
+
+Every write to GREEN-API (createInstance, setSettings, reboot, logout,
+deleteInstanceAccount) goes through one gate, at most once per desired state:
+
+- **Intent first.** Before setSettings, a reboot or a logout, the operator records
+  what it is about to do in status (`lastApplied`, `handledActions`,
+  `lastAutoReboot`); before createInstance, the marker annotation. If that record
+  cannot be written, the call is not made (`IntentNotRecorded`, retried later).
+- **Outcomes: done, not sent, unknown.** An answer that proves nothing was done
+  (429, 4xx, connection refused) leaves the write to be tried again after a backoff.
+  An answer that never came (timeout, 5xx) counts as sent: the operator observes
+  before doing anything else: getSettings after the settle window
+  (`ApplyUnconfirmed`), getInstances for the marker (`CreateResultPending`). A
+  reboot or logout without an answer is not repeated.
+- **Budget.** One setSettings per desired state, plus the one documented re-apply
+  when GREEN-API drops settings; then `SettingsNotApplied`.
+- **Creation never twice by itself.** A marker whose instance is not listed within
+  the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
+  `CreateResultUnknown`; a person checks the console and either annotates
+  `instance-id`, or sets `confirm-create` to the marker's value to create anew.
+- **Deletion.** A deletion waits for a creation in flight and deletes what it made;
+  an unlisted marker is looked up for the grace. With credentials gone (a deleted
+  namespace takes the partner's Secret) the resource is let go after 3 attempts
+  with a `DeletionAbandoned` Warning naming the instance left behind, so namespace
+  deletion always finishes.
+- **Backoff.** Transient failures back off per object, exponentially with full
+  jitter, 2 s doubling to 5 minutes, reset on success; Retry-After and the 466
+  quota hour are honoured.
+- **Restores.** An action annotation whose value is a time before the object's
+  creation (a restored or re-applied manifest) is recorded, not performed.
+"""
+
+
 def _metadata_section() -> list[str]:
-    lines = ["## Annotations", "", "| Annotation | Meaning |", "| --- | --- |"]
+    lines = [*SIDE_EFFECTS.splitlines(), "", "## Annotations", "", "| Annotation | Meaning |"]
+    lines += ["| --- | --- |"]
     lines += [f"| `{name}` | {_one_line(text)} |" for name, text in _ANNOTATIONS]
     lines += ["", "## Labels", "", "| Label | Meaning |", "| --- | --- |"]
     lines += [f"| `{name}` | {_one_line(text)} |" for name, text in _LABELS]

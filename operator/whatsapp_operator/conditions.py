@@ -126,6 +126,12 @@ _SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
         "GREEN-API rejected {fields} (400); they are not sent again until spec.settings changes",
     ),
     SettingsOutcome.WRITE_FAILED: (FALSE, "ApplyFailed", "Sending {fields} to GREEN-API failed"),
+    SettingsOutcome.UNCONFIRMED: (
+        FALSE,
+        "ApplyUnconfirmed",
+        "GREEN-API did not answer the write of {fields}; it counts as sent and is checked "
+        "with getSettings after the settle window, never sent again blindly",
+    ),
 }
 
 _CONVERGING = frozenset(
@@ -135,6 +141,7 @@ _CONVERGING = frozenset(
         SettingsOutcome.CORRECT_DRIFT,
         SettingsOutcome.WAITING_TO_SETTLE,
         SettingsOutcome.WAITING_FOR_STATE,
+        SettingsOutcome.UNCONFIRMED,
     }
 )
 

@@ -51,6 +51,11 @@ class OperatorConfig:
         )
     )
     verbose_kopf: bool = field(default_factory=lambda: _env_bool("WAOP_VERBOSE_KOPF", False))
+    # How long a createInstance without a known result is looked up in getInstances before
+    # a person is asked (CreateResultUnknown); GREEN-API may list a new instance late.
+    create_listing_grace_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_CREATE_LISTING_GRACE", "600"))
+    )
 
     @property
     def clusterwide(self) -> bool:

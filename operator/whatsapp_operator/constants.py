@@ -28,6 +28,10 @@ FINALIZER = f"{GROUP}/finalizer"
 ANNOTATION_INSTANCE_ID = f"{GROUP}/instance-id"
 ANNOTATION_CREATE_PENDING = f"{GROUP}/create-pending"
 ANNOTATION_CREATED_AT = f"{GROUP}/created-at"
+# When the pending marker was written: bounds the wait for GREEN-API to list the instance.
+ANNOTATION_CREATE_PENDING_SINCE = f"{GROUP}/create-pending-since"
+# A person's answer to CreateResultUnknown: set to the marker's value to create anew.
+ANNOTATION_CONFIRM_CREATE = f"{GROUP}/confirm-create"
 FIELD_MANAGER = "whatsapp-operator"
 
 # Actions by annotation: each is performed once per distinct value and echoed in status.

@@ -37,6 +37,11 @@ _PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str
         "DriftCorrected",
         "{fields} changed outside the operator; restored them",
     ),
+    SettingsOutcome.UNCONFIRMED: (
+        "Warning",
+        "SettingsUnconfirmed",
+        "GREEN-API did not answer the write of {fields}; checking before sending again",
+    ),
 }
 
 

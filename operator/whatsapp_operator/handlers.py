@@ -14,6 +14,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -28,6 +29,7 @@ from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.partners import PartnerReconciler
 from whatsapp_operator.plan import SettingsOutcome
 from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
+from whatsapp_operator.statusdiff import apply_merge_patch
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,9 @@ class Entry:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
+    # Serialises the reconcile and the deletion of one object: a deletion never runs
+    # beside a reconcile that may be creating the instance it has to delete.
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
         self.wakeup.set()
@@ -114,7 +119,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         config=config,
         green_api=green_api,
         kube=kube,
-        reconciler=Reconciler(green_api, kube, clock=utcnow),
+        reconciler=Reconciler(
+            green_api,
+            kube,
+            clock=utcnow,
+            listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
+        ),
         partners=PartnerReconciler(green_api, kube),
         slots=asyncio.Semaphore(max(1, config.concurrency)),
         metrics=metrics,
@@ -157,16 +167,29 @@ async def run_instance(
     runtime = _runtime(memo)
     entry = runtime.entries.setdefault(uid, Entry())
 
+    async def record(patch: dict[str, Any]) -> None:
+        # An intent, written before a side effect: it must be stored, or nothing is done.
+        await runtime.kube.patch_status(namespace, name, patch)
+        base = entry.last_status if entry.last_status is not None else dict(body.get("status", {}))
+        entry.last_status = apply_merge_patch(base, patch)
+
     async def step(snapshot: dict[str, Any]) -> float:
-        async with runtime.slots:
+        async with entry.busy, runtime.slots:
             with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppInstance").time():
-                outcome = await runtime.reconciler.reconcile(snapshot, entry.memory, entry.wake)
-        _count(runtime.metrics, uid, outcome)
-        if outcome.status_patch is not None:
-            document = outcome.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-            await _write_status(
-                runtime, entry, constants.PLURAL, namespace, name, outcome.status_patch, document
-            )
+                outcome = await runtime.reconciler.reconcile(
+                    snapshot, entry.memory, entry.wake, record
+                )
+            _count(runtime.metrics, uid, outcome)
+            if outcome.status_patch is not None:
+                await _write_status(
+                    runtime,
+                    entry,
+                    constants.PLURAL,
+                    namespace,
+                    name,
+                    outcome.status_patch,
+                    outcome.document,
+                )
         _post(body, outcome.events)
         return outcome.requeue_after
 
@@ -185,11 +208,14 @@ async def run_instance(
 
 @kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def delete_instance(
-    body: kopf.Body, name: str, namespace: str | None, memo: Any, retry: int, **_: Any
+    body: kopf.Body, name: str, namespace: str | None, uid: str, memo: Any, retry: int, **_: Any
 ) -> None:
     """deletionPolicy Delete removes the GREEN-API instance first; Orphan returns at once."""
     runtime = _runtime(memo)
-    result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
+    entry = runtime.entries.get(uid)
+    # Waits for a reconcile in flight (it may be creating the instance to delete).
+    async with entry.busy if entry is not None else contextlib.nullcontext():
+        result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
     _post(body, result.events)
     if not result.done:
         with contextlib.suppress(KubeError):
@@ -288,6 +314,7 @@ _WRITES = {
     SettingsOutcome.CORRECT_DRIFT: "drift_corrected",
     SettingsOutcome.WRITE_FAILED: "failed",
     SettingsOutcome.REJECTED: "rejected",
+    SettingsOutcome.UNCONFIRMED: "unconfirmed",
 }
 
 

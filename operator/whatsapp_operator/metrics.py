@@ -35,7 +35,7 @@ class Metrics:
         )
         self.settings_writes = Counter(
             f"{PREFIX}_settings_writes",
-            "setSettings decisions by outcome (applied, "
+            "setSettings decisions by outcome (applied, unconfirmed, "
             "reapplied, drift_corrected, failed, rejected)",
             ["outcome"],
             registry=r,

@@ -18,6 +18,7 @@ from whatsapp_operator.greenapi import errors as gerr
 from whatsapp_operator.kube import KubeError, SecretValue
 from whatsapp_operator.provisioning import PartnerFactory
 from whatsapp_operator.resource import WhatsAppPartner, WhatsAppPartnerStatus
+from whatsapp_operator.statusdiff import merge_patch
 
 
 class PartnerSecrets(Protocol):
@@ -105,5 +106,5 @@ class PartnerReconciler:
                 events.append(Event("Warning", ready[1], ready[2]))
         new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch = new_doc if new_doc != old_doc else None
+        patch = merge_patch(old_doc, new_doc)
         return PartnerOutcome(patch, events, retry, (namespace, ref.name))

@@ -56,8 +56,11 @@ class SettingsOutcome(StrEnum):
     WAITING_FOR_STATE = "WaitingForState"
     # GREEN-API refused the values (400); held until spec changes.
     REJECTED = "Rejected"
-    # The write failed on the way (network, 5xx); nothing was recorded as sent.
+    # GREEN-API answered that it did not take the write (429, 400 starting, ...).
     WRITE_FAILED = "WriteFailed"
+    # No answer came (timeout, 5xx): the write may have been taken. It counts as sent,
+    # and getSettings after the settle window decides; never sent again blindly.
+    UNCONFIRMED = "Unconfirmed"
 
     @property
     def writes(self) -> bool:
@@ -65,6 +68,7 @@ class SettingsOutcome(StrEnum):
             SettingsOutcome.APPLY,
             SettingsOutcome.REAPPLY,
             SettingsOutcome.CORRECT_DRIFT,
+            SettingsOutcome.UNCONFIRMED,
         )
 
 
@@ -164,6 +168,11 @@ def write_failed(plan: SettingsPlan, previous: LastApplied | None, rejected: boo
         last_applied=previous,
         settle_ends=None,
     )
+
+
+def write_unconfirmed(plan: SettingsPlan) -> SettingsPlan:
+    """The plan after its write got no answer: it counts as sent, to be checked later."""
+    return replace(plan, outcome=SettingsOutcome.UNCONFIRMED, write=None)
 
 
 def plan_settings(

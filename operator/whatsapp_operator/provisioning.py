@@ -18,6 +18,8 @@ always be recovered from getInstances, so a lost Secret is rebuilt, not fatal.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.effects import Effect, Result, SideEffects
 from whatsapp_operator.events import Event
 from whatsapp_operator.greenapi import errors as gerr
 from whatsapp_operator.greenapi.models import (
@@ -39,9 +42,14 @@ from whatsapp_operator.kube import KubeError, Owner, SecretNotFound, SecretValue
 from whatsapp_operator.resource import WhatsAppInstance, WhatsAppPartner
 from whatsapp_operator.timestamps import format_time, parse_time
 
+log = logging.getLogger(__name__)
+
 TOKEN_KEY = "apiTokenInstance"  # noqa: S105 - a Secret key name, not a credential
 # GREEN-API: creation takes up to 5 minutes; users report 401 and 400 "expired" meanwhile.
 CREATION_GRACE = timedelta(minutes=10)
+# How long a marker without a listed instance is looked up before a person is asked:
+# GREEN-API creates in up to 5 minutes and may list the instance after that.
+LISTING_GRACE = timedelta(minutes=10)
 
 
 class PartnerApi(Protocol):
@@ -132,9 +140,20 @@ class Partner:
 
 
 class Provisioner:
-    def __init__(self, store: ObjectStore, partners: PartnerFactory) -> None:
+    """Settles which GREEN-API instance an object stands for; creates it in partner mode."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        partners: PartnerFactory,
+        listing_grace: timedelta = LISTING_GRACE,
+    ) -> None:
         self.store = store
         self.partners = partners
+        self.listing_grace = listing_grace
+        # createInstance calls of this process by object uid: a deletion waits for the
+        # one in flight and deletes what it created.
+        self.creating: dict[str, asyncio.Task[CreatedInstance]] = {}
 
     async def partner_for(self, obj: WhatsAppInstance, namespace: str) -> Partner:
         ref = obj.spec.partner_ref
@@ -250,56 +269,164 @@ class Provisioner:
     ) -> Identity:
         partner = await self.partner_for(obj, namespace)
         marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
+        effects = SideEffects(f"{namespace}/{name}")
         if marker:
-            found = [
-                i for i in await partner.api.get_instances() if i.name == marker and not i.deleted
-            ]
-            if len(found) > 1:
-                ids = ", ".join(str(i.id_instance) for i in found)
-                raise ProvisioningFailure(
-                    "CreateResultAmbiguous",
-                    f"GREEN-API lists {len(found)} instances named {marker!r} ({ids}). Keep one: "
-                    f"annotate this resource with {constants.ANNOTATION_INSTANCE_ID}=<id> and "
-                    "delete the others in the GREEN-API console",
-                    permanent=True,
-                )
-            if found:
-                # It exists: never create again. Adopt it, token or not.
-                listed = found[0]
-                if listed.api_token_instance is None:
-                    await self._record_id(namespace, name, listed.id_instance, annotations, now)
-                    raise ProvisioningFailure(
-                        "TokenUnavailable",
-                        f"Instance {listed.id_instance} was created, but GREEN-API did not list "
-                        "its token yet; retrying",
-                        permanent=False,
-                        retry_after=30.0,
-                    )
-                return await self._record(
-                    namespace,
-                    name,
-                    uid,
-                    listed.id_instance,
-                    listed.api_token_instance,
-                    annotations,
-                    now,
-                )
+            listed = await self._listed_under(partner, marker)
+            if listed is not None:
+                return await self._adopt(namespace, name, uid, listed, annotations, now)
+            marker = self._marker_after_no_listing(namespace, name, uid, marker, annotations, now)
         else:
             marker = instance_name(namespace, name, uid)
-            # The precondition makes the marker the only way into createInstance: a
-            # writer holding an older copy of the object gets a conflict instead.
-            await self.store.patch_annotations(
+        # The precondition makes the marker the only way into createInstance: a writer
+        # holding an older copy of the object gets a conflict instead.
+        await self.store.patch_annotations(
+            namespace,
+            name,
+            {
+                constants.ANNOTATION_CREATE_PENDING: marker,
+                constants.ANNOTATION_CREATE_PENDING_SINCE: format_time(now),
+                constants.ANNOTATION_CONFIRM_CREATE: None,
+            },
+            resource_version=str(obj.metadata.get("resourceVersion") or "") or None,
+        )
+        log.info("[%s/%s] create marker %r recorded", namespace, name, marker)
+        task = asyncio.ensure_future(partner.api.create_instance(name=marker, settings=desired))
+        self.creating[uid] = task
+
+        async def call() -> CreatedInstance:
+            # Cancelling this reconcile must not cut the call short: the deletion of this
+            # object waits for the task's result and deletes what it created.
+            return await asyncio.shield(task)
+
+        performed = await effects.perform(
+            Effect.CREATE_INSTANCE, call, record=None, detail=f"name {marker!r}"
+        )
+        if performed.result is Result.DONE and performed.value is not None:
+            created = performed.value
+            log.info(
+                "[%s/%s] instance %s created under %r", namespace, name, created.id_instance, marker
+            )
+            return await self._record(
                 namespace,
                 name,
-                {constants.ANNOTATION_CREATE_PENDING: marker},
-                resource_version=str(obj.metadata.get("resourceVersion") or "") or None,
+                uid,
+                created.id_instance,
+                created.api_token_instance,
+                annotations,
+                now,
             )
-        try:
-            created = await partner.api.create_instance(name=marker, settings=desired)
-        except gerr.RequestRejected as exc:
-            raise ProvisioningFailure("CreateRejected", exc.message, permanent=True) from None
+        error = performed.error
+        assert error is not None
+        if performed.result is Result.UNKNOWN:
+            raise ProvisioningFailure(
+                "CreateResultPending",
+                f"createInstance for {marker!r} got no answer ({error.message}); looking the "
+                "name up in getInstances before anything else",
+                permanent=False,
+                retry_after=15.0,
+            )
+        # GREEN-API answered and did not create: the marker can go, a later try starts clean.
+        await self.store.patch_annotations(
+            namespace,
+            name,
+            {
+                constants.ANNOTATION_CREATE_PENDING: None,
+                constants.ANNOTATION_CREATE_PENDING_SINCE: None,
+            },
+        )
+        if performed.result is Result.REFUSED and not isinstance(error, gerr.PartnerError):
+            raise ProvisioningFailure("CreateRejected", error.message, permanent=True)
+        raise error
+
+    async def _listed_under(self, partner: Partner, marker: str) -> PartnerInstance | None:
+        found = [i for i in await partner.api.get_instances() if i.name == marker and not i.deleted]
+        if len(found) > 1:
+            ids = ", ".join(str(i.id_instance) for i in found)
+            raise ProvisioningFailure(
+                "CreateResultAmbiguous",
+                f"GREEN-API lists {len(found)} instances named {marker!r} ({ids}). Keep one: "
+                f"annotate this resource with {constants.ANNOTATION_INSTANCE_ID}=<id> and "
+                "delete the others in the GREEN-API console",
+                permanent=True,
+            )
+        return found[0] if found else None
+
+    def _marker_after_no_listing(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        marker: str,
+        annotations: dict[str, str],
+        now: datetime,
+    ) -> str:
+        """A marker without a listed instance: wait, stop, or (confirmed) a fresh marker.
+
+        GREEN-API may list a new instance late, and a createInstance whose answer
+        was lost may still be running there: creating again could bill twice.
+        """
+        task = self.creating.get(uid)
+        if task is not None and not task.done():
+            raise ProvisioningFailure(
+                "CreateInFlight",
+                f"createInstance for {marker!r} is still running",
+                permanent=False,
+                retry_after=5.0,
+            )
+        if annotations.get(constants.ANNOTATION_CONFIRM_CREATE) == marker:
+            log.warning(
+                "[%s/%s] creating anew on request: nothing named %r was listed",
+                namespace,
+                name,
+                marker,
+            )
+            return _next_marker(instance_name(namespace, name, uid), marker)
+        since = _time(annotations.get(constants.ANNOTATION_CREATE_PENDING_SINCE))
+        if since is None or now - since < self.listing_grace:
+            raise ProvisioningFailure(
+                "CreateResultPending",
+                f"createInstance for {marker!r} has no known result yet; waiting for "
+                "GREEN-API to list it",
+                permanent=False,
+                retry_after=15.0,
+            )
+        raise ProvisioningFailure(
+            "CreateResultUnknown",
+            f"createInstance was attempted under the name {marker!r}, but GREEN-API has not "
+            f"listed it for {int(self.listing_grace.total_seconds())} s. Check the GREEN-API "
+            f"console: if the instance exists, annotate {constants.ANNOTATION_INSTANCE_ID}"
+            f"=<id>; if not, annotate {constants.ANNOTATION_CONFIRM_CREATE}={marker} to "
+            "create a new one",
+            permanent=True,
+        )
+
+    async def _adopt(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        listed: PartnerInstance,
+        annotations: dict[str, str],
+        now: datetime,
+    ) -> Identity:
+        # It exists: never create again. Adopt it, token or not.
+        log.info(
+            "[%s/%s] instance %s found under the marker; adopting",
+            namespace,
+            name,
+            listed.id_instance,
+        )
+        if listed.api_token_instance is None:
+            await self._record_id(namespace, name, listed.id_instance, annotations, now)
+            raise ProvisioningFailure(
+                "TokenUnavailable",
+                f"Instance {listed.id_instance} was created, but GREEN-API did not list "
+                "its token yet; retrying",
+                permanent=False,
+                retry_after=30.0,
+            )
         return await self._record(
-            namespace, name, uid, created.id_instance, created.api_token_instance, annotations, now
+            namespace, name, uid, listed.id_instance, listed.api_token_instance, annotations, now
         )
 
     async def _record_id(
@@ -320,8 +447,10 @@ class Provisioner:
                 constants.ANNOTATION_INSTANCE_ID: str(instance_id),
                 constants.ANNOTATION_CREATED_AT: created,
                 constants.ANNOTATION_CREATE_PENDING: None,
+                constants.ANNOTATION_CREATE_PENDING_SINCE: None,
             },
         )
+        log.info("[%s/%s] instance id %s recorded", namespace, name, instance_id)
         return parse_time(created)
 
     async def _record(
@@ -338,6 +467,22 @@ class Provisioner:
         await self._store_token(namespace, name, uid, token)
         hint = f"Secret {namespace}/{owned_token_secret(name)} key {TOKEN_KEY}"
         return Identity(instance_id, SecretValue(token, ""), hint, created)
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _next_marker(base: str, previous: str) -> str:
+    """A new instance name after a confirmed re-create: `base.2`, `base.3`, ..."""
+    _, dot, suffix = previous.rpartition(".")
+    attempt = int(suffix) + 1 if dot and previous.startswith(base) and suffix.isdigit() else 2
+    return f"{base}.{attempt}"
 
 
 def _int(value: str | None) -> int | None:
@@ -374,6 +519,9 @@ class Deleter:
     """deletionPolicy Delete: log the phone out, then delete the instance (404 = done).
 
     GREEN-API warns that deleting does not unlink the phone, hence the logout first.
+    A creation still in flight is waited for, and a marker whose instance is not
+    listed yet is looked up again for the listing grace: deleting must not let go
+    of an object whose billed instance may still appear.
     """
 
     def __init__(self, provisioner: Provisioner, instance_api: InstanceFactory) -> None:
@@ -381,9 +529,17 @@ class Deleter:
         self.instance_api = instance_api
 
     async def delete(
-        self, obj: WhatsAppInstance, *, namespace: str, name: str, api_url_for: Callable[[int], str]
+        self,
+        obj: WhatsAppInstance,
+        *,
+        namespace: str,
+        name: str,
+        api_url_for: Callable[[int], str],
+        now: datetime,
     ) -> DeletionResult:
         annotations: dict[str, str] = dict(obj.metadata.get("annotations") or {})
+        uid = str(obj.metadata.get("uid") or "")
+        created = await self._creation_in_flight(namespace, name, uid)
         partner = await self.provisioner.partner_for(obj, namespace)
         ids: list[int] = []
         known = (
@@ -391,22 +547,25 @@ class Deleter:
             or _int(annotations.get(constants.ANNOTATION_INSTANCE_ID))
             or obj.status.instance_id
         )
-        if known is not None:
-            ids.append(known)
-        elif annotations.get(constants.ANNOTATION_CREATE_PENDING):
+        for candidate in (known, created):
+            if candidate is not None and candidate not in ids:
+                ids.append(candidate)
+        marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
+        if not ids and marker:
             # Deleted while a creation was in flight: whatever got that name is ours.
-            marker = annotations[constants.ANNOTATION_CREATE_PENDING]
             ids = [
                 i.id_instance
                 for i in await partner.api.get_instances()
                 if i.name == marker and not i.deleted
             ]
+            if not ids:
+                return self._marker_not_listed(marker, annotations, now)
         if not ids:
             return DeletionResult(True, "No GREEN-API instance was created for this resource")
         events: list[Event] = []
-        uid = str(obj.metadata.get("uid") or "")
+        effects = SideEffects(f"{namespace}/{name}")
         for instance_id in ids:
-            if await self._logout(obj, namespace, name, uid, instance_id, api_url_for):
+            if await self._logout(obj, namespace, name, uid, instance_id, api_url_for, effects):
                 events.append(
                     Event(
                         "Normal",
@@ -414,10 +573,17 @@ class Deleter:
                         f"Logged the phone out of instance {instance_id} before deleting",
                     )
                 )
-            try:
-                await partner.api.delete_instance(instance_id)
-            except gerr.PartnerInstanceNotFound:
+
+            async def call(instance_id: int = instance_id) -> bool:
+                return await partner.api.delete_instance(instance_id)
+
+            performed = await effects.perform(
+                Effect.DELETE_INSTANCE, call, record=None, detail=f"instance {instance_id}"
+            )
+            if isinstance(performed.error, gerr.PartnerInstanceNotFound):
                 continue  # already gone (an earlier attempt, or the console): nothing to report
+            if performed.error is not None:
+                raise performed.error
             events.append(
                 Event(
                     "Normal",
@@ -425,7 +591,46 @@ class Deleter:
                     f"Deleted GREEN-API instance {instance_id} (deletionPolicy Delete)",
                 )
             )
+        self.provisioner.creating.pop(uid, None)
         return DeletionResult(True, "deleted", tuple(events))
+
+    async def _creation_in_flight(self, namespace: str, name: str, uid: str) -> int | None:
+        """The id a createInstance of this process made for the object, waiting for it."""
+        task = self.provisioner.creating.get(uid)
+        if task is None:
+            return None
+        if not task.done():
+            log.info("[%s/%s] deletion waits for createInstance in flight", namespace, name)
+        try:
+            created = await asyncio.shield(task)
+        except (gerr.GreenApiError, asyncio.CancelledError):
+            return None  # no result: the marker lookup decides
+        return created.id_instance
+
+    def _marker_not_listed(
+        self, marker: str, annotations: dict[str, str], now: datetime
+    ) -> DeletionResult:
+        since = _time(annotations.get(constants.ANNOTATION_CREATE_PENDING_SINCE))
+        if since is not None and now - since < self.provisioner.listing_grace:
+            raise ProvisioningFailure(
+                "CreateResultPending",
+                f"createInstance for {marker!r} has no known result yet; deletion waits "
+                "for GREEN-API to list it",
+                permanent=False,
+                retry_after=15.0,
+            )
+        return DeletionResult(
+            True,
+            "not listed",
+            (
+                Event(
+                    "Warning",
+                    "DeletionUnverified",
+                    f"createInstance was attempted under the name {marker!r}, but GREEN-API "
+                    "never listed it; check the GREEN-API console for an instance of that name",
+                ),
+            ),
+        )
 
     async def _logout(
         self,
@@ -435,6 +640,7 @@ class Deleter:
         uid: str,
         instance_id: int,
         api_url_for: Callable[[int], str],
+        effects: SideEffects,
     ) -> bool:
         try:
             token, _ = await self.provisioner.token_for(obj, namespace, name, uid, instance_id)
@@ -446,6 +652,15 @@ class Deleter:
         try:
             if (await api.get_state()).state is not InstanceState.AUTHORIZED:
                 return False
-            return await api.logout()
         except (gerr.InstanceDeleted, gerr.TokenRejected, gerr.InstanceRejected):
             return False
+        performed = await effects.perform(
+            Effect.LOGOUT, api.logout, record=None, detail=f"instance {instance_id}, before delete"
+        )
+        if isinstance(
+            performed.error, gerr.InstanceDeleted | gerr.TokenRejected | gerr.InstanceRejected
+        ):
+            return False
+        if performed.error is not None:
+            raise performed.error
+        return bool(performed.value)

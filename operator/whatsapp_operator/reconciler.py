@@ -2,9 +2,10 @@
 
 Called for creation, spec changes, resumption after a restart and the periodic
 re-check alike; it never looks at what changed, only at what is and what should
-be. Collaborators come in as Protocols (GREEN-API, Kubernetes Secrets), so the
-whole cycle is testable without a network; decisions are delegated to the pure
-modules `plan`, `conditions` and `linking`.
+be. Collaborators come in as Protocols (GREEN-API, Kubernetes Secrets, the
+status recorder), so the whole cycle is testable without a network; decisions
+are delegated to the pure modules `plan`, `linking`, `report` and `requeue`, and
+every write to GREEN-API goes through the one gate in `effects`.
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from whatsapp_operator import constants
-from whatsapp_operator.conditions import Facts, Failure, desired_conditions, merge_conditions
-from whatsapp_operator.events import Event, transition_events
+from whatsapp_operator import constants, failures, requeue
+from whatsapp_operator.conditions import Failure
+from whatsapp_operator.effects import Effect, IntentNotRecorded, Result, SideEffects
+from whatsapp_operator.events import Event
 from whatsapp_operator.greenapi import errors as gerr
 from whatsapp_operator.greenapi.models import (
     AuthorizationCode,
@@ -31,7 +33,6 @@ from whatsapp_operator.greenapi.models import (
     Settings,
     StateReport,
     WaSettings,
-    parse_state,
 )
 from whatsapp_operator.kube import KubeError, Owner, SecretValue
 from whatsapp_operator.linking import LinkingDecision, decide_linking, secret_name
@@ -40,11 +41,12 @@ from whatsapp_operator.plan import (
     DesiredSettings,
     SettingsOutcome,
     SettingsPlan,
-    display,
     plan_settings,
     write_failed,
+    write_unconfirmed,
 )
 from whatsapp_operator.provisioning import (
+    LISTING_GRACE,
     Deleter,
     Identity,
     ObjectStore,
@@ -54,6 +56,7 @@ from whatsapp_operator.provisioning import (
     owned_token_secret,
 )
 from whatsapp_operator.redaction import register_secret
+from whatsapp_operator.report import Observed, build_report
 from whatsapp_operator.resource import (
     Account,
     DeletionPolicy,
@@ -62,16 +65,18 @@ from whatsapp_operator.resource import (
     WhatsAppInstance,
     WhatsAppInstanceStatus,
 )
+from whatsapp_operator.statusdiff import apply_merge_patch
 from whatsapp_operator.timestamps import format_time, parse_time
 
 log = logging.getLogger(__name__)
 
-# While a phone is being linked, the state is checked this often, so that the
-# scan shows up in status promptly (GREEN-API suggests 5 s after creation).
-LINKING_STATE_SECONDS = 10.0
-WHILE_STARTING_SECONDS = 15.0
-# GREEN-API's partner guide: poll getStateInstance every 5 s until the instance exists.
-WHILE_CREATING_SECONDS = 5.0
+# Deleting with credentials gone (a namespace being deleted takes the partner and its
+# token Secret too): after this many attempts the resource is let go, with a Warning
+# that names the instance left behind, so namespace deletion always finishes.
+DELETE_ATTEMPTS_WITHOUT_CREDENTIALS = 3
+
+# Writes a merge patch to the object's status, durably, before a side effect.
+StatusRecorder = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class InstanceApi(Protocol):
@@ -97,17 +102,34 @@ class SecretsApi(CodeStore, ObjectStore, Protocol):
     async def delete_secret(self, namespace: str, name: str) -> bool: ...
 
 
-def _last_state(recorded: str) -> InstanceState | None:
-    if not recorded:
-        return None
-    if recorded == InstanceState.CREATING.value:
-        return InstanceState.CREATING
-    return parse_state(recorded)
-
-
 def default_api_url(instance_id: int) -> str:
     """The dedicated-host convention: https://{first 4 digits}.api.greenapi.com."""
     return f"https://{str(instance_id)[:4]}.api.greenapi.com"
+
+
+def _moment(value: str) -> datetime | None:
+    """An action annotation's value as a time: unix seconds or RFC 3339; else None."""
+    text = value.strip()
+    try:
+        return datetime.fromtimestamp(float(text)).astimezone()
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def requested_before_creation(value: str, created: str) -> bool:
+    """True for an action stamped before the object existed: a restored or re-applied
+    manifest still carrying it, not a request made to this object."""
+    moment = _moment(value)
+    if moment is None or not created or moment.tzinfo is None:
+        return False
+    try:
+        return moment < parse_time(created)
+    except ValueError:
+        return False
 
 
 @dataclass
@@ -140,6 +162,8 @@ class Outcome:
     status: WhatsAppInstanceStatus
     settings: SettingsOutcome = SettingsOutcome.UNOBSERVED
     failure_reason: str | None = None
+    # The whole status document the patch leads to (what the API server will hold).
+    document: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,6 +187,10 @@ class Cycle:
     name: str
     annotations: dict[str, str]
     previous: WhatsAppInstanceStatus
+    # The status as the API server holds it: the last report plus intents recorded since.
+    stored: dict[str, Any]
+    effects: SideEffects
+    record: StatusRecorder | None
     events: list[Event] = field(default_factory=list)
     handled: dict[str, str] = field(default_factory=dict)
     failure: Failure | None = None
@@ -174,89 +202,59 @@ class Cycle:
     instance_id: int | None = None
     api_url: str = ""
 
+    def fail(self, setback: failures.Setback) -> None:
+        self.failure = setback.failure
+        self.retry_after = setback.retry_after
 
-def _failure_from_greenapi(
-    error: gerr.GreenApiError, token_hint: str, api_url: str, instance_id: int
-) -> Failure:
-    if isinstance(error, gerr.TokenRejected):
-        return Failure(
-            "TokenRejected",
-            f"GREEN-API rejected the token from {token_hint} (401); put the "
-            f"instance's apiTokenInstance there",
-            permanent=True,
-        )
-    if isinstance(error, gerr.InstanceRejected):
-        return Failure(
-            "InstanceRejected",
-            f"GREEN-API rejected instance {instance_id} at {api_url} (403); check "
-            f"spec.instance.id and spec.instance.apiUrl",
-            permanent=True,
-        )
-    if isinstance(error, gerr.InstanceDeleted):
-        return Failure(
-            "InstanceDeleted", f"GREEN-API says instance {instance_id} is deleted", permanent=True
-        )
-    if isinstance(error, gerr.InstanceExpired):
-        return Failure(
-            "InstanceExpired",
-            f"GREEN-API says the plan of instance {instance_id} has expired; renew "
-            "it in the GREEN-API console",
-            permanent=True,
-        )
-    if isinstance(error, gerr.QuotaExceeded):
-        return Failure("QuotaExceeded", error.message, permanent=True)
-    if isinstance(error, gerr.RequestRejected):
-        return Failure(
-            "SettingsRejected", f"GREEN-API rejected the settings: {error.message}", permanent=True
-        )
-    if isinstance(error, gerr.MethodRejected):
-        return Failure(
-            "ApiMismatch", f"{error.message}; check spec.instance.apiUrl", permanent=True
-        )
-    if isinstance(error, gerr.RateLimited):
-        return Failure("RateLimited", error.message, permanent=False)
-    return Failure("GreenApiUnavailable", error.message, permanent=False)
-
-
-def _failure_from_partner(error: gerr.GreenApiError) -> Failure:
-    if isinstance(error, gerr.PartnerTokenRejected):
-        return Failure(
-            "PartnerTokenRejected",
-            "GREEN-API rejected the partner token of the referenced WhatsAppPartner",
-            permanent=True,
-        )
-    if isinstance(error, gerr.PartnerError) and not error.retryable:
-        return Failure("PartnerError", error.message, permanent=True)
-    return Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+    @property
+    def deleting(self) -> bool:
+        return bool(self.obj.metadata.get("deletionTimestamp"))
 
 
 class Reconciler:
+    """Runs the reconcile of one WhatsAppInstance and its finalization."""
+
     def __init__(
         self,
         green_api: GreenApiFactory,
         secrets: SecretsApi,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        listing_grace: timedelta = LISTING_GRACE,
     ) -> None:
         self.green_api = green_api
         self.secrets = secrets
         self.clock = clock
         self.rng = rng or random.Random()
-        self.provisioner = Provisioner(secrets, green_api)
+        self.provisioner = Provisioner(secrets, green_api, listing_grace=listing_grace)
 
     async def reconcile(
-        self, body: dict[str, Any], memory: Memory, wake: Callable[[], None]
+        self,
+        body: dict[str, Any],
+        memory: Memory,
+        wake: Callable[[], None],
+        record: StatusRecorder | None = None,
     ) -> Outcome:
+        """Observe, plan, act through the side-effect gate, and report.
+
+        `record` writes a status merge patch before each side effect (the intent);
+        without it (unit tests) intents are only kept in the cycle.
+        """
         metadata = body.get("metadata", {})
         obj = WhatsAppInstance.model_validate(body)
+        namespace = str(metadata.get("namespace") or "")
+        name = str(metadata.get("name") or "")
         cycle = Cycle(
             obj=obj,
             now=self.clock(),
             generation=int(metadata.get("generation") or 0),
-            namespace=str(metadata.get("namespace") or ""),
-            name=str(metadata.get("name") or ""),
+            namespace=namespace,
+            name=name,
             annotations=dict(metadata.get("annotations") or {}),
             previous=obj.status,
+            stored=dict(body.get("status") or {}),
+            effects=SideEffects(f"{namespace}/{name}"),
+            record=record,
             handled=dict(obj.status.handled_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
@@ -277,28 +275,28 @@ class Reconciler:
             )
             await self._connection_secret(cycle, identity, memory)
         except KubeError as exc:
-            cycle.failure = Failure(exc.reason, exc.message, permanent=not exc.retryable)
-            cycle.retry_after = 2.0 if exc.status == 409 else None
+            cycle.fail(failures.from_kube(exc))
         except ProvisioningFailure as exc:
-            cycle.failure = Failure(exc.reason, exc.message, permanent=exc.permanent)
-            cycle.retry_after = exc.retry_after
+            cycle.fail(failures.from_provisioning(exc))
         except gerr.GreenApiError as exc:
-            cycle.failure = _failure_from_partner(exc)
-            cycle.retry_after = exc.retry_after
+            cycle.fail(failures.from_partner(exc))
 
         if api is not None and desired is not None and cycle.identity is not None:
             try:
                 await self._cycle(cycle, api, desired, memory)
             except gerr.GreenApiError as exc:
-                cycle.failure = _failure_from_greenapi(
-                    exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
+                cycle.fail(
+                    failures.from_greenapi(
+                        exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
+                    )
                 )
-                cycle.retry_after = exc.retry_after
             except KubeError as exc:
-                cycle.failure = Failure(exc.reason, exc.message, permanent=not exc.retryable)
+                cycle.fail(failures.from_kube(exc))
+            except IntentNotRecorded as exc:
+                cycle.fail(failures.from_intent(exc))
 
         linking = await self._linking(cycle, api, memory, wake)
-        return self._report(cycle, memory, cycle.api_url, linking, desired)
+        return self._report(cycle, memory, linking)
 
     async def finalize(self, body: dict[str, Any], attempt: int = 0) -> Finalization:
         """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
@@ -328,36 +326,71 @@ class Reconciler:
                 api_url_for=lambda instance_id: (
                     obj.spec.instance.api_url or default_api_url(instance_id)
                 ),
+                now=self.clock(),
             )
         except (gerr.GreenApiError, KubeError, ProvisioningFailure) as exc:
-            message = (
-                f"Deleting the GREEN-API instance failed ({exc.message}); retrying. "
-                "Set spec.deletionPolicy to Orphan to finish the deletion without it"
-            )
-            delay = getattr(exc, "retry_after", None) or gerr.backoff_delay(
-                attempt, base=5.0, cap=300.0, rng=self.rng
-            )
-            return Finalization(
-                False,
-                [Event("Warning", "DeletionFailed", message)],
-                retry_after=delay,
-                message=message,
-            )
+            return self._deletion_failed(obj, annotations, exc, attempt)
         return Finalization(True, list(result.events))
+
+    def _deletion_failed(
+        self,
+        obj: WhatsAppInstance,
+        annotations: dict[str, str],
+        exc: gerr.GreenApiError | KubeError | ProvisioningFailure,
+        attempt: int,
+    ) -> Finalization:
+        permanent = exc.permanent if isinstance(exc, ProvisioningFailure) else not exc.retryable
+        if permanent and attempt + 1 >= DELETE_ATTEMPTS_WITHOUT_CREDENTIALS:
+            left = (
+                obj.spec.instance.id
+                or annotations.get(constants.ANNOTATION_INSTANCE_ID)
+                or obj.status.instance_id
+            )
+            what = (
+                f"instance {left}"
+                if left
+                else f"the instance named {annotations.get(constants.ANNOTATION_CREATE_PENDING)!r}"
+                if annotations.get(constants.ANNOTATION_CREATE_PENDING)
+                else "no known instance"
+            )
+            message = (
+                f"Could not delete the GREEN-API instance after {attempt + 1} attempts "
+                f"({exc.message}); {what} was left in place: delete it in the GREEN-API console"
+            )
+            log.warning("%s", message)
+            return Finalization(True, [Event("Warning", "DeletionAbandoned", message)])
+        message = (
+            f"Deleting the GREEN-API instance failed ({exc.message}); retrying. "
+            "Set spec.deletionPolicy to Orphan to finish the deletion without it"
+        )
+        retry_after = exc.retry_after if not isinstance(exc, KubeError) else None
+        delay = requeue.after_failure(attempt + 1, retry_after, self.rng)
+        return Finalization(
+            False,
+            [Event("Warning", "DeletionFailed", message)],
+            retry_after=delay,
+            message=message,
+        )
 
     def _api_url(self, cycle: Cycle, instance_id: int) -> str:
         return cycle.obj.spec.instance.api_url or default_api_url(instance_id)
 
     async def _identity(self, cycle: Cycle, desired: DesiredSettings) -> Identity:
         spec = cycle.obj.spec
-        may_create = spec.management_policy is ManagementPolicy.MANAGE and not self._paused(cycle)
+        # An object being deleted never starts a creation: its finalizer could miss it.
+        may_create = (
+            spec.management_policy is ManagementPolicy.MANAGE
+            and not self._paused(cycle)
+            and not cycle.deleting
+        )
         known = spec.instance.id is not None or constants.ANNOTATION_INSTANCE_ID in (
             cycle.annotations
         )
         if not known and not may_create and not cycle.previous.instance_id:
             raise ProvisioningFailure(
                 "CreationHeld",
-                "No instance yet, and writes are held (paused or managementPolicy Observe)",
+                "No instance yet, and writes are held (paused, being deleted, or "
+                "managementPolicy Observe)",
                 permanent=False,
                 retry_after=60.0,
             )
@@ -423,9 +456,28 @@ class Reconciler:
 
     def _pending_action(self, cycle: Cycle, action: str) -> str | None:
         value = cycle.annotations.get(constants.ACTION_ANNOTATIONS[action])
-        if value and cycle.handled.get(action) != value:
-            return value
-        return None
+        if not value or cycle.handled.get(action) == value:
+            return None
+        created = str(cycle.obj.metadata.get("creationTimestamp") or "")
+        if requested_before_creation(value, created):
+            # A restore or re-create keeps the annotation but drops status: without this,
+            # a manifest in Git carrying logout-requested-at logs the phone out again.
+            log.info(
+                "[%s/%s] %s requested at %s, before the object was created: not performed",
+                cycle.namespace,
+                cycle.name,
+                action,
+                value,
+            )
+            cycle.handled[action] = value
+            return None
+        return value
+
+    async def _record(self, cycle: Cycle, patch: dict[str, Any]) -> None:
+        """Write an intent to status before acting; what is stored is tracked for the diff."""
+        if cycle.record is not None:
+            await cycle.record(patch)
+            cycle.stored = apply_merge_patch(cycle.stored, patch)
 
     def _paused(self, cycle: Cycle) -> bool:
         return constants.is_paused(cycle.annotations)
@@ -515,9 +567,9 @@ class Reconciler:
             now=cycle.now,
         )
         if cycle.plan.write is not None and writes_allowed:
-            await self._write_settings(cycle, api, last_applied)
             # GREEN-API applies within minutes; the cached copy is stale from now on.
             memory.settings_read_at = cycle.now
+            await self._write_settings(cycle, api, last_applied)
         await self._auto_heal(cycle, api, writes_allowed)
 
     async def _read_state(self, cycle: Cycle, api: InstanceApi) -> StateReport:
@@ -535,18 +587,37 @@ class Reconciler:
     async def _write_settings(
         self, cycle: Cycle, api: InstanceApi, previous: LastApplied | None
     ) -> None:
-        assert cycle.plan is not None
-        assert cycle.plan.write is not None
-        try:
-            saved = await api.set_settings(cycle.plan.write)
-        except gerr.GreenApiError as exc:
-            # Nothing counts as sent, unless GREEN-API refused the values themselves.
-            cycle.plan = write_failed(
-                cycle.plan, previous, rejected=isinstance(exc, gerr.RequestRejected)
+        plan = cycle.plan
+        assert plan is not None
+        assert plan.write is not None
+        assert plan.last_applied is not None
+        write, intent = plan.write, plan.last_applied
+        detail = (
+            f"instance {cycle.instance_id}, {plan.outcome.value}, fields "
+            f"{', '.join(intent.fields)}, attempt {intent.attempts}"
+        )
+
+        async def record() -> None:
+            await self._record(
+                cycle, {"lastApplied": intent.model_dump(mode="json", by_alias=True)}
             )
+
+        try:
+            performed = await cycle.effects.perform(
+                Effect.SET_SETTINGS, lambda: api.set_settings(write), record=record, detail=detail
+            )
+        except IntentNotRecorded:
+            cycle.plan = write_failed(plan, previous, rejected=False)
             raise
-        if not saved:
-            cycle.plan = write_failed(cycle.plan, previous, rejected=False)
+        if performed.result is Result.UNKNOWN:
+            # Maybe applied: getSettings after the settle window decides, never a resend.
+            cycle.plan = write_unconfirmed(plan)
+            return
+        if performed.error is not None:
+            cycle.plan = write_failed(plan, previous, rejected=performed.result is Result.REFUSED)
+            raise performed.error
+        if not performed.value:
+            cycle.plan = write_failed(plan, previous, rejected=False)
             raise gerr.UnexpectedResponse(
                 "setSettings: GREEN-API answered saveSettings=false",
                 method="setSettings",
@@ -554,18 +625,45 @@ class Reconciler:
             )
 
     async def _annotation_actions(self, cycle: Cycle, api: InstanceApi) -> None:
-        reboot = self._pending_action(cycle, "reboot")
-        if reboot is not None:
-            await api.reboot()
-            cycle.handled["reboot"] = reboot
-            cycle.events.append(Event("Normal", "Rebooted", "Rebooted the instance on request"))
-        logout = self._pending_action(cycle, "logout")
-        if logout is not None:
-            await api.logout()
-            cycle.handled["logout"] = logout
-            cycle.events.append(
-                Event("Normal", "LoggedOut", "Logged the linked phone out on request")
+        actions = (
+            ("reboot", Effect.REBOOT, api.reboot, "Rebooted", "Rebooted the instance on request"),
+            (
+                "logout",
+                Effect.LOGOUT,
+                api.logout,
+                "LoggedOut",
+                "Logged the linked phone out on request",
+            ),
+        )
+        for action, effect, call, reason, message in actions:
+            value = self._pending_action(cycle, action)
+            if value is None:
+                continue
+
+            async def record(action: str = action, value: str = value) -> None:
+                await self._record(cycle, {"handledActions": {action: value}})
+
+            performed = await cycle.effects.perform(
+                effect,
+                call,
+                record=record,
+                detail=f"instance {cycle.instance_id}, requested {value}",
             )
+            if performed.result is Result.NOT_SENT and performed.error is not None:
+                raise performed.error  # not done: the next cycle tries again, after backoff
+            cycle.handled[action] = value
+            if performed.result is Result.DONE:
+                cycle.events.append(Event("Normal", reason, message))
+            else:
+                error = performed.error.message if performed.error is not None else ""
+                cycle.events.append(
+                    Event(
+                        "Warning",
+                        f"{effect.value.capitalize()}Unconfirmed",
+                        f"{effect.value} on request got no usable answer ({error}); "
+                        "it is not sent again: set the annotation anew to retry",
+                    )
+                )
 
     async def _auto_heal(self, cycle: Cycle, api: InstanceApi, writes_allowed: bool) -> None:
         heal = cycle.obj.spec.auto_heal
@@ -582,8 +680,21 @@ class Reconciler:
             minutes=heal.cooldown_minutes
         ):
             return
-        await api.reboot()
-        cycle.last_auto_reboot = format_time(cycle.now)
+        stamp = format_time(cycle.now)
+
+        async def record() -> None:
+            await self._record(cycle, {"lastAutoReboot": stamp})
+
+        performed = await cycle.effects.perform(
+            Effect.REBOOT,
+            api.reboot,
+            record=record,
+            detail=f"instance {cycle.instance_id}, auto-heal after {stuck_for}",
+        )
+        if performed.result is Result.NOT_SENT and performed.error is not None:
+            raise performed.error
+        # Done or maybe done: the cooldown starts either way, so a lost answer is no loop.
+        cycle.last_auto_reboot = stamp
         cycle.events.append(
             Event(
                 "Warning",
@@ -650,104 +761,44 @@ class Reconciler:
 
     # ------------------------------------------------------------------ report
 
-    def _report(
-        self,
-        cycle: Cycle,
-        memory: Memory,
-        api_url: str,
-        linking: LinkingDecision,
-        desired: DesiredSettings | None,
-    ) -> Outcome:
-        previous = cycle.previous
-        plan = cycle.plan or SettingsPlan(
-            SettingsOutcome.UNOBSERVED,
-            last_applied=previous.last_applied,
-            drift=tuple(previous.drift),
-        )
-        state = cycle.state
-        state_value = state.raw or state.state.value if state is not None else previous.state
-        if state is not None and state.state is InstanceState.CREATING:
-            state_value = InstanceState.CREATING.value
-        state_since = previous.state_since
-        if state_value != previous.state or not state_since:
-            state_since = format_time(cycle.now)
-        hint = linking.status.message if linking.status.secret_name else ""
-        # A state that could not be read this time keeps its last known verdict.
-        known_state = state.state if state is not None else _last_state(previous.state)
-        account = memory.account or previous.account
-        if known_state in (None, InstanceState.NOT_AUTHORIZED):
-            account = memory.account if known_state is not None else previous.account
-        facts = Facts(
+    def _report(self, cycle: Cycle, memory: Memory, linking: LinkingDecision) -> Outcome:
+        seen = Observed(
             generation=cycle.generation,
-            state=known_state,
-            raw_state=state.raw if state is not None else previous.state or None,
-            settings=plan.outcome,
-            differing=tuple(d.field for d in plan.drift),
+            now=cycle.now,
+            state=cycle.state,
+            plan=cycle.plan,
             failure=cycle.failure,
-            require_authorization=cycle.obj.spec.authorization.required_for_readiness,
-            linking_hint=hint,
-            phone=account.phone if account else "",
-        )
-        conditions = merge_conditions(
-            previous.conditions, desired_conditions(facts), cycle.generation, cycle.now
-        )
-        observed = {}
-        if memory.settings is not None:
-            for name, value in sorted(memory.settings.present().items()):
-                alias = Settings.model_fields[name].alias or name
-                observed[alias] = display(name, value)
-        status = WhatsAppInstanceStatus(
-            observed_generation=cycle.generation,
-            conditions=conditions,
-            instance_id=cycle.instance_id or cycle.previous.instance_id,
-            api_url=api_url or previous.api_url,
-            state=state_value,
-            state_since=state_since,
-            account=account,
-            observed_settings=observed or previous.observed_settings,
-            drift=list(plan.drift),
-            last_applied=plan.last_applied,
-            linking=linking.status,
-            handled_actions=cycle.handled,
+            settings=memory.settings,
+            account=memory.account,
+            instance_id=cycle.instance_id,
+            api_url=cycle.api_url,
+            handled=cycle.handled,
             last_auto_reboot=cycle.last_auto_reboot,
-            last_error=cycle.failure.message if cycle.failure else "",
+            require_authorization=cycle.obj.spec.authorization.required_for_readiness,
         )
-        cycle.events.extend(transition_events(previous, status, plan))
-        new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch = None
-        if new_doc != old_doc:
-            patch = dict(new_doc)
-            for key in old_doc.keys() - new_doc.keys():
-                patch[key] = None
+        report = build_report(cycle.previous, cycle.stored, seen, linking)
         return Outcome(
-            patch,
-            cycle.events,
-            self._requeue(cycle, memory, linking),
-            status,
-            plan.outcome,
+            report.patch,
+            [*cycle.events, *report.events],
+            self._requeue(cycle, memory, linking, report.plan),
+            report.status,
+            report.plan.outcome,
             cycle.failure.reason if cycle.failure else None,
+            report.document,
         )
 
-    def _requeue(self, cycle: Cycle, memory: Memory, linking: LinkingDecision) -> float:
-        intervals = cycle.obj.spec.intervals
+    def _requeue(
+        self, cycle: Cycle, memory: Memory, linking: LinkingDecision, plan: SettingsPlan
+    ) -> float:
         if cycle.failure is not None and not cycle.failure.permanent:
             memory.failures += 1
-            base = cycle.retry_after or gerr.backoff_delay(
-                memory.failures, base=5.0, cap=300.0, rng=self.rng
-            )
-            return max(1.0, base)
+            return requeue.after_failure(memory.failures, cycle.retry_after, self.rng)
         memory.failures = 0
-        delay = float(intervals.state_seconds)
-        if linking.active:
-            delay = min(delay, LINKING_STATE_SECONDS)
-        if cycle.state is not None and cycle.state.state is InstanceState.STARTING:
-            delay = min(delay, WHILE_STARTING_SECONDS)
-        if cycle.state is not None and cycle.state.state is InstanceState.CREATING:
-            delay = min(delay, WHILE_CREATING_SECONDS)
-        plan = cycle.plan
-        if plan is not None and plan.settle_ends is not None:
-            until_settled = (plan.settle_ends - cycle.now).total_seconds() + 1.0
-            delay = min(delay, max(1.0, until_settled))
-        # Jitter spreads a fleet's polls so they do not arrive at GREEN-API together.
-        return delay * self.rng.uniform(0.9, 1.1)
+        motion = requeue.Motion(
+            state_seconds=float(cycle.obj.spec.intervals.state_seconds),
+            state=cycle.state.state if cycle.state is not None else None,
+            linking=linking.active,
+            settle_ends=plan.settle_ends,
+            now=cycle.now,
+        )
+        return requeue.after_success(motion, self.rng)

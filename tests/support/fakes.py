@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from whatsapp_operator.greenapi.errors import GreenApiError
+from whatsapp_operator.greenapi.errors import GreenApiError, TransportFailure
 from whatsapp_operator.greenapi.models import (
     AuthorizationCode,
     InstanceState,
@@ -79,12 +79,18 @@ class FakeInstanceApi:
     calls: list[Call] = field(default_factory=list)
     # setSettings bodies that were accepted (did not raise)
     writes: list[Settings] = field(default_factory=list)
+    # Methods that take effect but whose answer never arrives (the client times out).
+    lose_answers: set[str] = field(default_factory=set)
 
     def _enter(self, method: str, *args: Any) -> None:
         self.calls.append(Call(method, args))
         error = self.errors.get(method)
         if error is not None:
             raise error
+
+    def _answer(self, method: str) -> None:
+        if method in self.lose_answers:
+            raise TransportFailure(f"{method}: GREEN-API did not answer in time", method=method)
 
     def called(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -102,6 +108,7 @@ class FakeInstanceApi:
         self.writes.append(settings)
         if self.apply_writes:
             self.settings = self.settings.model_copy(update=settings.present())
+        self._answer("set_settings")
         return True
 
     async def get_wa_settings(self) -> WaSettings:
@@ -110,10 +117,12 @@ class FakeInstanceApi:
 
     async def reboot(self) -> bool:
         self._enter("reboot")
+        self._answer("reboot")
         return True
 
     async def logout(self) -> bool:
         self._enter("logout")
+        self._answer("logout")
         return True
 
     async def qr(self) -> QrFrame:

@@ -6,9 +6,10 @@ Kubernetes and GREEN-API (the pending marker is durable before createInstance).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ from whatsapp_operator.provisioning import (
 )
 from whatsapp_operator.reconciler import Memory, Reconciler
 from whatsapp_operator.resource import WhatsAppInstance
+from whatsapp_operator.timestamps import format_time
 
 NS = "team-p"
 NAME = "shop"
@@ -62,6 +64,8 @@ class FakePartnerApi:
     created: list[tuple[str | None, Settings | None]] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     ids: Any = field(default_factory=lambda: itertools.count(7105000101))
+    # createInstance takes effect, but its answer never arrives (the client times out).
+    lose_create_answer: bool = False
 
     def _enter(self, method: str, arg: Any = None) -> None:
         self.journal.append((method, arg))
@@ -87,6 +91,8 @@ class FakePartnerApi:
         self.created.append((name, settings))
         id_instance = next(self.ids)
         self.add(id_instance, name or "")
+        if self.lose_create_answer:
+            raise gerr.TransportFailure("createInstance: GREEN-API did not answer in time")
         return CreatedInstance.model_validate(
             {"idInstance": id_instance, "apiTokenInstance": token_of(id_instance)}
         )
@@ -248,7 +254,14 @@ async def test_marker_is_written_with_the_precondition_before_create(world: Worl
     order = [name for name, _ in world.journal if name != "get_instances"]
     assert order == ["patch_annotations", "create_instance", "patch_annotations", "apply_secret"]
     marker_patch, record_patch = world.store.patches
-    assert marker_patch == ({constants.ANNOTATION_CREATE_PENDING: MARKER}, RV)
+    assert marker_patch == (
+        {
+            constants.ANNOTATION_CREATE_PENDING: MARKER,
+            constants.ANNOTATION_CREATE_PENDING_SINCE: "2025-03-01T09:00:00Z",
+            constants.ANNOTATION_CONFIRM_CREATE: None,
+        },
+        RV,
+    )
     assert world.partner.created == [(MARKER, desired)]
     # A fresh resource has no marker: nothing to look up before creating.
     assert world.calls("get_instances") == []
@@ -257,6 +270,7 @@ async def test_marker_is_written_with_the_precondition_before_create(world: Worl
         constants.ANNOTATION_INSTANCE_ID: str(id_instance),
         constants.ANNOTATION_CREATED_AT: "2025-03-01T09:00:00Z",
         constants.ANNOTATION_CREATE_PENDING: None,
+        constants.ANNOTATION_CREATE_PENDING_SINCE: None,
     }
     assert identity.instance_id == id_instance
     assert identity.token.value.get_secret_value() == token_of(id_instance)
@@ -303,6 +317,7 @@ async def test_restart_with_marker_adopts_the_one_listed_instance(world: World) 
                 constants.ANNOTATION_INSTANCE_ID: "7105000003",
                 constants.ANNOTATION_CREATED_AT: "2025-03-01T09:00:00Z",
                 constants.ANNOTATION_CREATE_PENDING: None,
+                constants.ANNOTATION_CREATE_PENDING_SINCE: None,
             },
             None,
         )
@@ -310,16 +325,70 @@ async def test_restart_with_marker_adopts_the_one_listed_instance(world: World) 
     assert world.store.written[(NS, OWNED)].data == {TOKEN_KEY: token_of(7105000003).encode()}
 
 
-async def test_restart_with_marker_and_nothing_listed_creates_under_the_marker(
+def pending(since: datetime = T0, **extra: str) -> dict[str, str]:
+    return {
+        constants.ANNOTATION_CREATE_PENDING: MARKER,
+        constants.ANNOTATION_CREATE_PENDING_SINCE: format_time(since),
+        **extra,
+    }
+
+
+async def test_restart_with_marker_and_nothing_listed_waits_and_never_creates(
     world: World,
 ) -> None:
+    # Defect 4: GREEN-API may still be creating (or lists late) what the lost answer made.
     world.partner.add(7105000002, MARKER, deleted=True)
-    identity = await resolve(world, body(annotations={constants.ANNOTATION_CREATE_PENDING: MARKER}))
-    assert [name for name, _ in world.journal][:2] == ["get_instances", "create_instance"]
-    assert [name for name, _ in world.partner.created] == [MARKER]
+    with pytest.raises(ProvisioningFailure) as raised:
+        await resolve(world, body(annotations=pending(since=T0 - timedelta(minutes=3))))
+    assert raised.value.reason == "CreateResultPending"
+    assert not raised.value.permanent
+    assert world.calls("create_instance") == []
+    assert world.store.patches == []
+
+
+async def test_marker_unlisted_past_the_grace_asks_a_person(world: World) -> None:
+    with pytest.raises(ProvisioningFailure) as raised:
+        await resolve(world, body(annotations=pending(since=T0 - timedelta(minutes=11))))
+    assert raised.value.reason == "CreateResultUnknown"
+    assert raised.value.permanent
+    assert MARKER in raised.value.message
+    assert constants.ANNOTATION_CONFIRM_CREATE in raised.value.message
+    assert world.calls("create_instance") == []
+
+
+async def test_confirmed_create_anew_uses_a_fresh_marker_once(world: World) -> None:
+    annotations = pending(
+        since=T0 - timedelta(minutes=11), **{constants.ANNOTATION_CONFIRM_CREATE: MARKER}
+    )
+    identity = await resolve(world, body(annotations=annotations))
+    assert [name for name, _ in world.partner.created] == [MARKER + ".2"]
     assert identity.instance_id == world.partner.listed[-1].id_instance
-    # The marker already guards this object: no second precondition patch.
-    assert [rv for _, rv in world.store.patches] == [None]
+    marker_patch = world.store.patches[0][0]
+    assert marker_patch[constants.ANNOTATION_CREATE_PENDING] == MARKER + ".2"
+    assert marker_patch[constants.ANNOTATION_CONFIRM_CREATE] is None
+
+
+async def test_lost_create_answer_keeps_the_marker_and_is_not_repeated(world: World) -> None:
+    world.partner.lose_create_answer = True
+    with pytest.raises(ProvisioningFailure) as raised:
+        await resolve(world, body())
+    assert raised.value.reason == "CreateResultPending"
+    assert len(world.partner.created) == 1
+    # The marker stays (only the first patch): the next cycle looks the name up and adopts.
+    assert len(world.store.patches) == 1
+    identity = await resolve(world, body(annotations=pending()))
+    assert len(world.partner.created) == 1
+    assert identity.instance_id == world.partner.listed[-1].id_instance
+
+
+async def test_refused_create_clears_the_marker(world: World) -> None:
+    world.partner.errors["create_instance"] = gerr.RateLimited("createInstance: 429")
+    with pytest.raises(gerr.RateLimited):
+        await resolve(world, body())
+    assert world.store.patches[-1][0] == {
+        constants.ANNOTATION_CREATE_PENDING: None,
+        constants.ANNOTATION_CREATE_PENDING_SINCE: None,
+    }
 
 
 async def test_restart_with_marker_and_two_listed_is_ambiguous_and_permanent(
@@ -426,6 +495,7 @@ async def delete(world: World, obj: dict[str, Any]) -> Any:
         namespace=NS,
         name=NAME,
         api_url_for=lambda _id: API_URL,
+        now=T0,
     )
 
 
@@ -523,3 +593,93 @@ async def test_finalize_failure_keeps_the_object_and_says_how_to_orphan(world: W
     assert result.retry_after > 0
     assert PARTNER_TOKEN not in result.message
     assert token_of(7105000070) not in result.message
+
+
+async def test_deletion_waits_for_a_create_in_flight_and_deletes_what_it_made(
+    world: World,
+) -> None:
+    # Defect 5: deleted while createInstance was in flight; the instance appeared later.
+    release = asyncio.Event()
+    real_create = world.partner.create_instance
+
+    started = asyncio.Event()
+
+    async def slow_create(**kwargs: Any) -> CreatedInstance:
+        started.set()
+        await release.wait()
+        return await real_create(**kwargs)
+
+    world.partner.create_instance = slow_create  # type: ignore[method-assign]
+    creating = asyncio.create_task(resolve(world, body()))
+    await started.wait()
+    # The reconcile is cancelled (kopf stops the daemon); the call itself goes on.
+    creating.cancel()
+    deleting = asyncio.create_task(
+        delete(world, body(annotations={constants.ANNOTATION_CREATE_PENDING: MARKER}))
+    )
+    await asyncio.sleep(0.01)
+    assert not deleting.done(), "deletion must wait for the creation's result"
+    release.set()
+    result = await deleting
+    created = world.partner.listed[-1].id_instance
+    assert result.done
+    assert world.partner.deleted == [created]
+    assert ("Normal", "InstanceDeleted") in [(e.type, e.reason) for e in result.events]
+
+
+async def test_deletion_with_an_unlisted_marker_waits_out_the_grace(world: World) -> None:
+    fresh = {
+        constants.ANNOTATION_CREATE_PENDING: MARKER,
+        constants.ANNOTATION_CREATE_PENDING_SINCE: format_time(T0 - timedelta(minutes=1)),
+    }
+    with pytest.raises(ProvisioningFailure) as raised:
+        await delete(world, body(annotations=fresh))
+    assert raised.value.reason == "CreateResultPending"
+    assert not raised.value.permanent
+
+    # It shows up late: deleted.
+    world.partner.add(7105000090, MARKER)
+    result = await delete(world, body(annotations=fresh))
+    assert world.partner.deleted == [7105000090]
+    assert result.done
+
+    old = {**fresh, constants.ANNOTATION_CREATE_PENDING_SINCE: format_time(T0 - timedelta(hours=1))}
+    world.partner.listed.clear()
+    result = await delete(world, body(annotations=old))
+    assert result.done
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", "DeletionUnverified")]
+    assert MARKER in result.events[0].message
+
+
+async def test_deletion_with_credentials_gone_lets_go_after_bounded_attempts(
+    world: World,
+) -> None:
+    # Defect 6: a deleted namespace takes the partner Secret; deletion must still finish.
+    del world.store.partners[(NS, PARTNER)]
+    reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
+    obj = body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete")
+    first = await reconciler.finalize(obj, attempt=0)
+    second = await reconciler.finalize(obj, attempt=1)
+    assert not first.done
+    assert not second.done
+    last = await reconciler.finalize(obj, attempt=2)
+    assert last.done
+    assert [(e.type, e.reason) for e in last.events] == [("Warning", "DeletionAbandoned")]
+    assert "7105000070" in last.events[0].message
+    assert PARTNER_TOKEN not in last.events[0].message
+
+
+async def test_transient_deletion_failures_back_off(world: World) -> None:
+    world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
+    world.instance_api.state = InstanceState.NOT_AUTHORIZED
+    world.partner.errors["delete_instance"] = gerr.ServiceUnavailable(
+        "deleteInstanceAccount: 502", method="deleteInstanceAccount", status=502
+    )
+    reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
+    obj = body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete")
+    delays = [(await reconciler.finalize(obj, attempt=n)).retry_after for n in range(10)]
+    assert not any(d == 2.0 for d in delays)
+    assert max(delays[6:]) > 60.0
+    assert max(delays) <= 300.0
+    # A transient failure never lets go, however often.
+    assert not (await reconciler.finalize(obj, attempt=50)).done

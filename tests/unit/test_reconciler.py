@@ -7,7 +7,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +16,11 @@ from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, Fix
 from whatsapp_operator import constants
 from whatsapp_operator.greenapi import errors as gerr
 from whatsapp_operator.greenapi.models import InstanceState, Settings
+from whatsapp_operator.kube import KubeError
 from whatsapp_operator.linking import QR_KEY, secret_name
 from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
+from whatsapp_operator.statusdiff import apply_merge_patch
+from whatsapp_operator.timestamps import format_time
 
 NS = "team-a"
 NAME = "sales"
@@ -604,3 +607,165 @@ async def test_steady_state_makes_no_kubernetes_writes(world: World) -> None:
         world.clock.advance(seconds=60)
         outcome = await world.run(body := feed_back(body, outcome))
     assert len(world.secrets.deleted) == deletes
+
+
+# ------------------------------------------------------------------ side effects under faults
+
+
+@dataclass
+class ApiServerStatus:
+    """The status as the API server holds it: intents land here; reports may be lost."""
+
+    doc: dict[str, Any] = field(default_factory=dict)
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    refuse: bool = False
+
+    async def record(self, patch: dict[str, Any]) -> None:
+        if self.refuse:
+            raise KubeError("status: API server answered 503", status=503)
+        self.intents.append(patch)
+        self.doc = apply_merge_patch(self.doc, patch)
+
+
+async def run_cycles(
+    world: World,
+    body: dict[str, Any],
+    *,
+    minutes: float,
+    server: ApiServerStatus | None = None,
+    keep_reports: bool = True,
+) -> Outcome:
+    """Reconcile like the daemon does for `minutes` of fake time; returns the last outcome."""
+    end = world.clock.now + timedelta(minutes=minutes)
+    outcome: Outcome | None = None
+    while world.clock.now < end:
+        record = server.record if server is not None else None
+        outcome = await world.reconciler.reconcile(body, world.memory, world.wake, record)
+        world.outcomes.append(outcome)
+        if keep_reports:
+            body = feed_back(body, outcome)
+            if server is not None:
+                server.doc = dict(outcome.document)
+        elif server is not None:
+            # Every report is lost: the next cycle sees only the intents that were stored.
+            body = {**body, "status": dict(server.doc)}
+        world.clock.advance(seconds=outcome.requeue_after)
+    assert outcome is not None
+    return outcome
+
+
+async def test_lost_setsettings_answer_is_never_sent_again_blindly(world: World) -> None:
+    # Defect 1: GREEN-API applies the settings, the answer times out.
+    world.api.lose_answers.add("set_settings")
+    outcome = await run_cycles(world, make_body(), minutes=20)
+    assert len(world.api.writes) == 1
+    assert conditions(outcome)["Synced"] == ("True", "InSync")
+    first = world.outcomes[0]
+    assert conditions(first)["Synced"] == ("False", "ApplyUnconfirmed")
+    assert ("Warning", "SettingsUnconfirmed") in [(e.type, e.reason) for e in first.events]
+    assert ("Normal", "SettingsApplied") not in [(e.type, e.reason) for e in first.events]
+
+
+async def test_lost_answers_and_dropped_settings_stay_within_the_budget(world: World) -> None:
+    # At most one setSettings plus the one documented re-apply per desired state.
+    world.api.lose_answers.add("set_settings")
+    world.api.apply_writes = False
+    outcome = await run_cycles(world, make_body(), minutes=60)
+    assert len(world.api.writes) == 2
+    assert conditions(outcome)["Stalled"] == ("True", "SettingsNotApplied")
+
+
+async def test_intent_is_recorded_before_setsettings_and_lost_reports_repeat_nothing(
+    world: World,
+) -> None:
+    # Defect 3: status patches that never land must not turn into more setSettings.
+    server = ApiServerStatus()
+    await run_cycles(world, make_body(), minutes=10, server=server, keep_reports=False)
+    assert len(world.api.writes) == 1
+    assert len(world.outcomes) >= 8
+    assert server.intents[0]["lastApplied"]["fields"] == ["stateWebhook", "webhookUrl"]
+
+
+async def test_no_side_effect_when_its_intent_cannot_be_recorded(world: World) -> None:
+    server = ApiServerStatus(refuse=True)
+    body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: "1"})
+    outcome = await world.reconciler.reconcile(body, world.memory, world.wake, server.record)
+    world.outcomes.append(outcome)
+    assert world.api.called("reboot") == []
+    assert world.api.writes == []
+    assert conditions(outcome)["Reconciling"] == ("True", "RetryingAfterError")
+    assert outcome.status.handled_actions.get("reboot") is None
+
+
+async def test_lost_reboot_answer_is_not_repeated(world: World) -> None:
+    world.api.lose_answers.add("reboot")
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: "7"})
+    await run_cycles(world, body, minutes=10)
+    assert len(world.api.called("reboot")) == 1
+    reasons = [e.reason for o in world.outcomes for e in o.events]
+    assert "RebootUnconfirmed" in reasons
+    assert "Rebooted" not in reasons
+
+
+async def test_refused_action_is_retried_with_backoff_not_marked_done(world: World) -> None:
+    world.api.errors["logout"] = gerr.RateLimited("logout: 429", retry_after=3.0)
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: "9"})
+    outcome = await world.run(body)
+    assert outcome.status.handled_actions.get("logout") is None
+    assert outcome.requeue_after >= 3.0
+    del world.api.errors["logout"]
+    outcome = await world.run(feed_back(body, outcome))
+    assert outcome.status.handled_actions["logout"] == "9"
+    assert len(world.api.called("logout")) == 2  # the refused call and the one that worked
+
+
+async def test_transient_errors_back_off_exponentially_with_jitter(world: World) -> None:
+    # Defect 2: a persistent 5xx was retried every 2.0 s, forever.
+    world.api.errors["get_state"] = gerr.ServiceUnavailable("getStateInstance: 502", status=502)
+    body = make_body()
+    delays = []
+    for _ in range(12):
+        outcome = await world.run(body)
+        body = feed_back(body, outcome)
+        delays.append(outcome.requeue_after)
+    assert len(set(delays)) >= 10, "jitter: waits differ"
+    assert max(delays[:3]) <= 8.0
+    assert max(delays[6:]) > 60.0
+    assert max(delays) <= 300.0
+    del world.api.errors["get_state"]
+    outcome = await world.run(body)
+    assert world.memory.failures == 0
+    assert outcome.requeue_after <= 301 * 1.1
+
+
+async def test_quota_window_is_honoured_and_not_stalled(world: World) -> None:
+    world.api.errors["get_state"] = gerr.QuotaExceeded("getStateInstance: 466", status=466)
+    outcome = await world.run(make_body())
+    assert outcome.requeue_after >= 3600.0
+    assert conditions(outcome)["Stalled"][0] == "False"
+    assert conditions(outcome)["Reconciling"] == ("True", "RetryingAfterError")
+
+
+def created_at(body: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    metadata = {**body["metadata"], "creationTimestamp": format_time(moment)}
+    return {**body, "metadata": metadata}
+
+
+async def test_action_older_than_the_object_is_not_performed_after_a_restore(
+    world: World,
+) -> None:
+    # Defect 7: a restored manifest (no status) still carries logout-requested-at.
+    stamp = str(int((T0 - timedelta(days=2)).timestamp()))
+    body = created_at(
+        with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: stamp}), T0
+    )
+    outcome = await world.run(body)
+    assert world.api.called("logout") == []
+    assert outcome.status.handled_actions["logout"] == stamp
+
+    # A request made after the object exists is performed, once.
+    later = str(int((T0 + timedelta(minutes=5)).timestamp()))
+    body = with_annotations(feed_back(body, outcome), **{constants.ANNOTATION_LOGOUT: later})
+    outcome = await world.run(body)
+    outcome = await world.run(feed_back(body, outcome))
+    assert len(world.api.called("logout")) == 1

@@ -3,7 +3,7 @@
 Every error carries its retry decision, so callers never re-derive it from
 status codes::
 
-    GreenApiError                      retry_after: seconds, or None = permanent
+    GreenApiError                      retryable: can waiting help? retry_after: a floor
     ├── TokenRejected                  401: wrong apiTokenInstance            permanent
     ├── InstanceRejected               403: wrong idInstance or host          permanent
     ├── MethodRejected                 404: wrong verb or unknown method      permanent
@@ -50,9 +50,15 @@ def backoff_delay(
 
 
 class GreenApiError(Exception):
-    """Base class. `retry_after` is None for permanent errors."""
+    """Base class.
+
+    `retryable` says whether waiting can help; `retry_after` is the least wait
+    the service asked for (Retry-After, a documented rate or window), or None
+    when the caller's own backoff decides alone.
+    """
 
     reason: ClassVar[str] = "GreenApiError"
+    transient: ClassVar[bool] = False
     default_retry_after: ClassVar[float | None] = None
 
     def __init__(
@@ -63,6 +69,7 @@ class GreenApiError(Exception):
         instance_id: int | None = None,
         status: int | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -70,10 +77,7 @@ class GreenApiError(Exception):
         self.instance_id = instance_id
         self.status = status
         self.retry_after = retry_after if retry_after is not None else self.default_retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.retry_after is not None
+        self.retryable = self.transient if retryable is None else retryable
 
     def __repr__(self) -> str:
         return (
@@ -96,6 +100,7 @@ class MethodRejected(GreenApiError):
 
 class RateLimited(GreenApiError):
     reason = "RateLimited"
+    transient = True
     default_retry_after = 1.0
 
 
@@ -103,19 +108,20 @@ class QuotaExceeded(GreenApiError):
     """466: the monthly Developer-plan quota is used up; nothing helps for hours."""
 
     reason = "QuotaExceeded"
+    transient = True
     default_retry_after = 3600.0
 
 
 class ServiceUnavailable(GreenApiError):
     reason = "ServiceUnavailable"
-    default_retry_after = BACKOFF_BASE_SECONDS
+    transient = True
 
 
 class TransportFailure(GreenApiError):
     """No usable answer. `request_not_sent` is True when the service cannot have acted."""
 
     reason = "TransportFailure"
-    default_retry_after = BACKOFF_BASE_SECONDS
+    transient = True
 
     def __init__(
         self,
@@ -131,13 +137,14 @@ class TransportFailure(GreenApiError):
 
 class UnexpectedResponse(GreenApiError):
     reason = "UnexpectedResponse"
-    default_retry_after = BACKOFF_BASE_SECONDS
+    transient = True
 
 
 class InstanceStarting(GreenApiError):
     """The instance is rebooting; GREEN-API says it takes up to 5 minutes."""
 
     reason = "InstanceStarting"
+    transient = True
     default_retry_after = 15.0
 
 
@@ -145,6 +152,7 @@ class InstanceNotAuthorized(GreenApiError):
     """No phone is linked; only a person can change that, so check back slowly."""
 
     reason = "InstanceNotAuthorized"
+    transient = True
     default_retry_after = 60.0
 
 
@@ -152,6 +160,7 @@ class InstanceExpired(GreenApiError):
     """The plan has expired (also seen briefly right after creation, ISS#197)."""
 
     reason = "InstanceExpired"
+    transient = True
     default_retry_after = 300.0
 
 
@@ -171,9 +180,17 @@ class PartnerError(GreenApiError):
     reason = "PartnerError"
 
     def __init__(
-        self, message: str, *, code: int, method: str = "", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: int,
+        method: str = "",
+        retry_after: float | None = None,
+        retryable: bool = False,
     ) -> None:
-        super().__init__(message, method=method, status=code, retry_after=retry_after)
+        super().__init__(
+            message, method=method, status=code, retry_after=retry_after, retryable=retryable
+        )
         self.code = code
 
 

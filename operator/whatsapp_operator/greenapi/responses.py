@@ -135,7 +135,6 @@ def partner_error(method: str, payload: object) -> errors.PartnerError | None:
     if code == 404:
         return errors.PartnerInstanceNotFound(message, code=code, method=method)
     if code == 429 or code >= 500:
-        return errors.PartnerError(
-            message, code=code, method=method, retry_after=errors.BACKOFF_BASE_SECONDS
-        )
+        # Waiting can help; how long is the caller's backoff, the service named no time.
+        return errors.PartnerError(message, code=code, method=method, retryable=True)
     return errors.PartnerError(message, code=code, method=method)

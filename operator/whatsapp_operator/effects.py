@@ -1,0 +1,156 @@
+"""The one gate every write to GREEN-API passes through.
+
+setSettings reboots a customer's account, reboot and logout interrupt it, and
+createInstance bills. So each of them, wherever it is decided, goes through
+`SideEffects.perform`, which
+
+1. records the intent durably on the object first (a status or annotation
+   patch); if that record cannot be written, the call is not made at all, so a
+   restart or a lost status write can never make the operator forget a call it
+   made;
+2. makes the call once (the GREEN-API client never repeats a non-idempotent
+   method blindly);
+3. classifies what happened as DONE, NOT_SENT (the service proved it did not
+   act: it refused, rate-limited or was never reached), REFUSED (it refused the
+   request itself: resending cannot help) or UNKNOWN (no answer: it may have
+   acted). An UNKNOWN outcome is never retried directly; the caller observes
+   first (getSettings after the settle window, getStateInstance, getInstances);
+4. logs the intent and the outcome with the object and ids, never a secret, so
+   the operator's log alone tells what was created, changed or deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from whatsapp_operator.greenapi import errors as gerr
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Effect(StrEnum):
+    """The GREEN-API calls that change something outside the cluster."""
+
+    CREATE_INSTANCE = "createInstance"
+    SET_SETTINGS = "setSettings"
+    REBOOT = "reboot"
+    LOGOUT = "logout"
+    DELETE_INSTANCE = "deleteInstanceAccount"
+
+
+class Result(StrEnum):
+    DONE = "done"
+    NOT_SENT = "not-sent"
+    REFUSED = "refused"
+    UNKNOWN = "unknown"
+
+
+# Answers that prove GREEN-API did not act: it refused before doing anything.
+_REFUSALS_NOTHING_DONE: tuple[type[gerr.GreenApiError], ...] = (
+    gerr.RateLimited,
+    gerr.QuotaExceeded,
+    gerr.TokenRejected,
+    gerr.InstanceRejected,
+    gerr.MethodRejected,
+    gerr.InstanceStarting,
+    gerr.InstanceNotAuthorized,
+    gerr.InstanceExpired,
+    gerr.InstanceDeleted,
+    gerr.PartnerTokenRejected,
+    gerr.PartnerInstanceNotFound,
+)
+
+
+def classify(error: BaseException) -> Result:
+    """What a failed call means for the world outside: could it have acted?"""
+    if isinstance(error, gerr.RequestRejected):
+        return Result.REFUSED
+    if isinstance(error, _REFUSALS_NOTHING_DONE):
+        return Result.NOT_SENT
+    if isinstance(error, gerr.TransportFailure) and error.request_not_sent:
+        return Result.NOT_SENT
+    if isinstance(error, gerr.PartnerError) and not error.retryable:
+        # A partner error code other than 5xx/429 is an answer that refuses the call.
+        return Result.REFUSED
+    # Timeouts, 5xx, garbled answers, cancellation mid-call: it may have happened.
+    return Result.UNKNOWN
+
+
+class IntentNotRecorded(Exception):
+    """The intent could not be written to the object, so the call was not made."""
+
+    def __init__(self, effect: Effect, cause: Exception) -> None:
+        message = f"{effect.value} not attempted: its intent could not be recorded ({cause})"
+        super().__init__(message)
+        self.effect = effect
+        self.cause = cause
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Performed(Generic[T]):
+    """What came of one side effect: the result, and the value or the error."""
+
+    effect: Effect
+    result: Result
+    value: T | None = None
+    error: gerr.GreenApiError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is Result.DONE
+
+
+Recorder = Callable[[], Awaitable[None]]
+
+
+class SideEffects:
+    """Runs side effects for one object, each at most once per recorded intent."""
+
+    def __init__(self, obj: str) -> None:
+        # "namespace/name": every log line of a side effect names its object.
+        self.obj = obj
+
+    async def perform(
+        self,
+        effect: Effect,
+        call: Callable[[], Awaitable[T]],
+        *,
+        record: Recorder | None,
+        detail: str,
+    ) -> Performed[T]:
+        """Record the intent, make the call once, classify and log what happened.
+
+        `record` writes the intent durably (None: the call is idempotent or its
+        record is the caller's, e.g. the create marker). Raises IntentNotRecorded
+        when the record fails; never raises the call's GreenApiError (it is in
+        the result); lets anything else, cancellation included, propagate after
+        logging it as an unknown outcome.
+        """
+        if record is not None:
+            try:
+                await record()
+            except Exception as exc:  # the record's own error type is the store's
+                log.warning(
+                    "[%s] %s (%s) held: intent not recorded: %s", self.obj, effect, detail, exc
+                )
+                raise IntentNotRecorded(effect, exc) from None
+        log.info("[%s] %s (%s): calling GREEN-API", self.obj, effect, detail)
+        try:
+            value = await call()
+        except gerr.GreenApiError as exc:
+            result = classify(exc)
+            log.warning("[%s] %s (%s): %s: %s", self.obj, effect, detail, result.value, exc.message)
+            return Performed(effect, result, error=exc)
+        except (asyncio.CancelledError, Exception):
+            log.warning("[%s] %s (%s): unknown: interrupted", self.obj, effect, detail)
+            raise
+        log.info("[%s] %s (%s): done", self.obj, effect, detail)
+        return Performed(effect, Result.DONE, value=value)

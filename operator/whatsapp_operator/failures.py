@@ -1,0 +1,100 @@
+"""Why a reconcile could not finish, in words a person can act on.
+
+Maps the errors of GREEN-API, Kubernetes and provisioning to one `Failure`
+(reason, message, whether a person must act) and the least wait the other side
+asked for. No I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from whatsapp_operator.conditions import Failure
+from whatsapp_operator.effects import IntentNotRecorded
+from whatsapp_operator.greenapi import errors as gerr
+from whatsapp_operator.kube import KubeError
+from whatsapp_operator.provisioning import ProvisioningFailure
+
+
+@dataclass(frozen=True)
+class Setback:
+    """A failure and the least wait before the next attempt (None: backoff alone decides)."""
+
+    failure: Failure
+    retry_after: float | None = None
+
+
+def from_greenapi(
+    error: gerr.GreenApiError, token_hint: str, api_url: str, instance_id: int
+) -> Setback:
+    """An instance API error, worded for the resource it happened to."""
+    if isinstance(error, gerr.TokenRejected):
+        failure = Failure(
+            "TokenRejected",
+            f"GREEN-API rejected the token from {token_hint} (401); put the "
+            f"instance's apiTokenInstance there",
+            permanent=True,
+        )
+    elif isinstance(error, gerr.InstanceRejected):
+        failure = Failure(
+            "InstanceRejected",
+            f"GREEN-API rejected instance {instance_id} at {api_url} (403); check "
+            f"spec.instance.id and spec.instance.apiUrl",
+            permanent=True,
+        )
+    elif isinstance(error, gerr.InstanceDeleted):
+        failure = Failure(
+            "InstanceDeleted", f"GREEN-API says instance {instance_id} is deleted", permanent=True
+        )
+    elif isinstance(error, gerr.InstanceExpired):
+        failure = Failure(
+            "InstanceExpired",
+            f"GREEN-API says the plan of instance {instance_id} has expired; renew "
+            "it in the GREEN-API console",
+            permanent=True,
+        )
+    elif isinstance(error, gerr.QuotaExceeded):
+        # The quota renews: wait its window out rather than stop for good.
+        failure = Failure("QuotaExceeded", error.message, permanent=False)
+    elif isinstance(error, gerr.RequestRejected):
+        failure = Failure(
+            "SettingsRejected", f"GREEN-API rejected the settings: {error.message}", permanent=True
+        )
+    elif isinstance(error, gerr.MethodRejected):
+        failure = Failure("ApiMismatch", f"{error.message}; check spec.instance.apiUrl", True)
+    elif isinstance(error, gerr.RateLimited):
+        failure = Failure("RateLimited", error.message, permanent=False)
+    else:
+        failure = Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+    return Setback(failure, error.retry_after if error.retryable else None)
+
+
+def from_partner(error: gerr.GreenApiError) -> Setback:
+    """A partner API error (createInstance, getInstances, deleteInstanceAccount)."""
+    if isinstance(error, gerr.PartnerTokenRejected):
+        failure = Failure(
+            "PartnerTokenRejected",
+            "GREEN-API rejected the partner token of the referenced WhatsAppPartner",
+            permanent=True,
+        )
+    elif isinstance(error, gerr.PartnerError) and not error.retryable:
+        failure = Failure("PartnerError", error.message, permanent=True)
+    else:
+        failure = Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+    return Setback(failure, error.retry_after if error.retryable else None)
+
+
+def from_kube(error: KubeError) -> Setback:
+    # A conflict means someone else wrote the object just now: look again soon.
+    return Setback(
+        Failure(error.reason, error.message, permanent=not error.retryable),
+        2.0 if error.status == 409 else None,
+    )
+
+
+def from_provisioning(error: ProvisioningFailure) -> Setback:
+    return Setback(Failure(error.reason, error.message, error.permanent), error.retry_after)
+
+
+def from_intent(error: IntentNotRecorded) -> Setback:
+    return Setback(Failure("IntentNotRecorded", error.message, permanent=False))

@@ -1,0 +1,121 @@
+"""Pure: the status a reconcile reports, and the events its transitions warrant.
+
+Everything the cycle learned comes in as arguments; out comes the new status
+document, the patch against what is stored (None when nothing changed) and the
+events. No I/O and no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from whatsapp_operator.conditions import Facts, Failure, desired_conditions, merge_conditions
+from whatsapp_operator.events import Event, transition_events
+from whatsapp_operator.greenapi.models import InstanceState, Settings, StateReport, parse_state
+from whatsapp_operator.linking import LinkingDecision
+from whatsapp_operator.plan import SettingsOutcome, SettingsPlan, display
+from whatsapp_operator.resource import Account, WhatsAppInstanceStatus
+from whatsapp_operator.statusdiff import merge_patch
+from whatsapp_operator.timestamps import format_time
+
+
+def _last_state(recorded: str) -> InstanceState | None:
+    if not recorded:
+        return None
+    if recorded == InstanceState.CREATING.value:
+        return InstanceState.CREATING
+    return parse_state(recorded)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one cycle saw and did, as the report needs it."""
+
+    generation: int
+    now: datetime
+    state: StateReport | None
+    plan: SettingsPlan | None
+    failure: Failure | None
+    settings: Settings | None
+    account: Account | None
+    instance_id: int | None
+    api_url: str
+    handled: dict[str, str]
+    last_auto_reboot: str
+    require_authorization: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    status: WhatsAppInstanceStatus
+    document: dict[str, Any]
+    patch: dict[str, Any] | None
+    events: list[Event]
+    plan: SettingsPlan
+
+
+def build_report(
+    previous: WhatsAppInstanceStatus,
+    stored: dict[str, Any],
+    seen: Observed,
+    linking: LinkingDecision,
+) -> Report:
+    """The new status from what was seen; the patch is against `stored` (what the API has)."""
+    plan = seen.plan or SettingsPlan(
+        SettingsOutcome.UNOBSERVED,
+        last_applied=previous.last_applied,
+        drift=tuple(previous.drift),
+    )
+    state = seen.state
+    state_value = state.raw or state.state.value if state is not None else previous.state
+    if state is not None and state.state is InstanceState.CREATING:
+        state_value = InstanceState.CREATING.value
+    state_since = previous.state_since
+    if state_value != previous.state or not state_since:
+        state_since = format_time(seen.now)
+    hint = linking.status.message if linking.status.secret_name else ""
+    # A state that could not be read this time keeps its last known verdict.
+    known_state = state.state if state is not None else _last_state(previous.state)
+    account = seen.account or previous.account
+    if known_state in (None, InstanceState.NOT_AUTHORIZED):
+        account = seen.account if known_state is not None else previous.account
+    facts = Facts(
+        generation=seen.generation,
+        state=known_state,
+        raw_state=state.raw if state is not None else previous.state or None,
+        settings=plan.outcome,
+        differing=tuple(d.field for d in plan.drift),
+        failure=seen.failure,
+        require_authorization=seen.require_authorization,
+        linking_hint=hint,
+        phone=account.phone if account else "",
+    )
+    conditions = merge_conditions(
+        previous.conditions, desired_conditions(facts), seen.generation, seen.now
+    )
+    observed = {}
+    if seen.settings is not None:
+        for name, value in sorted(seen.settings.present().items()):
+            alias = Settings.model_fields[name].alias or name
+            observed[alias] = display(name, value)
+    status = WhatsAppInstanceStatus(
+        observed_generation=seen.generation,
+        conditions=conditions,
+        instance_id=seen.instance_id or previous.instance_id,
+        api_url=seen.api_url or previous.api_url,
+        state=state_value,
+        state_since=state_since,
+        account=account,
+        observed_settings=observed or previous.observed_settings,
+        drift=list(plan.drift),
+        last_applied=plan.last_applied,
+        linking=linking.status,
+        handled_actions=seen.handled,
+        last_auto_reboot=seen.last_auto_reboot,
+        last_error=seen.failure.message if seen.failure else "",
+    )
+    events = transition_events(previous, status, plan)
+    document = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return Report(status, document, merge_patch(stored, document), events, plan)
