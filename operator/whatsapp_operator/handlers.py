@@ -246,7 +246,8 @@ async def run_partner(
 
     async def step(snapshot: dict[str, Any]) -> float:
         with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppPartner").time():
-            outcome = await runtime.partners.reconcile(snapshot, utcnow())
+            outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
+        entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
         entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
         if outcome.status_patch is not None:
             written = await _write_status(

@@ -7,10 +7,12 @@ account ask for it, and it changes rarely, so status writes stay rare.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from whatsapp_operator import requeue
 from whatsapp_operator.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.events import Event
@@ -31,14 +33,24 @@ class PartnerOutcome:
     events: list[Event]
     requeue_after: float
     referenced_secret: tuple[str, str]
+    # Whether this check failed in a way waiting can fix (drives the caller's backoff count).
+    transient_failure: bool = False
 
 
 class PartnerReconciler:
-    def __init__(self, partners: PartnerFactory, secrets: PartnerSecrets) -> None:
+    """Checks one WhatsAppPartner's credentials and reports them in its status."""
+
+    def __init__(
+        self, partners: PartnerFactory, secrets: PartnerSecrets, rng: random.Random | None = None
+    ) -> None:
         self.partners = partners
         self.secrets = secrets
+        self.rng = rng or random.Random()
 
-    async def reconcile(self, body: dict[str, Any], now: datetime) -> PartnerOutcome:
+    async def reconcile(
+        self, body: dict[str, Any], now: datetime, failures: int = 0
+    ) -> PartnerOutcome:
+        """One credentials check; `failures`: transient failures in a row before this one."""
         partner = WhatsAppPartner.model_validate(body)
         metadata = partner.metadata
         namespace = str(metadata.get("namespace") or "")
@@ -63,14 +75,15 @@ class PartnerReconciler:
         except KubeError as exc:
             ready = (FALSE, exc.reason, exc.message)
             if exc.retryable:
-                reconciling, retry = (TRUE, "RetryingAfterError", exc.message), 30.0
+                reconciling = (TRUE, "RetryingAfterError", exc.message)
+                retry = requeue.after_failure(failures + 1, None, self.rng)
             else:
                 stalled = (TRUE, exc.reason, exc.message)
         except gerr.GreenApiError as exc:
             if exc.retryable:
                 ready = (UNKNOWN, "GreenApiUnavailable", exc.message)
                 reconciling = (TRUE, "RetryingAfterError", exc.message)
-                retry = max(5.0, exc.retry_after or 30.0)
+                retry = requeue.after_failure(failures + 1, exc.retry_after, self.rng)
             else:
                 message = (
                     f"GREEN-API rejected the partner token in Secret {namespace}/"
@@ -107,4 +120,6 @@ class PartnerReconciler:
         new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
         patch = merge_patch(old_doc, new_doc)
-        return PartnerOutcome(patch, events, retry, (namespace, ref.name))
+        return PartnerOutcome(
+            patch, events, retry, (namespace, ref.name), reconciling[1] == "RetryingAfterError"
+        )
