@@ -508,10 +508,11 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   `CreateResultUnknown`; a person checks the console and either annotates
   `instance-id`, or sets `confirm-create` to the marker's value to create anew.
 - **Deletion.** A deletion waits for a creation in flight and deletes what it made;
-  an unlisted marker is looked up for the grace. With credentials gone (a deleted
-  namespace takes the partner's Secret) the resource is let go after 3 attempts
-  with a `DeletionAbandoned` Warning naming the instance left behind, so namespace
-  deletion always finishes.
+  an unlisted marker is looked up for the grace. When the partner or its Secret is
+  already gone (a deleted namespace takes them first), the credentials the operator
+  last read for that partner are used. Without any, the resource is let go after 3
+  attempts with a `DeletionAbandoned` Warning naming the instance left behind, so
+  namespace deletion always finishes.
 - **Backoff.** Transient failures back off per object, exponentially with full
   jitter, 2 s doubling to 5 minutes, reset on success; Retry-After and the 466
   quota hour are honoured.

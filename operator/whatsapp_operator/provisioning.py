@@ -154,8 +154,18 @@ class Provisioner:
         # createInstance calls of this process by object uid: a deletion waits for the
         # one in flight and deletes what it created.
         self.creating: dict[str, asyncio.Task[CreatedInstance]] = {}
+        # Partner credentials last read, by (namespace, partner): deletion's fallback.
+        self._credentials: dict[tuple[str, str], tuple[str, SecretStr]] = {}
 
-    async def partner_for(self, obj: WhatsAppInstance, namespace: str) -> Partner:
+    async def partner_for(
+        self, obj: WhatsAppInstance, namespace: str, *, for_deletion: bool = False
+    ) -> Partner:
+        """The partner API of the object's WhatsAppPartner.
+
+        `for_deletion`: when the partner or its Secret is gone (a namespace being deleted
+        takes them first), the credentials this process last read for it are used, so
+        the instance is still deleted rather than left billed.
+        """
         ref = obj.spec.partner_ref
         if ref is None:
             raise ProvisioningFailure(
@@ -163,20 +173,35 @@ class Provisioner:
                 "spec.partnerRef is needed to create or delete instances",
                 permanent=True,
             )
+        key = (namespace, ref.name)
         try:
-            body = await self.store.read_partner(namespace, ref.name)
-        except KubeError as exc:
-            if exc.status == 404:
-                raise ProvisioningFailure(
-                    "PartnerNotFound",
-                    f"WhatsAppPartner {namespace}/{ref.name} does not exist (partner credentials "
-                    "are only usable from their own namespace)",
-                    permanent=True,
-                ) from None
-            raise
-        partner = WhatsAppPartner.model_validate(body)
-        token_ref = partner.spec.token_secret_ref
-        token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
+            try:
+                body = await self.store.read_partner(namespace, ref.name)
+            except KubeError as exc:
+                if exc.status == 404:
+                    raise ProvisioningFailure(
+                        "PartnerNotFound",
+                        f"WhatsAppPartner {namespace}/{ref.name} does not exist (partner "
+                        "credentials are only usable from their own namespace)",
+                        permanent=True,
+                    ) from None
+                raise
+            partner = WhatsAppPartner.model_validate(body)
+            token_ref = partner.spec.token_secret_ref
+            token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
+        except (ProvisioningFailure, SecretNotFound) as exc:
+            remembered = self._credentials.get(key)
+            if not for_deletion or remembered is None:
+                raise
+            log.warning(
+                "[%s/%s] partner credentials gone (%s); deleting with the ones last read",
+                namespace,
+                obj.metadata.get("name"),
+                exc,
+            )
+            api_url, secret = remembered
+            return Partner(ref.name, self.partners.partner(api_url=api_url, token=secret))
+        self._credentials[key] = (partner.spec.api_url, token.value)
         return Partner(
             ref.name, self.partners.partner(api_url=partner.spec.api_url, token=token.value)
         )
@@ -540,7 +565,7 @@ class Deleter:
         annotations: dict[str, str] = dict(obj.metadata.get("annotations") or {})
         uid = str(obj.metadata.get("uid") or "")
         created = await self._creation_in_flight(namespace, name, uid)
-        partner = await self.provisioner.partner_for(obj, namespace)
+        partner = await self.provisioner.partner_for(obj, namespace, for_deletion=True)
         ids: list[int] = []
         known = (
             obj.spec.instance.id

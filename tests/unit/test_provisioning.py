@@ -683,3 +683,22 @@ async def test_transient_deletion_failures_back_off(world: World) -> None:
     assert max(delays) <= 300.0
     # A transient failure never lets go, however often.
     assert not (await reconciler.finalize(obj, attempt=50)).done
+
+
+async def test_deletion_uses_the_credentials_last_read_when_the_partner_is_gone(
+    world: World,
+) -> None:
+    # A namespace deletion removes the partner and its Secret before the instances.
+    await world.provisioner.partner_for(
+        WhatsAppInstance.model_validate(body(annotations=DELETE_ANNOTATED)), NS
+    )
+    del world.store.partners[(NS, PARTNER)]
+    world.partner.add(7105000070, MARKER)
+    result = await delete(world, body(annotations=DELETE_ANNOTATED))
+    assert result.done
+    assert world.partner.deleted == [7105000070]
+    # Anything but a deletion still needs the partner to exist.
+    with pytest.raises(ProvisioningFailure):
+        await world.provisioner.partner_for(
+            WhatsAppInstance.model_validate(body(annotations=DELETE_ANNOTATED)), NS
+        )
