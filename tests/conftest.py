@@ -7,6 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests check behaviour, not speed: on a loaded 2-core machine one example can
+# take longer than hypothesis's default 200 ms deadline without anything being wrong.
+settings.register_profile("waop", deadline=None)
+settings.load_profile("waop")
 
 # pyproject.toml (owned elsewhere) sets no `pythonpath`, so make `tests/` importable for the
 # shared helpers in `tests/support/`.

@@ -514,8 +514,10 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   attempts with a `DeletionAbandoned` Warning naming the instance left behind, so
   namespace deletion always finishes.
 - **Backoff.** Transient failures back off per object, exponentially with full
-  jitter, 2 s doubling to 5 minutes, reset on success; Retry-After and the 466
-  quota hour are honoured.
+  jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
+  5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a
+  healthy one and an object notices its recovery within one poll interval;
+  Retry-After and the 466 quota hour are honoured even above the cap.
 - **Restores.** An action annotation whose value is a time before the object's
   creation (a restored or re-applied manifest) is recorded, not performed.
 """

@@ -792,7 +792,8 @@ class Reconciler:
     ) -> float:
         if cycle.failure is not None and not cycle.failure.permanent:
             memory.failures += 1
-            return requeue.after_failure(memory.failures, cycle.retry_after, self.rng)
+            cap = requeue.failure_cap(float(cycle.obj.spec.intervals.state_seconds))
+            return requeue.after_failure(memory.failures, cycle.retry_after, self.rng, cap)
         memory.failures = 0
         motion = requeue.Motion(
             state_seconds=float(cycle.obj.spec.intervals.state_seconds),

@@ -1,9 +1,12 @@
 """When to look at an object again: pure, given the cycle's outcome and a random source.
 
 Failures back off per object, exponentially with full jitter, from a couple of
-seconds to five minutes, and reset on success; a wait the other side asked for
+seconds up to a cap, and reset on success; a wait the other side asked for
 (Retry-After, a rate, GREEN-API's quota window) is honoured as a floor even
-above the cap. A healthy object is polled at its interval, sooner while
+above the cap. For an instance the cap is its own state poll interval (at most
+five minutes): a failing service then never gets more calls from an object than
+a healthy one would, and an object notices the service is back within one poll
+interval. A healthy object is polled at its interval, sooner while
 something is in motion (linking, starting, creating, settling), with a little
 jitter so a fleet's polls spread out.
 """
@@ -26,15 +29,25 @@ WHILE_STARTING_SECONDS = 15.0
 WHILE_CREATING_SECONDS = 5.0
 
 
-def backoff(failures: int, rng: random.Random) -> float:
+def backoff(failures: int, rng: random.Random, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Full jitter: uniform in (0, min(cap, base * 2**(failures-1))], at least a second."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
+    ceiling = min(cap, BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))
     return max(1.0, rng.uniform(0.0, ceiling))
 
 
-def after_failure(failures: int, retry_after: float | None, rng: random.Random) -> float:
+def failure_cap(state_seconds: float) -> float:
+    """An instance's backoff cap: its poll interval, within [10 s, 5 min]."""
+    return min(BACKOFF_CAP_SECONDS, max(10.0, state_seconds))
+
+
+def after_failure(
+    failures: int,
+    retry_after: float | None,
+    rng: random.Random,
+    cap: float = BACKOFF_CAP_SECONDS,
+) -> float:
     """The wait after the `failures`-th failure in a row."""
-    delay = backoff(failures, rng)
+    delay = backoff(failures, rng, cap)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

@@ -722,7 +722,7 @@ async def test_refused_action_is_retried_with_backoff_not_marked_done(world: Wor
 async def test_transient_errors_back_off_exponentially_with_jitter(world: World) -> None:
     # Defect 2: a persistent 5xx was retried every 2.0 s, forever.
     world.api.errors["get_state"] = gerr.ServiceUnavailable("getStateInstance: 502", status=502)
-    body = make_body()
+    body = make_body(intervals={"stateSeconds": 300})
     delays = []
     for _ in range(12):
         outcome = await world.run(body)
@@ -736,6 +736,20 @@ async def test_transient_errors_back_off_exponentially_with_jitter(world: World)
     outcome = await world.run(body)
     assert world.memory.failures == 0
     assert outcome.requeue_after <= 301 * 1.1
+
+
+async def test_backoff_never_waits_longer_than_the_poll_interval(world: World) -> None:
+    # A failing service gets no more calls than a healthy one, and recovery shows within
+    # one poll interval.
+    world.api.errors["get_state"] = gerr.ServiceUnavailable("getStateInstance: 502", status=502)
+    body = make_body(intervals={"stateSeconds": 30})
+    delays = []
+    for _ in range(15):
+        outcome = await world.run(body)
+        body = feed_back(body, outcome)
+        delays.append(outcome.requeue_after)
+    assert max(delays) <= 30.0
+    assert max(delays[8:]) > 15.0
 
 
 async def test_quota_window_is_honoured_and_not_stalled(world: World) -> None:

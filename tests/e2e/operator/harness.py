@@ -54,11 +54,18 @@ class OperatorProcess:
 
     @classmethod
     def start(
-        cls, *, namespace: str, kubeconfig: Path, log_path: Path, deadline: float = 60.0
+        cls,
+        *,
+        namespace: str,
+        kubeconfig: Path,
+        log_path: Path,
+        deadline: float = 60.0,
+        env: dict[str, str] | None = None,
     ) -> OperatorProcess:
+        """Start it and wait for its liveness endpoint; `env`: extra WAOP_* settings."""
         liveness = f"http://127.0.0.1:{free_port()}/healthz"
         metrics_port = free_port()
-        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        env = {**os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)}
         log = log_path.open("wb")
         process = subprocess.Popen(
             [
