@@ -9,11 +9,6 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-# Property tests check behaviour, not speed: on a loaded 2-core machine one example can
-# take longer than hypothesis's default 200 ms deadline without anything being wrong.
-settings.register_profile("waop", deadline=None)
-settings.load_profile("waop")
-
 # pyproject.toml (owned elsewhere) sets no `pythonpath`, so make `tests/` importable for the
 # shared helpers in `tests/support/`.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +24,11 @@ from whatsapp_operator.emulator import (
     RunningEmulator,
     start_emulator,
 )
+
+# Property tests check behaviour, not speed: on a loaded 2-core machine one example can
+# take longer than hypothesis's default 200 ms deadline without anything being wrong.
+settings.register_profile("waop", deadline=None)
+settings.load_profile("waop")
 
 # Short but non-zero timings: tests move the lifecycle clock with the admin API, never sleep.
 TEST_CONFIG = {
