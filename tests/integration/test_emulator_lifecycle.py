@@ -64,7 +64,8 @@ async def test_full_story(emulator: RunningEmulator, emulator_admin: EmulatorAdm
         assert settings["stateWebhook"] == "yes"
         assert settings["autoTyping"] == 2
         assert settings["incomingWebhook"] == "no"
-        assert settings["delaySendMessagesMilliseconds"] == 3000
+        assert settings["delaySendMessagesMilliseconds"] == 500
+        assert settings["proxyInstance"] == "system proxy"
 
         # setSettings reboots and applies later.
         response = await account.post(

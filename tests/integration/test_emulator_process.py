@@ -6,6 +6,7 @@ import json
 import time
 
 import httpx
+import pytest
 
 from support.emulator_admin import PARTNER_TOKEN
 from support.emulator_process import (
@@ -89,3 +90,95 @@ def test_invalid_config_exits_2(tmp_path: object) -> None:
     )
     assert result.returncode == 2
     assert "invalid configuration" in result.stderr
+
+
+def test_fault_and_variant_flags() -> None:
+    linked, unlinked = 7105000701, 7105000702
+    running = start_emulator_process(
+        "--partner-token",
+        PARTNER_TOKEN,
+        "--no-rate-limits",
+        "--instance",
+        f"{linked}:{'1' * 50}:authorized",
+        "--instance",
+        f"{unlinked}:{'2' * 50}",
+        "--stale-auth",
+        str(unlinked),
+        "--listing-lag-seconds",
+        "3600",
+        "--fault",
+        "method=createInstance,loseAnswerRate=1,loseAnswerMs=200",
+        "--qr-when-authorized",
+        "hasAuth",
+        "--qr-while-starting",
+        "refused",
+        "--variant",
+        "defaultDelayMs=3000",
+        "--variant",
+        "creationResponse=null",
+        "--variant",
+        'startingRejects=["setSettings", "reboot"]',
+        "--auth-code-refused-probability",
+        "1",
+        "--deleted-long-ago-response",
+        "unauthorized",
+        "--deleted-long-ago-days",
+        "0",
+    )
+    has_auth = {"type": "error", "message": "Instance has auth. You need to make log out"}
+    try:
+        with httpx.Client(timeout=10) as client:
+            config = client.get(f"{running.url}/admin/config").json()
+            assert config["timings"]["listingLagSeconds"] == 3600
+            assert config["timings"]["deletedLongAgoDays"] == 0
+            assert config["faults"][0]["loseAnswerRate"] == 1
+            assert config["authCodeRefusedProbability"] == 1
+            variants = config["variants"]
+            assert variants["qrWhenAuthorized"] == "hasAuth"
+            assert variants["qrWhileStarting"] == "refused"
+            assert variants["defaultDelayMs"] == 3000
+            assert variants["creationResponse"] == "null"
+            assert variants["startingRejects"] == ["setSettings", "reboot"]
+            assert variants["deletedLongAgoResponse"] == "unauthorized"
+
+            with pytest.raises(httpx.RemoteProtocolError):
+                client.post(
+                    partner_url(running.url, "createInstance", PARTNER_TOKEN), json={"name": "x"}
+                )
+            created = client.get(f"{running.url}/admin/instances").json()
+            assert [i["name"] for i in created if i["name"]] == ["x"]
+            listed = client.get(partner_url(running.url, "getInstances", PARTNER_TOKEN)).json()
+            assert "x" not in [row["name"] for row in listed]
+
+            qr = client.get(instance_url(running.url, linked, "qr", "1" * 50)).json()
+            assert qr == has_auth
+            qr = client.get(instance_url(running.url, unlinked, "qr", "2" * 50)).json()
+            assert qr == has_auth
+            code = client.post(
+                instance_url(running.url, unlinked, "getAuthorizationCode", "2" * 50),
+                json={"phoneNumber": 79001234567},
+            ).json()
+            assert code["status"] is False
+    finally:
+        assert stop_emulator_process(running) == 0
+
+
+def test_bad_fault_flag_exits_2() -> None:
+    import subprocess
+    import sys
+
+    for flags in (
+        ["--fault", "loseAnswerRate"],
+        ["--fault", "loseAnswerRate=2"],
+        ["--variant", "qrWhileStarting"],
+        ["--stale-auth", "7105000001"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "whatsapp_operator.cli", "emulator", *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 2, flags
+        assert "invalid configuration" in result.stderr

@@ -72,6 +72,20 @@ class EmulatorAdmin:
         result: dict[str, Any] = await self._call("POST", f"/instances/{id_instance}/quota", body)
         return result
 
+    async def refuse_auth_codes(self, id_instance: int, count: int = 1) -> dict[str, Any]:
+        """The next `count` getAuthorizationCode calls answer `status: false`."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/refuse-auth-code", {"count": count}
+        )
+        return result
+
+    async def stale_auth(self, id_instance: int, enabled: bool = True) -> dict[str, Any]:
+        """qr answers "Instance has auth. You need to make log out" until a logout."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/stale-auth", {"enabled": enabled}
+        )
+        return result
+
     async def advance_clock(self, seconds: float) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/clock", {"advanceSeconds": seconds})
         return result

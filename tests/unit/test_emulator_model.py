@@ -103,6 +103,27 @@ def test_fault_rules_match_method_and_instance() -> None:
     assert injector.decide("getsettings", 5).status is None
 
 
+def test_lost_answer_never_joins_a_drop_or_an_error() -> None:
+    config = EmulatorConfig.model_validate(
+        {
+            "faults": [
+                {"method": "setSettings", "loseAnswerRate": 1, "loseAnswerMs": 250},
+                {"method": "*", "latencyMs": 10},
+                {"method": "getSettings", "errorRate": 1, "loseAnswerRate": 1},
+            ]
+        }
+    )
+    injector = FaultInjector(config.faults, random.Random(0))
+    lost = injector.decide("setsettings", 1)
+    assert (lost.lose_answer_ms, lost.latency_ms, lost.status, lost.drop) == (250, 10, None, False)
+    erred = injector.decide("getsettings", 1)
+    assert (erred.status, erred.lose_answer_ms) == (500, None)
+    assert config.faults[0].model_dump(by_alias=True)["loseAnswerMs"] == 250
+    # Without a rate the rule only carries its default hold time.
+    assert EmulatorConfig().faults == []
+    assert EmulatorConfig.model_validate({"faults": [{}]}).faults[0].lose_answer_rate == 0
+
+
 def test_counters_snapshot() -> None:
     counters = Counters()
     counters.count("1", "qr", "200")

@@ -104,7 +104,9 @@ def test_defaults_and_rendering() -> None:
     stored = default_settings()
     body = render_settings(stored, wid="", forms={"linkPreview": "yesno"})
     assert list(body) == list(ALL_FIELDS)
-    assert body["delaySendMessagesMilliseconds"] == 3000
+    # The current createInstance page: "default is 500 msec"; captures show "system proxy".
+    assert body["delaySendMessagesMilliseconds"] == 500
+    assert body["proxyInstance"] == "system proxy"
     assert all(body[name] == "no" for name in YES_NO_FIELDS)
     assert body["linkPreview"] == "no"
     assert body["enableLidMode"] is False

@@ -21,9 +21,14 @@ Routes (JSON in, JSON out):
   `saveSettings: true` but never apply.
 * `POST /admin/instances/{id}/quota` `{enabled, methods?, used?, total?}`: Developer-plan 466
   answers for the listed methods (all methods when the list is empty).
+* `POST /admin/instances/{id}/refuse-auth-code` `{count}`: the next `count`
+  getAuthorizationCode calls answer `status: false`.
+* `POST /admin/instances/{id}/stale-auth` `{enabled}`: unusable auth data; qr and scanqrcode
+  answer the `error` "Instance has auth. You need to make log out" until a logout.
 * `GET /admin/config`, `PATCH /admin/config` (partial, nested, camelCase or snake_case).
 * `GET /admin/faults`, `PUT /admin/faults` (list of
-  `{method, instanceId?, errorRate, status, latencyMs, dropRate}`), `DELETE /admin/faults`.
+  `{method, instanceId?, errorRate, status, latencyMs, dropRate, loseAnswerRate,
+  loseAnswerMs}`), `DELETE /admin/faults`.
 * `GET /admin/counters`, `DELETE /admin/counters`: calls per instance, method and outcome.
 * `POST /admin/partner-tokens` `{token}` accepts another partner token.
 * `POST /admin/clock` `{advanceSeconds}` moves the lifecycle clock forward.
@@ -40,7 +45,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from whatsapp_operator.emulator.api import STATE_KEY, json_response, qr_rotation
+from whatsapp_operator.emulator.api import STATE_KEY, can_scan, json_response, qr_rotation
 from whatsapp_operator.emulator.config import FaultRule, SeedInstance, merge_patch
 from whatsapp_operator.emulator.instances import Instance, Quota, format_time
 from whatsapp_operator.emulator.settings import SettingsValidationError
@@ -92,6 +97,10 @@ def view(st: EmulatorState, inst: Instance) -> dict[str, Any]:
         "startingUntil": inst.starting_until
         if inst.starting_until is None or math.isfinite(inst.starting_until)
         else "never",
+        "startingReason": inst.starting_reason if inst.starting_until is not None else "",
+        "listedAt": inst.listed_at,
+        "staleAuth": inst.stale_auth,
+        "refuseNextAuthCodes": inst.refuse_next_auth_codes,
         "settings": dict(inst.settings),
         "pendingSettings": [{"applyAt": p.apply_at, "values": p.values} for p in inst.pending],
         "dropNextSettings": inst.drop_next_settings,
@@ -175,8 +184,8 @@ async def scan(request: web.Request) -> web.Response:
     body = await dict_body(request)
     now = st.now()
     state = inst.state(now)
-    if inst.deleted_at is not None or state != "notAuthorized":
-        return error(409, f"instance is {state}, only notAuthorized can scan a QR code")
+    if not can_scan(st, inst, now):
+        return error(409, f"instance is {state} and shows no QR code to scan")
     phone = str(body.get("phone") or st.registry.new_phone(inst.id_instance))
     inst.set_stable(now, "authorized", phone)
     st.qr.forget(inst.id_instance)
@@ -210,7 +219,7 @@ async def force_state(request: web.Request) -> web.Response:
     now = st.now()
     if state == "starting":
         seconds = body.get("seconds")
-        inst.start(now, math.inf if seconds is None else float(seconds))
+        inst.start(now, math.inf if seconds is None else float(seconds), reason="forced")
     else:
         phone = body.get("phone")
         if state != "notAuthorized" and not (phone or inst.phone):
@@ -227,6 +236,28 @@ async def drop_settings(request: web.Request) -> web.Response:
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         return error(400, "count must be a non-negative integer")
     inst.drop_next_settings = count
+    return json_response(view(st, inst))
+
+
+async def refuse_auth_code(request: web.Request) -> web.Response:
+    st, inst = find(request)
+    body = await dict_body(request)
+    count = body.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return error(400, "count must be a non-negative integer")
+    inst.refuse_next_auth_codes = count
+    return json_response(view(st, inst))
+
+
+async def stale_auth(request: web.Request) -> web.Response:
+    st, inst = find(request)
+    body = await dict_body(request)
+    enabled = body.get("enabled", True)
+    if not isinstance(enabled, bool):
+        return error(400, "enabled must be a boolean")
+    inst.stale_auth = enabled
+    st.qr.forget(inst.id_instance)
+    st.notify()
     return json_response(view(st, inst))
 
 
@@ -327,6 +358,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/admin/instances/{id}/state", force_state)
     r.add_post("/admin/instances/{id}/drop-settings", drop_settings)
     r.add_post("/admin/instances/{id}/quota", quota)
+    r.add_post("/admin/instances/{id}/refuse-auth-code", refuse_auth_code)
+    r.add_post("/admin/instances/{id}/stale-auth", stale_auth)
     r.add_get("/admin/config", get_config)
     r.add_patch("/admin/config", patch_config)
     r.add_get("/admin/faults", get_faults)

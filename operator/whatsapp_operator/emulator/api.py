@@ -1,8 +1,10 @@
 """GREEN-API's instance API (`/waInstance{id}/{method}/{token}`) and partner API.
 
 Check order for an instance call, cheapest and most generic first: OPTIONS (204), method name
-(404), HTTP verb (404), injected faults, instance id (403), token (401), rate limit (429),
-quota (466), deleted (400), being created (per variant), then the method itself.
+(404), HTTP verb (404), the request body is read, injected faults, instance id (403), token
+(401), rate limit (429), quota (466), deleted (400, or 401 when deleted long ago under the
+variant), being created (per variant), then the method itself; a lost-answer fault then
+withholds whatever that produced.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ TEXT_EXPIRED = "Instance account is expired. Renew your instance from personal a
 TEXT_DELETED = "Instance is deleted"
 TEXT_VALIDATION = "Bad Request Validation failed"
 TEXT_ALREADY_LOGGED = "instance account already authorized"
+TEXT_HAS_AUTH = "Instance has auth. You need to make log out"
 LINKED_STATES = frozenset({"authorized", "yellowCard", "sleepMode", "blocked"})
 ONLINE_STATES = frozenset({"authorized", "yellowCard"})
 
@@ -50,6 +53,10 @@ Handler = Callable[[EmulatorState, Instance, web.Request, float], Awaitable[web.
 
 class DropConnection(Exception):
     """Raised to close the client's connection without any response (injected fault)."""
+
+
+class LostAnswer(DropConnection):
+    """The call took effect, but its answer was withheld and the connection closed."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ async def set_settings(
     elif values:
         inst.pending.append(PendingSettings(now + timings.settings_apply_seconds, values))
     # "When this method is requested, the instance is rebooted."
-    inst.start(now, timings.starting_seconds)
+    inst.start(now, timings.starting_seconds, reason="settings")
     inst.settle(now)
     st.notify()
     return json_response({"saveSettings": True})
@@ -168,19 +175,50 @@ async def logout(
     ):
         return text(400, TEXT_NOT_AUTHORIZED[st.config.variants.not_authorized_text])
     inst.set_stable(now, "notAuthorized")
+    # The documented cure for unusable auth data ("You need to make log out").
+    inst.stale_auth = False
     st.qr.forget(inst.id_instance)
     st.notify()
     return json_response({"isLogout": True})
+
+
+def qr_while_starting(st: EmulatorState, inst: Instance, now: float) -> bool:
+    """True while a setSettings restart of an unlinked instance still hands out QR codes.
+
+    GREEN-API's scenario page: "Setting the settings may take up to 5 minutes. During this
+    time, you can request a QR code." Other restarts (reboot, forced, the wrong-code bug) are
+    not covered by that sentence, so they keep refusing.
+    """
+    return (
+        st.config.variants.qr_while_starting == "allowed"
+        and inst.deleted_at is None
+        and inst.state(now) == "starting"
+        and inst.starting_reason == "settings"
+        and inst.stable_state == "notAuthorized"
+    )
+
+
+def can_scan(st: EmulatorState, inst: Instance, now: float) -> bool:
+    """Whether a QR code is on offer, so that a phone could scan it (admin `scan`)."""
+    if inst.deleted_at is not None or inst.stale_auth:
+        return False
+    return inst.state(now) == "notAuthorized" or qr_while_starting(st, inst, now)
 
 
 def qr_frame(st: EmulatorState, inst: Instance, now: float) -> dict[str, str]:
     """The `{type, message}` answer shared by `qr` and the scanqrcode WebSocket."""
     state = inst.state(now)
     if state in LINKED_STATES:
+        if st.config.variants.qr_when_authorized == "hasAuth":
+            return {"type": "error", "message": TEXT_HAS_AUTH}
         return {"type": "alreadyLogged", "message": TEXT_ALREADY_LOGGED}
     if state == "creating":
         return {"type": "error", "message": "instance is being created try later"}
-    if state == "starting" or inst.deleted_at is not None:
+    if inst.deleted_at is not None:
+        return {"type": "error", "message": TEXT_STARTING}
+    if inst.stale_auth:
+        return {"type": "error", "message": TEXT_HAS_AUTH}
+    if state == "starting" and not qr_while_starting(st, inst, now):
         return {"type": "error", "message": TEXT_STARTING}
     return {
         "type": "qrCode",
@@ -209,8 +247,22 @@ async def get_authorization_code(
     if st.config.variants.wrong_code_bug and inst.wrong_code_entered:
         # Forum RU 381: stuck in starting until logout.
         inst.wrong_code_entered = False
-        inst.start(now, math.inf)
+        inst.start(now, math.inf, reason="wrongCode")
         st.notify()
+    refused = False
+    if inst.refuse_next_auth_codes > 0:
+        inst.refuse_next_auth_codes -= 1
+        refused = True
+    elif st.config.auth_code_refused_probability and (
+        st.rng.random() < st.config.auth_code_refused_probability
+    ):
+        refused = True
+    if refused:
+        # Documented as a rare answer a client must retry; no code is issued.
+        log.info("instance %s: getAuthorizationCode refused by fault injection", inst.id_instance)
+        if st.config.variants.auth_code_refused_body == "statusOnly":
+            return json_response({"status": False})
+        return json_response({"status": False, "code": ""})
     code = st.registry.new_pairing_code()
     inst.pairing = PairingCode(
         code=code, phone=str(phone), expires_at=now + st.config.timings.auth_code_valid_seconds
@@ -304,7 +356,11 @@ async def _qr_session(st: EmulatorState, inst: Instance, ws: web.WebSocketRespon
         while not reader.done():
             now = st.now()
             state = inst.state(now)
-            if inst.deleted_at is not None or state in ("starting", "creating"):
+            if (
+                inst.deleted_at is not None
+                or state == "creating"
+                or (state == "starting" and not qr_while_starting(st, inst, now))
+            ):
                 await ws.send_json({"type": "error", "message": TEXT_STARTING})
                 return
             if state in LINKED_STATES:
@@ -364,6 +420,17 @@ METHODS: dict[str, Method] = {
 _REPORTING = frozenset({"getstateinstance", "getstatusinstance", "getwasettings", "qr"})
 
 
+async def read_body_first(request: web.Request) -> None:
+    """Buffer the whole body before any injected delay.
+
+    aiohttp fails an unread body once the client hangs up, which would silently cancel the
+    call; GREEN-API acts on a request it has received even if the client stopped waiting
+    (its 499 "Client Closed Request"). `request.text()` later reuses this buffer.
+    """
+    if request.body_exists:
+        await request.read()
+
+
 async def apply_fault(decision: FaultDecision) -> web.Response | None:
     if decision.latency_ms:
         await asyncio.sleep(decision.latency_ms / 1000)
@@ -372,6 +439,33 @@ async def apply_fault(decision: FaultDecision) -> web.Response | None:
     if decision.status is not None:
         return text(decision.status, _REASONS.get(decision.status, "Injected fault"))
     return None
+
+
+async def finish(
+    request: web.Request, decision: FaultDecision, response: web.StreamResponse
+) -> web.StreamResponse:
+    """Deliver `response`, unless a lost-answer fault holds it back.
+
+    The hold ends after `lose_answer_ms` or as soon as the client hangs up; then the
+    connection is closed without an answer. A WebSocket has already answered (its handshake),
+    so it is delivered as is.
+    """
+    if decision.lose_answer_ms is None or response.prepared:
+        return response
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + decision.lose_answer_ms / 1000
+    while (remaining := deadline - loop.time()) > 0:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            break
+        # aiohttp does not cancel a handler whose client left, so the hold polls for it.
+        await asyncio.sleep(min(0.05, remaining))
+    log.info(
+        "%s: answer %s withheld by fault injection",
+        request.match_info.get("method", "?"),
+        response.status,
+    )
+    raise LostAnswer
 
 
 _REASONS = {
@@ -393,9 +487,22 @@ async def instance_endpoint(request: web.Request) -> web.StreamResponse:
         return text(404, "Not Found")
     raw_id = request.match_info["id_instance"]
     id_instance = int(raw_id) if raw_id.isdigit() else None
-    fault = await apply_fault(st.faults.decide(method_key, id_instance))
+    await read_body_first(request)
+    decision = st.faults.decide(method_key, id_instance)
+    fault = await apply_fault(decision)
     if fault is not None:
         return fault
+    response = await _instance_call(st, request, method, method_key, id_instance)
+    return await finish(request, decision, response)
+
+
+async def _instance_call(
+    st: EmulatorState,
+    request: web.Request,
+    method: Method,
+    method_key: str,
+    id_instance: int | None,
+) -> web.StreamResponse:
     inst = st.registry.by_id.get(id_instance) if id_instance is not None else None
     if inst is None:
         return text(403, "Forbidden")
@@ -408,6 +515,10 @@ async def instance_endpoint(request: web.Request) -> web.StreamResponse:
     now = st.now()
     variants = st.config.variants
     if inst.deleted_at is not None:
+        long_ago = now - inst.deleted_at >= st.config.timings.deleted_long_ago_days * 86400
+        if long_ago and variants.deleted_long_ago_response == "unauthorized":
+            # Forum post 397: indistinguishable from a bad token on the wire.
+            return text(401, "Unauthorized")
         if variants.deleted_response == "deleted":
             return text(400, TEXT_DELETED)
         if method_key == "getstateinstance":
@@ -512,6 +623,9 @@ async def get_instances(st: EmulatorState, request: web.Request) -> web.Response
     for inst in st.registry.by_id.values():
         if inst.deleted_at is not None and inst.deleted_at < horizon:
             continue
+        if inst.listed_at is not None and now < inst.listed_at:
+            # The listing-lag fault: created, usable, but not listed yet.
+            continue
         rows.append(
             {
                 "idInstance": inst.id_instance,
@@ -552,9 +666,20 @@ async def partner_endpoint(request: web.Request) -> web.StreamResponse:
     entry = PARTNER_METHODS.get(method_key)
     if entry is None or request.method != entry[1]:
         return text(404, "Not Found")
-    fault = await apply_fault(st.faults.decide(method_key, None))
+    await read_body_first(request)
+    decision = st.faults.decide(method_key, None)
+    fault = await apply_fault(decision)
     if fault is not None:
         return fault
+    return await finish(request, decision, await _partner_call(st, request, method_key, entry))
+
+
+async def _partner_call(
+    st: EmulatorState,
+    request: web.Request,
+    method_key: str,
+    entry: tuple[str, str, PartnerHandler],
+) -> web.Response:
     token = request.match_info["token"]
     if token not in st.partner_tokens:
         return partner_error(st, 401, "Unauthorized")

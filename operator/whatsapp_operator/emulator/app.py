@@ -37,7 +37,11 @@ def _scope(request: web.Request) -> str | None:
 async def observe(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Count API calls per instance, method and outcome; log with tokens masked."""
+    """Count API calls per instance, method and outcome; log with tokens masked.
+
+    Outcomes are the HTTP status, `dropped` (closed before any effect) or `lost` (the call
+    took effect, the answer was withheld).
+    """
     started = time.perf_counter()
     scope = _scope(request)
     method = request.match_info.get("method", "").lower()
@@ -46,8 +50,8 @@ async def observe(
         response = await handler(request)
         outcome = str(response.status)
         return response
-    except api.DropConnection:
-        outcome = "dropped"
+    except api.DropConnection as exc:
+        outcome = "lost" if isinstance(exc, api.LostAnswer) else "dropped"
         if request.transport is not None:
             request.transport.abort()
         raise

@@ -33,14 +33,48 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--partner-token", action="append", default=[], metavar="TOKEN", help="repeatable"
     )
-    for flag in (
-        "creation-seconds",
-        "starting-seconds",
-        "settings-apply-seconds",
-        "qr-rotate-seconds",
-        "ws-timeout-seconds",
-    ):
+    for flag in _TIMING_FLAGS:
         parser.add_argument(f"--{flag}", type=float, default=None)
+    faults = parser.add_argument_group(
+        "faults and variants", "each off (or at the documented default) unless given"
+    )
+    faults.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE...]",
+        help=(
+            "add a fault rule (repeatable), e.g. "
+            "method=createInstance,loseAnswerRate=1,loseAnswerMs=60000"
+        ),
+    )
+    faults.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set any variant switch (repeatable), e.g. qrWhileStarting=refused",
+    )
+    faults.add_argument("--qr-while-starting", choices=("allowed", "refused"), default=None)
+    faults.add_argument("--qr-when-authorized", choices=("alreadyLogged", "hasAuth"), default=None)
+    faults.add_argument(
+        "--deleted-long-ago-response", choices=("deleted", "unauthorized"), default=None
+    )
+    faults.add_argument(
+        "--auth-code-refused-probability",
+        type=float,
+        default=None,
+        metavar="P",
+        help="getAuthorizationCode answers status: false with this probability",
+    )
+    faults.add_argument(
+        "--stale-auth",
+        action="append",
+        default=[],
+        type=int,
+        metavar="ID",
+        help="give a seeded instance unusable auth data (qr: Instance has auth...)",
+    )
     parser.add_argument(
         "--rate-limit-scale",
         type=float,
@@ -53,21 +87,66 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+_TIMING_FLAGS = (
+    "creation-seconds",
+    "starting-seconds",
+    "settings-apply-seconds",
+    "qr-rotate-seconds",
+    "ws-timeout-seconds",
+    "listing-lag-seconds",
+    "deleted-long-ago-days",
+)
+_VARIANT_FLAGS = ("qr_while_starting", "qr_when_authorized", "deleted_long_ago_response")
+
+
+def _value(raw: str) -> Any:
+    """Numbers, booleans, lists and objects as JSON; anything else (even `null`) as text.
+
+    `null` stays a string because `creationResponse: "null"` is a variant value.
+    """
+    import json
+
+    if raw in ("true", "false") or raw[:1] in ("[", "{", "-") or raw[:1].isdigit():
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def _pairs(spec: str, flag: str) -> dict[str, Any]:
+    pairs: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = _value(raw.strip())
+    return pairs
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     timings = {
         name: getattr(args, name)
-        for name in (
-            "creation_seconds",
-            "starting_seconds",
-            "settings_apply_seconds",
-            "qr_rotate_seconds",
-            "ws_timeout_seconds",
-        )
+        for name in (flag.replace("-", "_") for flag in _TIMING_FLAGS)
         if getattr(args, name) is not None
     }
     patch: dict[str, Any] = {}
     if timings:
         patch["timings"] = timings
+    variants: dict[str, Any] = {}
+    for spec in args.variant:
+        # One pair per flag: a JSON list value (startingRejects) may contain commas.
+        name, sep, raw = spec.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--variant expects NAME=VALUE, got {spec!r}")
+        variants[name.strip()] = _value(raw.strip())
+    variants.update(
+        {name: getattr(args, name) for name in _VARIANT_FLAGS if getattr(args, name) is not None}
+    )
+    if variants:
+        patch["variants"] = variants
+    if args.auth_code_refused_probability is not None:
+        patch["auth_code_refused_probability"] = args.auth_code_refused_probability
     limits: dict[str, Any] = {}
     if args.rate_limit_scale is not None:
         limits["scale"] = args.rate_limit_scale
@@ -90,6 +169,15 @@ def _parse_instance(spec: str) -> dict[str, Any]:
     return seed
 
 
+def _mark_stale_auth(seeds: list[Any], ids: list[int]) -> None:
+    for id_instance in ids:
+        matching = [seed for seed in seeds if seed.id_instance == id_instance]
+        if not matching:
+            raise ValueError(f"--stale-auth {id_instance}: no such seeded instance")
+        for seed in matching:
+            seed.stale_auth = True
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -101,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     from whatsapp_operator.emulator.app import start_emulator
     from whatsapp_operator.emulator.config import (
         EmulatorConfig,
+        FaultRule,
         SeedInstance,
         load_config_file,
         merge_patch,
@@ -117,6 +206,9 @@ def run(args: argparse.Namespace) -> int:
         seeds = [SeedInstance.model_validate(_parse_instance(s)) for s in args.instance]
         config.instances = [*config.instances, *seeds]
         config.partner_tokens = [*config.partner_tokens, *args.partner_token]
+        rules = [FaultRule.model_validate(_pairs(s, "--fault")) for s in args.fault]
+        config.faults = [*config.faults, *rules]
+        _mark_stale_auth(config.instances, args.stale_auth)
     except (OSError, ValueError, ValidationError) as exc:
         print(f"emulator: invalid configuration: {exc}", file=sys.stderr)
         return 2

@@ -35,6 +35,12 @@ class Timings(_Model):
     ws_timeout_seconds: float = Field(default=100.0, gt=0)
     auth_code_valid_seconds: float = Field(default=150.0, gt=0)
     deleted_visible_days: float = Field(default=90.0, ge=0)
+    # Forum post 397: instances deleted "a month or more" ago answer 401; used only with
+    # `variants.deleted_long_ago_response = "unauthorized"`.
+    deleted_long_ago_days: float = Field(default=30.0, ge=0)
+    # Fault, off at 0: how long a partner-created instance stays missing from getInstances.
+    # Fixed per instance at creation, like `creation_seconds`.
+    listing_lag_seconds: float = Field(default=0.0, ge=0)
 
 
 class Variants(_Model):
@@ -64,6 +70,23 @@ class Variants(_Model):
         default_factory=lambda: ["getAuthorizationCode", "setSettings"]
     )
     logout_when_not_authorized: Literal["ok", "error"] = "ok"
+    # The SetSettings scenario page: "Setting the settings may take up to 5 minutes. During
+    # this time, you can request a QR code." `refused` is the emulator's older behaviour
+    # (an `error` frame while starting).
+    qr_while_starting: Literal["allowed", "refused"] = "allowed"
+    # The QR page documents `alreadyLogged` for a linked instance and the `error` "Instance has
+    # auth. You need to make log out" for unusable auth data; `hasAuth` gives linked instances
+    # the latter (per-instance stale auth data is the admin `stale-auth` switch).
+    qr_when_authorized: Literal["alreadyLogged", "hasAuth"] = "alreadyLogged"
+    # Forum post 397: long-deleted instances answer 401 instead of 400 "Instance is deleted".
+    deleted_long_ago_response: Literal["deleted", "unauthorized"] = "deleted"
+    # The body of a refused getAuthorizationCode (only `status: false` is documented).
+    auth_code_refused_body: Literal["emptyCode", "statusOnly"] = "emptyCode"
+    # New instances' delay: 500 per the current createInstance page; 3000 is the older
+    # "recommended"/FORK value; 0 is seen in third-party getSettings captures.
+    default_delay_ms: Literal[500, 3000, 0] = 500
+    # getSettings captures show "system proxy"; older emulator versions reported "".
+    default_proxy_instance: str = "system proxy"
 
 
 class RateLimits(_Model):
@@ -78,7 +101,13 @@ class RateLimits(_Model):
 
 
 class FaultRule(_Model):
-    """Inject failures into one method (or `*`), optionally for one instance only."""
+    """Inject failures into one method (or `*`), optionally for one instance only.
+
+    `latency_ms` delays the processing (after the body is read), `drop_rate` closes the
+    connection before any effect, `error_rate` answers `status` without any effect, and
+    `lose_answer_rate` performs the call and then withholds the answer for `lose_answer_ms`
+    (or until the client hangs up), so the client times out although the call took effect.
+    """
 
     method: str = "*"
     instance_id: int | None = None
@@ -86,6 +115,9 @@ class FaultRule(_Model):
     status: int = Field(default=500, ge=400, le=599)
     latency_ms: float = Field(default=0.0, ge=0)
     drop_rate: float = Field(default=0.0, ge=0, le=1)
+    lose_answer_rate: float = Field(default=0.0, ge=0, le=1)
+    # Longer than any sane client read timeout; the hold ends early when the client leaves.
+    lose_answer_ms: float = Field(default=300_000.0, gt=0)
 
 
 class SeedInstance(_Model):
@@ -95,6 +127,8 @@ class SeedInstance(_Model):
     settings: dict[str, Any] = Field(default_factory=dict)
     name: str = ""
     phone: str | None = None
+    # Unusable auth data: qr answers "Instance has auth. You need to make log out" until logout.
+    stale_auth: bool = False
 
 
 class EmulatorConfig(_Model):
@@ -104,6 +138,8 @@ class EmulatorConfig(_Model):
     faults: list[FaultRule] = Field(default_factory=list)
     # Probability that a setSettings answers saveSettings=true but is never applied (ISS#33).
     drop_settings_probability: float = Field(default=0.0, ge=0, le=1)
+    # Probability that getAuthorizationCode answers `status: false` (documented; retry).
+    auth_code_refused_probability: float = Field(default=0.0, ge=0, le=1)
     # Seeds ids, tokens, QR secrets and fault dice, so a failing run can be replayed.
     random_seed: int | None = None
     id_prefix: str = Field(default="7105", pattern=r"^[1-9][0-9]{0,6}$")

@@ -15,6 +15,8 @@ class FaultDecision:
     latency_ms: float = 0.0
     drop: bool = False
     status: int | None = None
+    # Set when the answer is to be withheld (after the call took effect) for this long.
+    lose_answer_ms: float | None = None
 
 
 NO_FAULT = FaultDecision()
@@ -26,24 +28,30 @@ class FaultInjector:
         self.rules: list[FaultRule] = list(rules)
 
     def decide(self, method: str, id_instance: int | None) -> FaultDecision:
-        """Combine every matching rule: latencies add up, the first drop or error wins."""
+        """Combine every matching rule: latencies add up, the first drop, error or lost
+        answer wins (a lost answer needs the call to run, so it never joins a drop or error)."""
         if not self.rules:
             return NO_FAULT
         latency = 0.0
         drop = False
         status: int | None = None
+        lose_answer_ms: float | None = None
         for rule in self.rules:
             if rule.method != "*" and rule.method.lower() != method:
                 continue
             if rule.instance_id is not None and rule.instance_id != id_instance:
                 continue
             latency += rule.latency_ms
-            if not drop and status is None:
+            if not drop and status is None and lose_answer_ms is None:
                 if rule.drop_rate and self._rng.random() < rule.drop_rate:
                     drop = True
                 elif rule.error_rate and self._rng.random() < rule.error_rate:
                     status = rule.status
-        return FaultDecision(latency_ms=latency, drop=drop, status=status)
+                elif rule.lose_answer_rate and self._rng.random() < rule.lose_answer_rate:
+                    lose_answer_ms = rule.lose_answer_ms
+        return FaultDecision(
+            latency_ms=latency, drop=drop, status=status, lose_answer_ms=lose_answer_ms
+        )
 
 
 class Counters:

@@ -62,6 +62,11 @@ class Instance:
     name: str = ""
     stable_state: str = "notAuthorized"
     starting_until: float | None = None
+    # Why the instance is starting: only a setSettings restart keeps handing out QR codes
+    # (variant `qr_while_starting`); "reboot", "forced" and "wrongCode" do not.
+    starting_reason: str = ""
+    # When getInstances starts listing it (the listing-lag fault); None means at once.
+    listed_at: float | None = None
     ready_recorded: bool = False
     phone: str = ""
     deleted_at: float | None = None
@@ -77,6 +82,8 @@ class Instance:
     pairing: PairingCode | None = None
     wrong_code_entered: bool = False
     drop_next_settings: int = 0
+    refuse_next_auth_codes: int = 0
+    stale_auth: bool = False
     quota: Quota | None = None
     # Bumped on every externally visible change so WebSocket sessions can wake up.
     version: int = 0
@@ -112,12 +119,13 @@ class Instance:
     def wid(self) -> str:
         return f"{self.phone}@c.us" if self.stable_state != "notAuthorized" and self.phone else ""
 
-    def start(self, now: float, seconds: float) -> None:
+    def start(self, now: float, seconds: float, reason: str = "reboot") -> None:
         """Enter `starting` (reboot); `math.inf` means stuck until something else happens."""
         self.settle(now)
         if self.starting_until is None:
             self._record("starting", now)
         self.starting_until = now + seconds if math.isfinite(seconds) else math.inf
+        self.starting_reason = reason
         self.version += 1
         if seconds == 0:
             self.settle(now)

@@ -45,11 +45,16 @@ STRING_FIELDS: tuple[str, ...] = (
 )
 BOOL_OR_YES_NO_FIELDS: tuple[str, ...] = ("linkPreview", "enableLidMode")
 DELAY_FIELD = "delaySendMessagesMilliseconds"
+PROXY_FIELD = "proxyInstance"
 AUTO_TYPING_FIELD = "autoTyping"
 READ_ONLY_FIELDS: tuple[str, ...] = ("wid",)
 
 DELAY_MIN_MS = 500
-DELAY_DEFAULT_MS = 3000
+# The current createInstance page: "default is 500 msec" (the emulator's variant
+# `default_delay_ms` switches to the older 3000 or the 0 seen in captures).
+DELAY_DEFAULT_MS = 500
+# Real getSettings captures show this for an instance without its own proxy.
+PROXY_DEFAULT = "system proxy"
 AUTO_TYPING_MAX = 4
 
 ALL_FIELDS: tuple[str, ...] = (
@@ -101,6 +106,7 @@ def default_settings() -> dict[str, Any]:
     """
     values: dict[str, Any] = dict.fromkeys(STRING_FIELDS, "")
     values["sharedSession"] = "no"
+    values[PROXY_FIELD] = PROXY_DEFAULT
     values.update(dict.fromkeys(YES_NO_FIELDS, "no"))
     values[DELAY_FIELD] = DELAY_DEFAULT_MS
     values[AUTO_TYPING_FIELD] = 0

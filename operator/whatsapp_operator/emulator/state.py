@@ -15,7 +15,7 @@ from whatsapp_operator.emulator.faults import Counters, FaultInjector
 from whatsapp_operator.emulator.instances import Instance, Registry
 from whatsapp_operator.emulator.qrcodes import QrCache
 from whatsapp_operator.emulator.ratelimit import RateLimiter
-from whatsapp_operator.emulator.settings import validate_settings
+from whatsapp_operator.emulator.settings import DELAY_FIELD, PROXY_FIELD, validate_settings
 
 log = logging.getLogger("whatsapp_operator.emulator")
 
@@ -79,12 +79,19 @@ class EmulatorState:
             reject_wid=variants.wid_in_set_settings == "reject",
         )
 
+    def _apply_defaults(self, instance: Instance) -> None:
+        variants = self.config.variants
+        instance.settings[DELAY_FIELD] = variants.default_delay_ms
+        instance.settings[PROXY_FIELD] = variants.default_proxy_instance
+
     def create(self, *, name: str, settings: dict[str, Any]) -> Instance:
         """The partner createInstance path: settings are validated by the caller."""
         now = self.now()
-        instance = self.registry.add(
-            now=now, creation_seconds=self.config.timings.creation_seconds, name=name
-        )
+        timings = self.config.timings
+        instance = self.registry.add(now=now, creation_seconds=timings.creation_seconds, name=name)
+        if timings.listing_lag_seconds:
+            instance.listed_at = now + timings.listing_lag_seconds
+        self._apply_defaults(instance)
         instance.settings.update(settings)
         log.info("instance %s created", instance.id_instance)
         return instance
@@ -101,10 +108,12 @@ class EmulatorState:
             token=seed.api_token_instance,
             name=seed.name,
         )
+        self._apply_defaults(instance)
         instance.settings.update(settings)
+        instance.stale_auth = seed.stale_auth
         instance.settle(now)
         if seed.state == "starting":
-            instance.start(now, self.config.timings.starting_seconds)
+            instance.start(now, self.config.timings.starting_seconds, reason="forced")
         elif seed.state != "creating":
             phone = seed.phone or self.registry.new_phone(instance.id_instance)
             if seed.state != "notAuthorized":
