@@ -87,7 +87,7 @@ def test_api_server_outage_applies_each_change_and_action_once(
             name,
             {
                 "metadata": {"annotations": {constants.ANNOTATION_REBOOT: stamp}},
-                "spec": {"settings": {"stateWebhook": True, "incomingWebhook": False}},
+                "spec": {"settings": {"stateWebhook": True, "incomingWebhook": True}},
             },
         )
     with api_server_frozen(kube_cluster):
@@ -105,7 +105,7 @@ def test_api_server_outage_applies_each_change_and_action_once(
     for name in names:
         id_instance = scenario.ids[name]
         log = emulator.set_settings_log(id_instance)
-        assert writes_with(log, "incomingWebhook", "no") == 1, (name, log)
+        assert writes_with(log, "incomingWebhook", "yes") == 1, (name, log)
         assert emulator.calls(id_instance, "reboot") - before[name] == 1, name
 
 
@@ -202,7 +202,7 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
                 for name in names:
                     scenario.instances.patch(
                         name,
-                        {"spec": {"settings": {"stateWebhook": True, "incomingWebhook": False}}},
+                        {"spec": {"settings": {"stateWebhook": True, "incomingWebhook": True}}},
                     )
                 changed = True
             # The storm's weather, not a wait: 17 s of errors and lost answers, 3 s of 429s.
@@ -218,7 +218,7 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
     def converged(name: str) -> bool:
         obj = scenario.instances.get(name)
         observed = obj.get("status", {}).get("observedSettings", {})
-        return ready_and_synced(obj) and observed.get("incomingWebhook") == "false"
+        return ready_and_synced(obj) and observed.get("incomingWebhook") == "true"
 
     # Two poll intervals after the storm, plus a lost answer's read timeout still running.
     deadline = 2 * STORM_POLL["stateSeconds"] + 20.0
@@ -227,7 +227,7 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
         wait_for(lambda name=name: converged(name), f"{name} converged after the storm", left)
     converge_seconds = time.monotonic() - ended
     writes = {
-        name: writes_with(emulator.set_settings_log(scenario.ids[name]), "incomingWebhook", "no")
+        name: writes_with(emulator.set_settings_log(scenario.ids[name]), "incomingWebhook", "yes")
         for name in names
     }
     print(
