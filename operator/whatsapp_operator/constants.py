@@ -55,8 +55,16 @@ ACTION_ANNOTATIONS = {
 }
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+# The value of LABEL_MANAGED_BY on every Secret the operator writes; with a controller
+# ownerReference it is what lets the operator change or delete a Secret at all.
+MANAGED_BY = "whatsapp-operator"
 LABEL_INSTANCE_NAME = f"{GROUP}/instance"
 LABEL_SECRET_ROLE = f"{GROUP}/role"
+# Values of LABEL_SECRET_ROLE: the role is part of ownership, so one of an object's
+# Secrets can never be written or deleted in place of another.
+ROLE_TOKEN = "token"  # noqa: S105 - a label value, not a credential
+ROLE_CONNECTION = "connection"
+ROLE_LINKING = "linking"
 
 
 class ConditionType(StrEnum):

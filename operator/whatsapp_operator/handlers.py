@@ -201,7 +201,9 @@ async def run_instance(
             entry.memory.session = None
         if body.get("metadata", {}).get("deletionTimestamp"):
             with contextlib.suppress(KubeError):
-                await runtime.kube.delete_secret(namespace, secret_name(name))
+                await runtime.kube.delete_secret(
+                    namespace, secret_name(name), owner_uid=uid, role=constants.ROLE_LINKING
+                )
             runtime.entries.pop(uid, None)
             runtime.metrics.forget(uid)
 

@@ -47,6 +47,12 @@ class SecretKeyMissing(KubeError):
     reason = "SecretKeyMissing"
 
 
+class SecretNotOwned(KubeError):
+    """A Secret the operator would write or delete belongs to someone else (or another role)."""
+
+    reason = "SecretNotOwned"
+
+
 @dataclass(frozen=True)
 class SecretValue:
     value: SecretStr
@@ -105,6 +111,31 @@ def _convert(exc: ApiException, what: str) -> KubeError:
     return KubeError(f"{what}: API server answered {status}", status=status)
 
 
+def _ownership_problem(secret: Any, owner_uid: str, role: str) -> str:
+    """Why this Secret is not the object's to write or delete; "" when it is."""
+    metadata = secret.metadata
+    labels: dict[str, str] = (metadata.labels if metadata is not None else None) or {}
+    if labels.get(constants.LABEL_MANAGED_BY) != constants.MANAGED_BY:
+        return f"it lacks the label {constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
+    references = (metadata.owner_references if metadata is not None else None) or []
+    if not any(ref.controller is True and ref.uid == owner_uid for ref in references):
+        return f"it has no controller ownerReference to this {constants.KIND} (uid {owner_uid})"
+    found = labels.get(constants.LABEL_SECRET_ROLE, "")
+    if found != role:
+        return f"its label {constants.LABEL_SECRET_ROLE} is {found!r}, not {role!r}"
+    return ""
+
+
+def _check_owned(secret: Any, what: str, owner_uid: str, role: str) -> None:
+    problem = _ownership_problem(secret, owner_uid, role)
+    if problem:
+        raise SecretNotOwned(
+            f"{what} exists and is not the operator's to change: {problem}. "
+            "Choose another Secret name, or delete or relabel that Secret",
+            retryable=False,
+        )
+
+
 class Kube:
     def __init__(self, api_client: client.ApiClient) -> None:
         self._api_client = api_client
@@ -155,6 +186,15 @@ class Kube:
         version = secret.metadata.resource_version if secret.metadata else None
         return SecretValue(SecretStr(value), version or "")
 
+    async def _read_for_write(self, namespace: str, name: str) -> Any | None:
+        """The Secret as it is now (never the cache), or None when it does not exist."""
+        try:
+            return await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _convert(exc, f"Secret {namespace}/{name}") from None
+
     async def apply_secret(
         self,
         namespace: str,
@@ -165,19 +205,29 @@ class Kube:
         labels: dict[str, str],
         annotations: dict[str, str],
     ) -> None:
-        """Create the Secret, or replace its data, labels and annotations if it exists."""
+        """Create the Secret, or update one this object owns in the same role.
+
+        `labels` must carry the role (`constants.LABEL_SECRET_ROLE`); the managed-by
+        label is always written. An existing Secret without the managed-by label, the
+        role, and a controller ownerReference to `owner` raises `SecretNotOwned` and is
+        left as it is.
+        """
+        role = labels.get(constants.LABEL_SECRET_ROLE, "")
+        if not role:
+            raise ValueError("apply_secret needs a role label")
         encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
+        metadata: dict[str, Any] = {
+            "name": name,
+            "namespace": namespace,
+            "labels": {**labels, constants.LABEL_MANAGED_BY: constants.MANAGED_BY},
+            "annotations": annotations,
+            "ownerReferences": [owner.reference()],
+        }
         body: Any = {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": labels,
-                "annotations": annotations,
-                "ownerReferences": [owner.reference()],
-            },
+            "metadata": metadata,
             "data": encoded,
         }
         what = f"Secret {namespace}/{name}"
@@ -186,19 +236,53 @@ class Kube:
         except ApiException as exc:
             if exc.status != 409:
                 raise _convert(exc, what) from None
-            try:
-                await asyncio.to_thread(self._core.patch_namespaced_secret, name, namespace, body)
-            except ApiException as patch_exc:
-                raise _convert(patch_exc, what) from None
-
-    async def delete_secret(self, namespace: str, name: str) -> bool:
-        """Delete if present; True when something was deleted."""
+        else:
+            return
+        current = await self._read_for_write(namespace, name)
+        if current is None:
+            raise KubeError(f"{what} was deleted meanwhile; retrying", status=404)
+        _check_owned(current, what, owner.uid, role)
+        # The patch applies only to the Secret that was checked: one replaced or relabelled
+        # since then has another resourceVersion, and the API server answers 409.
+        metadata["resourceVersion"] = current.metadata.resource_version
         try:
-            await asyncio.to_thread(self._core.delete_namespaced_secret, name, namespace)
+            await asyncio.to_thread(self._core.patch_namespaced_secret, name, namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise KubeError(
+                    f"{what} changed meanwhile; retrying", status=409, retryable=True
+                ) from None
+            raise _convert(exc, what) from None
+
+    async def delete_secret(self, namespace: str, name: str, *, owner_uid: str, role: str) -> bool:
+        """Delete the Secret if the object with `owner_uid` owns it in `role`.
+
+        True when something was deleted, False when it was absent already. A Secret
+        the object does not own raises `SecretNotOwned` and stays.
+        """
+        what = f"Secret {namespace}/{name}"
+        current = await self._read_for_write(namespace, name)
+        if current is None:
+            return False
+        _check_owned(current, what, owner_uid, role)
+        # Preconditions: a Secret replaced or changed after the check is not deleted.
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(
+                uid=current.metadata.uid, resource_version=current.metadata.resource_version
+            )
+        )
+        try:
+            await asyncio.to_thread(
+                self._core.delete_namespaced_secret, name, namespace, body=options
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
-            raise _convert(exc, f"Secret {namespace}/{name}") from None
+            if exc.status == 409:
+                raise KubeError(
+                    f"{what} changed meanwhile; not deleted, retrying", status=409, retryable=True
+                ) from None
+            raise _convert(exc, what) from None
         return True
 
     async def patch_status(

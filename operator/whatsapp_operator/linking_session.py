@@ -115,9 +115,9 @@ class LinkingSession:
     async def _store(self, key: str, value: bytes, kind: str) -> None:
         now = self.clock()
         labels = {
-            constants.LABEL_MANAGED_BY: "whatsapp-operator",
+            constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
             constants.LABEL_INSTANCE_NAME: self.resource,
-            constants.LABEL_SECRET_ROLE: "linking",
+            constants.LABEL_SECRET_ROLE: constants.ROLE_LINKING,
         }
         annotations = {
             f"{constants.GROUP}/refreshed-at": format_time(now),

@@ -99,7 +99,9 @@ class GreenApiFactory(PartnerFactory, Protocol):
 
 class SecretsApi(CodeStore, ObjectStore, Protocol):
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
-    async def delete_secret(self, namespace: str, name: str) -> bool: ...
+    async def delete_secret(
+        self, namespace: str, name: str, *, owner_uid: str, role: str
+    ) -> bool: ...
 
 
 def default_api_url(instance_id: int) -> str:
@@ -748,7 +750,12 @@ class Reconciler:
             memory.linking_secret_removed = False
         if decision.remove_codes and not memory.linking_secret_removed:
             try:
-                await self.secrets.delete_secret(cycle.namespace, secret_name(cycle.name))
+                await self.secrets.delete_secret(
+                    cycle.namespace,
+                    secret_name(cycle.name),
+                    owner_uid=str(cycle.obj.metadata.get("uid") or ""),
+                    role=constants.ROLE_LINKING,
+                )
                 memory.linking_secret_removed = True
             except KubeError as exc:
                 log.warning(

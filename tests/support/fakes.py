@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from whatsapp_operator import constants
 from whatsapp_operator.greenapi.errors import GreenApiError, TransportFailure
 from whatsapp_operator.greenapi.models import (
     AuthorizationCode,
@@ -28,7 +29,13 @@ from whatsapp_operator.greenapi.models import (
     StateReport,
     WaSettings,
 )
-from whatsapp_operator.kube import Owner, SecretKeyMissing, SecretNotFound, SecretValue
+from whatsapp_operator.kube import (
+    Owner,
+    SecretKeyMissing,
+    SecretNotFound,
+    SecretNotOwned,
+    SecretValue,
+)
 
 # A 1x1 PNG, base64: what GREEN-API's qrCode frames carry.
 PNG_BASE64 = (
@@ -167,6 +174,12 @@ class AppliedSecret:
 
 @dataclass
 class FakeSecrets:
+    """Secrets in memory, with the ownership rule of `Kube.apply_secret`/`delete_secret`.
+
+    Secrets given with `put` belong to someone else unless `owner` names this object's uid
+    and role; those written through `apply_secret` belong to their owner in their role.
+    """
+
     # (namespace, name) -> (data, resourceVersion)
     store: dict[tuple[str, str], tuple[dict[str, str], str]] = field(default_factory=dict)
     reads: list[tuple[str, str, str]] = field(default_factory=list)
@@ -174,9 +187,20 @@ class FakeSecrets:
     deleted: list[tuple[str, str]] = field(default_factory=list)
     # Secrets the operator wrote (the linking Secret) and that still exist.
     written: dict[tuple[str, str], AppliedSecret] = field(default_factory=dict)
+    # (namespace, name) -> (owner uid, role) of every Secret that exists; None: not ours.
+    owners: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
 
-    def put(self, namespace: str, name: str, data: dict[str, str], version: str = "1") -> None:
+    def put(
+        self,
+        namespace: str,
+        name: str,
+        data: dict[str, str],
+        version: str = "1",
+        *,
+        owner: tuple[str, str] | None = None,
+    ) -> None:
         self.store[(namespace, name)] = (dict(data), version)
+        self.owners.setdefault((namespace, name), owner)
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
         self.reads.append((namespace, name, key))
@@ -188,6 +212,14 @@ class FakeSecrets:
             raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)
         return SecretValue(SecretStr(data[key]), version)
 
+    def _check_owned(self, namespace: str, name: str, uid: str, role: str) -> None:
+        key = (namespace, name)
+        if key in self.owners and self.owners[key] != (uid, role):
+            raise SecretNotOwned(
+                f"Secret {namespace}/{name} exists and is not the operator's to change",
+                retryable=False,
+            )
+
     async def apply_secret(
         self,
         namespace: str,
@@ -198,11 +230,17 @@ class FakeSecrets:
         labels: dict[str, str],
         annotations: dict[str, str],
     ) -> None:
+        role = labels[constants.LABEL_SECRET_ROLE]
+        self._check_owned(namespace, name, owner.uid, role)
         secret = AppliedSecret(namespace, name, data, owner, labels, annotations)
         self.applied.append(secret)
         self.written[(namespace, name)] = secret
+        self.owners[(namespace, name)] = (owner.uid, role)
 
-    async def delete_secret(self, namespace: str, name: str) -> bool:
-        """Delete if present; True when something was deleted (like `Kube.delete_secret`)."""
+    async def delete_secret(self, namespace: str, name: str, *, owner_uid: str, role: str) -> bool:
+        """Delete if present and owned; True when something was deleted (like `Kube`)."""
+        self._check_owned(namespace, name, owner_uid, role)
         self.deleted.append((namespace, name))
+        self.owners.pop((namespace, name), None)
+        self.store.pop((namespace, name), None)
         return self.written.pop((namespace, name), None) is not None
