@@ -101,6 +101,13 @@ _FAILURES: tuple[tuple[str, str, str], ...] = (
     ("SecretNotFound", "permanent", "A referenced Secret does not exist."),
     ("SecretKeyMissing", "permanent", "A referenced Secret key is missing, empty or not UTF-8."),
     (
+        "SecretNotOwned",
+        "permanent",
+        "A Secret the operator would write or delete exists and is not its own for this "
+        "resource (managed-by label, controller ownerReference, role label); the message "
+        "names it.",
+    ),
+    (
         "KubernetesError",
         "transient (permanent for 404/403/422)",
         "The Kubernetes API server failed the request.",

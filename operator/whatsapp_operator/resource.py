@@ -378,6 +378,21 @@ class WhatsAppInstanceSpec(ApiModel):
                     "self.deletionPolicy != 'Delete' || has(self.partnerRef)",
                     "deletionPolicy Delete needs partnerRef (deleting uses the partner API)",
                 ),
+                # The operator writes the connection Secret; naming a Secret it reads a
+                # token from would ask it to overwrite that token.
+                _cel(
+                    "!has(self.connectionSecret) || !has(self.instance.tokenSecretRef) "
+                    "|| self.connectionSecret.name != self.instance.tokenSecretRef.name",
+                    "connectionSecret.name must differ from instance.tokenSecretRef.name "
+                    "(the operator writes the connection Secret; it would overwrite the token)",
+                ),
+                _cel(
+                    "!has(self.connectionSecret) || !has(self.settings.webhookUrlTokenSecretRef) "
+                    "|| self.connectionSecret.name != self.settings.webhookUrlTokenSecretRef.name",
+                    "connectionSecret.name must differ from settings.webhookUrlTokenSecretRef.name "
+                    "(the operator writes the connection Secret; it would overwrite the webhook "
+                    "token)",
+                ),
             ]
         },
     )
@@ -411,7 +426,11 @@ class WhatsAppInstanceSpec(ApiModel):
     )
     connection_secret: ConnectionSecretSpec | None = Field(
         default=None,
-        description="Write a Secret with connection details for applications.",
+        description=(
+            "Write a Secret with connection details for applications. The operator creates "
+            "it, and updates only a Secret it created for this resource; it must not be a "
+            "Secret the resource reads a token from."
+        ),
     )
     management_policy: ManagementPolicy = Field(
         default=ManagementPolicy.MANAGE,

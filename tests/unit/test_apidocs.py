@@ -140,3 +140,11 @@ def test_condition_types_annotations_and_plan_events_are_documented(document: st
     names += [reason for _kind, reason, _message in _PLAN_EVENTS.values()]
     missing = [name for name in names if f"`{name}`" not in document]
     assert not missing, f"missing from docs/reference.md: {missing}"
+
+
+def test_every_kubernetes_failure_reason_is_documented(document: str) -> None:
+    from whatsapp_operator.kube import KubeError
+
+    reasons = {KubeError.reason} | {kind.reason for kind in KubeError.__subclasses__()}
+    missing = sorted(reason for reason in reasons if f"`{reason}`" not in document)
+    assert not missing, f"KubeError reasons missing from docs/reference.md: {missing}"

@@ -184,3 +184,24 @@ def test_section_defaults_are_spelled_out(schema: dict[str, Any]) -> None:
     }
     assert spec["managementPolicy"]["default"] == "Manage"
     assert spec["settings"]["default"] == {}
+
+
+@pytest.mark.parametrize(
+    ("other", "other_field"),
+    [
+        ("self.instance.tokenSecretRef", "instance.tokenSecretRef.name"),
+        ("self.settings.webhookUrlTokenSecretRef", "settings.webhookUrlTokenSecretRef.name"),
+    ],
+)
+def test_connection_secret_may_not_be_a_referenced_secret(
+    schema: dict[str, Any], other: str, other_field: str
+) -> None:
+    """Otherwise the operator would be asked to write over the Secret it reads a token from."""
+    spec = schema["properties"]["spec"]
+    rules = {v["rule"]: v["message"] for v in spec.get("x-kubernetes-validations", [])}
+    rule = (
+        f"!has(self.connectionSecret) || !has({other}) "
+        f"|| self.connectionSecret.name != {other}.name"
+    )
+    assert rule in rules
+    assert f"connectionSecret.name must differ from {other_field}" in rules[rule]

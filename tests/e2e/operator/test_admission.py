@@ -88,6 +88,19 @@ INVALID = [
         spec(settings={"stateWebhook": "yes"}),
         ["spec.settings.stateWebhook", "must be of type boolean"],
     ),
+    (
+        "connection-secret-is-the-token-secret",
+        spec(connectionSecret={"name": "token"}),
+        ["connectionSecret.name must differ from instance.tokenSecretRef.name"],
+    ),
+    (
+        "connection-secret-is-the-webhook-token-secret",
+        spec(
+            connectionSecret={"name": "hook"},
+            settings={"webhookUrlTokenSecretRef": {"name": "hook", "key": "token"}},
+        ),
+        ["connectionSecret.name must differ from settings.webhookUrlTokenSecretRef.name"],
+    ),
 ]
 
 
