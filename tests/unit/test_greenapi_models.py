@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from whatsapp_operator.greenapi.models import (
     InstanceState,
+    OddValue,
     PartnerInstance,
     QrFrame,
     QrKind,
@@ -102,15 +103,18 @@ def test_lenient_booleans_follow_the_chosen_wire_style(style: Any, expected: obj
     assert body == {"linkPreview": expected}
 
 
-@pytest.mark.parametrize("bad", ["true", "YESS", "1", ""])
-def test_yes_no_rejects_other_strings(bad: str) -> None:
-    with pytest.raises(ValidationError):
-        Settings.model_validate({"incomingWebhook": bad})
+@pytest.mark.parametrize("odd", ["true", "YESS", "1", "", 1, 0.5, [], {}])
+def test_yes_no_keeps_other_values_apart_from_booleans(odd: object) -> None:
+    value = Settings.model_validate({"incomingWebhook": odd}).incoming_webhook
+    assert isinstance(value, OddValue)
+    assert value.raw == odd
+    assert value not in (True, False)
 
 
-def test_integer_fields_reject_booleans() -> None:
-    with pytest.raises(ValidationError):
-        Settings.model_validate({"autoTyping": True})
+def test_integer_fields_keep_booleans_apart_from_numbers() -> None:
+    value = Settings.model_validate({"autoTyping": True}).auto_typing
+    assert isinstance(value, OddValue)
+    assert value != 1
 
 
 @given(

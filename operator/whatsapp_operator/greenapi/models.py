@@ -2,12 +2,14 @@
 
 Field names are GREEN-API's own camelCase (as aliases), so its documentation
 applies. The "yes"/"no" strings become booleans here and nowhere else. Unknown
-fields are ignored and unknown state values are kept, not rejected: the API
-grows without notice and differs between editions.
+fields are ignored, and unknown state values and undocumented settings values
+(`OddValue`) are kept, not rejected: the API grows without notice and differs
+between editions.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -18,31 +20,104 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PlainValidator,
     SecretStr,
-    field_validator,
 )
 
 
-def _yes_no_to_bool(value: object) -> object:
+class OddValue(str):
+    """A settings value in a form GREEN-API does not document, kept as it was sent.
+
+    The text is the value's JSON (`"true"`, `""`, `1`, `{"a": 1}`), which is what status
+    shows. It equals nothing but the same odd value: never a boolean, an integer or a
+    plain string, so a managed setting that holds one reads as drift and is corrected.
+    `Settings.to_wire` leaves it out, so it is never sent back.
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, value: object) -> OddValue:
+        return cls(json.dumps(value, ensure_ascii=False, default=str))
+
+    @property
+    def raw(self) -> Any:
+        """The value as it was on the wire."""
+        return json.loads(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OddValue) and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"OddValue({str.__str__(self)})"
+
+
+def _toggle(value: object) -> bool | OddValue:
+    if isinstance(value, bool):
+        return value
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered == "yes":
             return True
         if lowered == "no":
             return False
-        raise ValueError(f"expected 'yes' or 'no', got {value!r}")
-    return value
+    return value if isinstance(value, OddValue) else OddValue.of(value)
 
 
-# A toggle that is "yes"/"no" on the wire and a bool in Python.
+def _integer(value: object) -> int | OddValue:
+    # bool is an int in Python, but `true` is not a number of milliseconds.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return value if isinstance(value, OddValue) else OddValue.of(value)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else OddValue.of(value)
+
+
+def _secret_text(value: object) -> SecretStr:
+    if isinstance(value, SecretStr):
+        return value
+    return SecretStr(_text(value))
+
+
+def _yes_no_wire(value: bool | OddValue) -> object:
+    if isinstance(value, OddValue):
+        return value.raw
+    return "yes" if value else "no"
+
+
+def is_odd(value: object) -> bool:
+    """True for a settings value kept in an undocumented form (see `OddValue`)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return isinstance(value, OddValue)
+
+
+# Parsing a getSettings answer never fails on a value: one odd toggle must not stop the
+# whole reconcile, least of all over a setting the resource does not manage. `null`
+# stays None. A toggle is "yes"/"no" on the wire and a bool in Python.
 YesNo = Annotated[
-    bool,
-    BeforeValidator(_yes_no_to_bool),
-    PlainSerializer(lambda v: "yes" if v else "no", return_type=str, when_used="json"),
+    bool | OddValue,
+    PlainValidator(_toggle),
+    PlainSerializer(_yes_no_wire, when_used="json"),
 ]
 # linkPreview and enableLidMode: the Java SDK types them Boolean, other clients
 # send "yes"/"no"; either form is read, and `Settings.to_wire` chooses the form sent.
-LenientBool = Annotated[bool, BeforeValidator(_yes_no_to_bool)]
+LenientBool = Annotated[bool | OddValue, PlainValidator(_toggle)]
+Integer = Annotated[int | OddValue, PlainValidator(_integer)]
+Text = Annotated[str, PlainValidator(_text)]
+# model_dump masks the secret like pydantic does; to_wire alone reveals it.
+SecretText = Annotated[
+    SecretStr,
+    PlainValidator(_secret_text),
+    PlainSerializer(str, when_used="json"),
+]
 
 WireBoolStyle = Literal["yesno", "json"]
 
@@ -98,12 +173,12 @@ class StateReport(WireModel):
 class Settings(WireModel):
     """getSettings/setSettings. Every field is optional: setSettings is sparse."""
 
-    wid: str | None = Field(default=None, alias="wid")
-    country_instance: str | None = Field(default=None, alias="countryInstance")
-    type_account: str | None = Field(default=None, alias="typeAccount")
-    webhook_url: str | None = Field(default=None, alias="webhookUrl")
-    webhook_url_token: SecretStr | None = Field(default=None, alias="webhookUrlToken")
-    delay_send_messages_milliseconds: int | None = Field(
+    wid: Text | None = Field(default=None, alias="wid")
+    country_instance: Text | None = Field(default=None, alias="countryInstance")
+    type_account: Text | None = Field(default=None, alias="typeAccount")
+    webhook_url: Text | None = Field(default=None, alias="webhookUrl")
+    webhook_url_token: SecretText | None = Field(default=None, alias="webhookUrlToken")
+    delay_send_messages_milliseconds: Integer | None = Field(
         default=None, alias="delaySendMessagesMilliseconds"
     )
     mark_incoming_messages_readed: YesNo | None = Field(
@@ -112,8 +187,8 @@ class Settings(WireModel):
     mark_incoming_messages_readed_on_reply: YesNo | None = Field(
         default=None, alias="markIncomingMessagesReadedOnReply"
     )
-    shared_session: str | None = Field(default=None, alias="sharedSession")
-    proxy_instance: str | None = Field(default=None, alias="proxyInstance")
+    shared_session: Text | None = Field(default=None, alias="sharedSession")
+    proxy_instance: Text | None = Field(default=None, alias="proxyInstance")
     outgoing_webhook: YesNo | None = Field(default=None, alias="outgoingWebhook")
     outgoing_message_webhook: YesNo | None = Field(default=None, alias="outgoingMessageWebhook")
     outgoing_api_message_webhook: YesNo | None = Field(
@@ -130,31 +205,31 @@ class Settings(WireModel):
     incoming_call_webhook: YesNo | None = Field(default=None, alias="incomingCallWebhook")
     edited_message_webhook: YesNo | None = Field(default=None, alias="editedMessageWebhook")
     deleted_message_webhook: YesNo | None = Field(default=None, alias="deletedMessageWebhook")
-    auto_typing: int | None = Field(default=None, alias="autoTyping")
+    auto_typing: Integer | None = Field(default=None, alias="autoTyping")
     link_preview: LenientBool | None = Field(default=None, alias="linkPreview")
     enable_lid_mode: LenientBool | None = Field(default=None, alias="enableLidMode")
     catalog_webhook: YesNo | None = Field(default=None, alias="catalogWebhook")
-
-    @field_validator("auto_typing", "delay_send_messages_milliseconds", mode="before")
-    @classmethod
-    def _reject_bool_as_int(cls, value: object) -> object:
-        if isinstance(value, bool):
-            raise ValueError("expected an integer, got a boolean")
-        return value
 
     def present(self) -> dict[str, Any]:
         """The fields that were given (Python names), secrets still wrapped."""
         return {name: getattr(self, name) for name in self.model_fields_set}
 
     def to_wire(self, *, lenient_bool_style: WireBoolStyle = "yesno") -> dict[str, Any]:
-        """The JSON body of setSettings: only the fields that were set, secrets revealed."""
+        """The JSON body of setSettings: only the fields that were set, secrets revealed.
+
+        Odd values (`OddValue`) are left out: what was not understood is never sent back.
+        """
         body: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        fields = type(self).model_fields
+        for name in self.model_fields_set:
+            if is_odd(getattr(self, name)):
+                body.pop(fields[name].alias or name, None)
         if self.webhook_url_token is not None and "webhookUrlToken" in body:
             body["webhookUrlToken"] = self.webhook_url_token.get_secret_value()
         for name in ("link_preview", "enable_lid_mode"):
             value = getattr(self, name)
-            alias = type(self).model_fields[name].alias
-            if alias in body and value is not None:
+            alias = fields[name].alias
+            if alias in body and isinstance(value, bool):
                 body[alias] = value if lenient_bool_style == "json" else ("yes" if value else "no")
         body.pop("wid", None)  # read-only: GREEN-API derives it from the linked phone
         return body
