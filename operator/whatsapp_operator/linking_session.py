@@ -25,6 +25,7 @@ from whatsapp_operator.greenapi.errors import GreenApiError
 from whatsapp_operator.greenapi.models import AuthorizationCode, QrFrame, QrKind
 from whatsapp_operator.kube import KubeError, Owner
 from whatsapp_operator.linking import CODE_KEY, QR_KEY
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.redaction import register_secret
 from whatsapp_operator.resource import AuthorizationMethod
 from whatsapp_operator.timestamps import format_time, utcnow
@@ -85,6 +86,11 @@ class LinkingSession:
     _task: asyncio.Task[None] | None = None
     _last_image: str = ""
 
+    def _log(self) -> ObjectLogAdapter:
+        return object_logger(
+            log, self.namespace, self.resource, kind=constants.KIND, uid=self.owner.uid
+        )
+
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"linking {self.resource}")
@@ -110,7 +116,7 @@ class LinkingSession:
             raise
         except Exception as exc:  # a session must never take the operator down
             self.state.last_error = f"linking failed: {type(exc).__name__}"
-            log.exception("Linking session for %s/%s failed", self.namespace, self.resource)
+            self._log().exception("Linking session failed")
 
     async def _store(self, key: str, value: bytes, kind: str) -> None:
         now = self.clock()
@@ -178,12 +184,7 @@ class LinkingSession:
             except GreenApiError as exc:
                 self.state.last_error = exc.message
                 use_polling = True
-                log.info(
-                    "QR WebSocket for %s/%s failed (%s); polling qr instead",
-                    self.namespace,
-                    self.resource,
-                    exc.reason,
-                )
+                self._log().info("QR WebSocket failed (%s); polling qr instead", exc.reason)
             if use_polling and await self._poll_qr():
                 return
             if not frames:
