@@ -38,6 +38,11 @@ QR_POLL_SECONDS = 2.0
 PAIRING_CODE_RENEW_SECONDS = 140.0
 # Back off when the socket keeps failing, so a broken socket does not spin.
 RECONNECT_SECONDS = 5.0
+# A QR image is scrubbed from logs this long after it was last seen (GREEN-API shows a
+# new one about every 20 s), and a superseded one for a short grace: the phone may be
+# scanning it at the moment it is replaced. After that the registry forgets them.
+QR_SECRET_TTL = 300.0
+REPLACED_QR_GRACE = 60.0
 
 
 class LinkingApi(Protocol):
@@ -149,13 +154,16 @@ class LinkingSession:
         """Handle one QR frame; True when linking is over."""
         if frame.kind is QrKind.QR_CODE and frame.image_png_base64 is not None:
             encoded = frame.image_png_base64.get_secret_value()
+            # Every sighting renews the registration: a code shown for long stays masked.
+            register_secret(encoded, ttl=QR_SECRET_TTL)
             if encoded != self._last_image:
-                register_secret(encoded)
                 try:
                     png = base64.b64decode(encoded, validate=True)
                 except binascii.Error:
                     self.state.last_error = "GREEN-API sent a QR code that is not base64"
                     return False
+                if self._last_image:
+                    register_secret(self._last_image, ttl=REPLACED_QR_GRACE)
                 self._last_image = encoded
                 await self._store(QR_KEY, png, "qrCode")
             return False

@@ -4,15 +4,18 @@ GREEN-API puts the instance token in the URL path (`/waInstance{id}/{method}/{to
 and the partner token likewise (`/partner/{method}/{token}`). Libraries log URLs
 (httpx at INFO, websockets at DEBUG), so URL shapes are scrubbed by pattern, and
 every secret the process learns (tokens, QR payloads, pairing codes) is registered
-here and scrubbed by value, wherever it shows up.
+here and scrubbed by value, wherever it shows up. Tokens stay registered; QR payloads
+and pairing codes only while they can be used, so the registry stays bounded.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 MASK = "***"
 
@@ -25,35 +28,103 @@ _URL_SECRETS = re.compile(
 _MIN_SECRET_LENGTH = 6
 
 
-class _SecretRegistry:
-    """Copy-on-write set: readers (every log record) never take the lock."""
+# Short-lived values (QR images, pairing codes) registered at once, at most: a safety net
+# should expiry and forgetting ever fall behind; the oldest registrations go first.
+MAX_SHORT_LIVED = 1024
 
-    def __init__(self) -> None:
+
+class SecretRegistry:
+    """Values to scrub from log lines: long-lived ones (tokens) and short-lived ones.
+
+    A token stays registered for the life of the process. A short-lived value (a QR
+    image, a pairing code) is registered with a `ttl` and dropped when it expires or is
+    forgotten, so a process that links phones for months does not collect every code
+    it ever saw. Copy-on-write: readers (every log record) never take the lock.
+    """
+
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, max_short_lived: int = MAX_SHORT_LIVED
+    ) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
+        self._max_short_lived = max_short_lived
+        self._permanent: frozenset[str] = frozenset()
+        # value -> expiry on `clock`, oldest registration first.
+        self._short_lived: dict[str, float] = {}
+        self._next_expiry = math.inf
         self.values: frozenset[str] = frozenset()
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, *, ttl: float | None = None) -> None:
+        """Register `value`: for good, or for `ttl` seconds (a renewed ttl replaces the old)."""
         with self._lock:
-            if value not in self.values:
-                self.values = self.values | {value}
+            if ttl is None:
+                self._short_lived.pop(value, None)
+                self._permanent = self._permanent | {value}
+            elif value not in self._permanent:
+                self._short_lived.pop(value, None)
+                self._short_lived[value] = self._clock() + ttl
+                while len(self._short_lived) > self._max_short_lived:
+                    del self._short_lived[next(iter(self._short_lived))]
+            self._publish()
+
+    def forget(self, value: str) -> None:
+        """Stop scrubbing a short-lived value; a long-lived one stays."""
+        with self._lock:
+            if self._short_lived.pop(value, None) is not None:
+                self._publish()
+
+    def current(self) -> frozenset[str]:
+        """The values to scrub now (expired short-lived values are dropped here)."""
+        if self._clock() >= self._next_expiry:
+            with self._lock:
+                self._publish()
+        return self.values
+
+    def size(self) -> int:
+        return len(self.current())
+
+    def redact(self, text: str) -> str:
+        """`text` with every registered value masked."""
+        for secret in self.current():
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def _publish(self) -> None:
+        now = self._clock()
+        expired = [value for value, expiry in self._short_lived.items() if expiry <= now]
+        for value in expired:
+            del self._short_lived[value]
+        self._next_expiry = min(self._short_lived.values(), default=math.inf)
+        self.values = self._permanent | frozenset(self._short_lived)
 
 
-_registry = _SecretRegistry()
+_registry = SecretRegistry()
 
 
-def register_secret(value: str) -> None:
-    """Scrub `value` from every log line from now on (process-wide)."""
+def register_secret(value: str, *, ttl: float | None = None) -> None:
+    """Scrub `value` from every log line (process-wide): for good, or for `ttl` seconds.
+
+    Tokens are registered for good. Short-lived codes (QR images, pairing codes) pass
+    the time they stay usable, so the registry forgets them afterwards.
+    """
     if len(value) >= _MIN_SECRET_LENGTH:
-        _registry.add(value)
+        _registry.add(value, ttl=ttl)
+
+
+def forget_secret(value: str) -> None:
+    """Stop scrubbing a short-lived value now (its window ended); tokens are kept."""
+    _registry.forget(value)
+
+
+def registered_count() -> int:
+    """How many values are scrubbed at present (bounded for short-lived ones)."""
+    return _registry.size()
 
 
 def redact(text: str) -> str:
     """Return `text` with credential-bearing URL segments and known secrets masked."""
-    text = _URL_SECRETS.sub(_mask_match, text)
-    for secret in _registry.values:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    return _registry.redact(_URL_SECRETS.sub(_mask_match, text))
 
 
 def _mask_match(match: re.Match[str]) -> str:

@@ -18,9 +18,11 @@ import pytest
 from pydantic import SecretStr
 
 from support.emulator_admin import PARTNER_TOKEN, EmulatorAdmin
+from whatsapp_operator import redaction
 from whatsapp_operator.emulator import RunningEmulator
 from whatsapp_operator.greenapi import ClientOptions, GreenApi, InstanceState, QrKind, Settings
 from whatsapp_operator.greenapi import errors as gerr
+from whatsapp_operator.greenapi.client import PAIRING_CODE_SECRET_TTL
 
 ID = 7105000901
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef01"
@@ -382,3 +384,19 @@ async def test_websocket_timeout_and_refusal(
         async for _ in wrong.scan_qr_code():
             pass
     assert_no_secret(caplog, "e" * 50, error=caught.value)
+
+
+async def test_pairing_code_is_scrubbed_only_while_it_can_be_used(
+    api: GreenApi,
+    emulator: RunningEmulator,
+    seeded: EmulatorAdmin,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(redaction, "_registry", redaction.SecretRegistry(clock=lambda: now[0]))
+    instance = api.instance(api_url=emulator.url, id_instance=ID, token=TOKEN)
+    value = (await instance.get_authorization_code(79001234567)).code.get_secret_value()
+    assert redaction.redact(value) == redaction.MASK
+    now[0] += PAIRING_CODE_SECRET_TTL + 1
+    assert redaction.redact(value) == value
+    assert redaction.redact(TOKEN) == redaction.MASK  # the token stays

@@ -41,6 +41,9 @@ from whatsapp_operator.redaction import protect_loggers, register_secret
 log = logging.getLogger(__name__)
 
 HttpVerb = Literal["GET", "POST"]
+# A pairing code is usable for about 2.5 minutes and replaced by the next request; it is
+# scrubbed from logs with a margin, then forgotten (the registry must not grow forever).
+PAIRING_CODE_SECRET_TTL = 600.0
 
 
 @dataclass(frozen=True)
@@ -347,7 +350,7 @@ class InstanceClient:
             payload,
             status,
         )
-        register_secret(result.code.get_secret_value())
+        register_secret(result.code.get_secret_value(), ttl=PAIRING_CODE_SECRET_TTL)
         return result
 
     async def get_wa_settings(self) -> WaSettings:
