@@ -10,7 +10,26 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from whatsapp_operator.greenapi.models import InstanceState
+
 PREFIX = "whatsapp_operator"
+
+# Values of the `state` label: GREEN-API's documented states (and `creating`), `unknown`
+# before the first answer, and `other` for anything else, so a state string nobody
+# documented can never add a time series.
+STATE_OTHER = "other"
+STATE_NONE = "unknown"
+STATE_LABELS = frozenset(
+    {state.value for state in InstanceState if state is not InstanceState.UNKNOWN}
+    | {STATE_NONE, STATE_OTHER}
+)
+
+
+def state_label(state: str) -> str:
+    """The label value for an instance state as status shows it (raw when unknown)."""
+    if not state:
+        return STATE_NONE
+    return state if state in STATE_LABELS else STATE_OTHER
 
 
 class Metrics:
@@ -59,8 +78,10 @@ class Metrics:
         self.greenapi_requests.labels(method=method.lower(), outcome=outcome).inc()
 
     def set_state(self, uid: str, state: str) -> None:
-        if self._states.get(uid) != state:
-            self._states[uid] = state
+        """Count the instance `uid` in `state` (mapped onto `STATE_LABELS`)."""
+        label = state_label(state)
+        if self._states.get(uid) != label:
+            self._states[uid] = label
             self._publish()
 
     def forget(self, uid: str) -> None:
@@ -71,5 +92,5 @@ class Metrics:
         counts = Tally(self._states.values())
         # A state nobody is in any more must read 0, not keep its last value.
         for state in self._shown | set(counts):
-            self.instances.labels(state=state or "unknown").set(counts.get(state, 0))
+            self.instances.labels(state=state).set(counts.get(state, 0))
         self._shown |= set(counts)
