@@ -131,7 +131,7 @@ def _check_owned(secret: Any, what: str, owner_uid: str, role: str) -> None:
     if problem:
         raise SecretNotOwned(
             f"{what} exists and is not the operator's to change: {problem}. "
-            "Choose another Secret name, or delete or relabel that Secret",
+            "Use another Secret name, or delete that Secret if nothing else needs it",
             retryable=False,
         )
 
