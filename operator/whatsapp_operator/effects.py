@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from whatsapp_operator.constants import KIND
 from whatsapp_operator.greenapi import errors as gerr
+from whatsapp_operator.logsetup import object_logger
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,9 @@ Recorder = Callable[[], Awaitable[None]]
 class SideEffects:
     """Runs side effects for one object, each at most once per recorded intent."""
 
-    def __init__(self, obj: str) -> None:
-        # "namespace/name": every log line of a side effect names its object.
-        self.obj = obj
+    def __init__(self, namespace: str, name: str) -> None:
+        # Every log line of a side effect names its object (both log formats).
+        self.log = object_logger(log, namespace, name, kind=KIND)
 
     async def perform(
         self,
@@ -138,19 +140,17 @@ class SideEffects:
             try:
                 await record()
             except Exception as exc:  # the record's own error type is the store's
-                log.warning(
-                    "[%s] %s (%s) held: intent not recorded: %s", self.obj, effect, detail, exc
-                )
+                self.log.warning("%s (%s) held: intent not recorded: %s", effect, detail, exc)
                 raise IntentNotRecorded(effect, exc) from None
-        log.info("[%s] %s (%s): calling GREEN-API", self.obj, effect, detail)
+        self.log.info("%s (%s): calling GREEN-API", effect, detail)
         try:
             value = await call()
         except gerr.GreenApiError as exc:
             result = classify(exc)
-            log.warning("[%s] %s (%s): %s: %s", self.obj, effect, detail, result.value, exc.message)
+            self.log.warning("%s (%s): %s: %s", effect, detail, result.value, exc.message)
             return Performed(effect, result, error=exc)
         except (asyncio.CancelledError, Exception):
-            log.warning("[%s] %s (%s): unknown: interrupted", self.obj, effect, detail)
+            self.log.warning("%s (%s): unknown: interrupted", effect, detail)
             raise
-        log.info("[%s] %s (%s): done", self.obj, effect, detail)
+        self.log.info("%s (%s): done", effect, detail)
         return Performed(effect, Result.DONE, value=value)

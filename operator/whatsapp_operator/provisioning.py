@@ -39,10 +39,16 @@ from whatsapp_operator.greenapi.models import (
     StateReport,
 )
 from whatsapp_operator.kube import KubeError, Owner, SecretNotFound, SecretValue
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.resource import WhatsAppInstance, WhatsAppPartner
 from whatsapp_operator.timestamps import format_time, parse_time
 
 log = logging.getLogger(__name__)
+
+
+def _object_log(namespace: str, name: object) -> ObjectLogAdapter:
+    return object_logger(log, namespace, str(name), kind=constants.KIND)
+
 
 TOKEN_KEY = "apiTokenInstance"  # noqa: S105 - a Secret key name, not a credential
 # GREEN-API: creation takes up to 5 minutes; users report 401 and 400 "expired" meanwhile.
@@ -193,10 +199,8 @@ class Provisioner:
             remembered = self._credentials.get(key)
             if not for_deletion or remembered is None:
                 raise
-            log.warning(
-                "[%s/%s] partner credentials gone (%s); deleting with the ones last read",
-                namespace,
-                obj.metadata.get("name"),
+            _object_log(namespace, obj.metadata.get("name")).warning(
+                "partner credentials gone (%s); deleting with the ones last read",
                 exc,
             )
             api_url, secret = remembered
@@ -294,7 +298,7 @@ class Provisioner:
     ) -> Identity:
         partner = await self.partner_for(obj, namespace)
         marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
-        effects = SideEffects(f"{namespace}/{name}")
+        effects = SideEffects(namespace, name)
         if marker:
             listed = await self._listed_under(partner, marker)
             if listed is not None:
@@ -314,7 +318,7 @@ class Provisioner:
             },
             resource_version=str(obj.metadata.get("resourceVersion") or "") or None,
         )
-        log.info("[%s/%s] create marker %r recorded", namespace, name, marker)
+        _object_log(namespace, name).info("create marker %r recorded", marker)
         task = asyncio.ensure_future(partner.api.create_instance(name=marker, settings=desired))
         self.creating[uid] = task
 
@@ -328,8 +332,8 @@ class Provisioner:
         )
         if performed.result is Result.DONE and performed.value is not None:
             created = performed.value
-            log.info(
-                "[%s/%s] instance %s created under %r", namespace, name, created.id_instance, marker
+            _object_log(namespace, name).info(
+                "instance %s created under %r", created.id_instance, marker
             )
             return await self._record(
                 namespace,
@@ -399,10 +403,8 @@ class Provisioner:
                 retry_after=5.0,
             )
         if annotations.get(constants.ANNOTATION_CONFIRM_CREATE) == marker:
-            log.warning(
-                "[%s/%s] creating anew on request: nothing named %r was listed",
-                namespace,
-                name,
+            _object_log(namespace, name).warning(
+                "creating anew on request: nothing named %r was listed",
                 marker,
             )
             return _next_marker(instance_name(namespace, name, uid), marker)
@@ -435,10 +437,8 @@ class Provisioner:
         now: datetime,
     ) -> Identity:
         # It exists: never create again. Adopt it, token or not.
-        log.info(
-            "[%s/%s] instance %s found under the marker; adopting",
-            namespace,
-            name,
+        _object_log(namespace, name).info(
+            "instance %s found under the marker; adopting",
             listed.id_instance,
         )
         if listed.api_token_instance is None:
@@ -475,7 +475,7 @@ class Provisioner:
                 constants.ANNOTATION_CREATE_PENDING_SINCE: None,
             },
         )
-        log.info("[%s/%s] instance id %s recorded", namespace, name, instance_id)
+        _object_log(namespace, name).info("instance id %s recorded", instance_id)
         return parse_time(created)
 
     async def _record(
@@ -588,7 +588,7 @@ class Deleter:
         if not ids:
             return DeletionResult(True, "No GREEN-API instance was created for this resource")
         events: list[Event] = []
-        effects = SideEffects(f"{namespace}/{name}")
+        effects = SideEffects(namespace, name)
         for instance_id in ids:
             if await self._logout(obj, namespace, name, uid, instance_id, api_url_for, effects):
                 events.append(
@@ -625,7 +625,7 @@ class Deleter:
         if task is None:
             return None
         if not task.done():
-            log.info("[%s/%s] deletion waits for createInstance in flight", namespace, name)
+            _object_log(namespace, name).info("deletion waits for createInstance in flight")
         try:
             created = await asyncio.shield(task)
         except (gerr.GreenApiError, asyncio.CancelledError):

@@ -37,6 +37,7 @@ from whatsapp_operator.greenapi.models import (
 from whatsapp_operator.kube import KubeError, Owner, SecretValue
 from whatsapp_operator.linking import LinkingDecision, decide_linking, secret_name
 from whatsapp_operator.linking_session import CodeStore, LinkingSession
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.plan import (
     DesiredSettings,
     SettingsOutcome,
@@ -69,6 +70,11 @@ from whatsapp_operator.statusdiff import apply_merge_patch
 from whatsapp_operator.timestamps import format_time, parse_time
 
 log = logging.getLogger(__name__)
+
+
+def _object_log(namespace: str, name: object) -> ObjectLogAdapter:
+    return object_logger(log, namespace, str(name), kind=constants.KIND)
+
 
 # Deleting with credentials gone (a namespace being deleted takes the partner and its
 # token Secret too): after this many attempts the resource is let go, with a Warning
@@ -255,7 +261,7 @@ class Reconciler:
             annotations=dict(metadata.get("annotations") or {}),
             previous=obj.status,
             stored=dict(body.get("status") or {}),
-            effects=SideEffects(f"{namespace}/{name}"),
+            effects=SideEffects(namespace, name),
             record=record,
             handled=dict(obj.status.handled_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
@@ -464,10 +470,8 @@ class Reconciler:
         if requested_before_creation(value, created):
             # A restore or re-create keeps the annotation but drops status: without this,
             # a manifest in Git carrying logout-requested-at logs the phone out again.
-            log.info(
-                "[%s/%s] %s requested at %s, before the object was created: not performed",
-                cycle.namespace,
-                cycle.name,
+            _object_log(cycle.namespace, cycle.name).info(
+                "%s requested at %s, before the object was created: not performed",
                 action,
                 value,
             )
