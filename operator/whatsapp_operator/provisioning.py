@@ -162,6 +162,10 @@ class Provisioner:
         self.creating: dict[str, asyncio.Task[CreatedInstance]] = {}
         # Partner credentials last read, by (namespace, partner): deletion's fallback.
         self._credentials: dict[tuple[str, str], tuple[str, SecretStr]] = {}
+        # One createInstance at a time per partner account. The client paces partner calls;
+        # without this, a burst of new resources writes every marker at once and the calls
+        # then wait their turn, so a crash leaves markers whose call was never sent.
+        self._creation_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def partner_for(
         self, obj: WhatsAppInstance, namespace: str, *, for_deletion: bool = False
@@ -297,6 +301,23 @@ class Provisioner:
         now: datetime,
     ) -> Identity:
         partner = await self.partner_for(obj, namespace)
+        lock = self._creation_locks.setdefault((namespace, partner.name), asyncio.Lock())
+        async with lock:
+            return await self._create_locked(
+                obj, partner, namespace, name, uid, annotations, desired, now
+            )
+
+    async def _create_locked(
+        self,
+        obj: WhatsAppInstance,
+        partner: Partner,
+        namespace: str,
+        name: str,
+        uid: str,
+        annotations: dict[str, str],
+        desired: Settings | None,
+        now: datetime,
+    ) -> Identity:
         marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
         effects = SideEffects(namespace, name)
         if marker:
