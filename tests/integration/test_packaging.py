@@ -218,7 +218,8 @@ def test_dockerfile_installs_only_locked_versions() -> None:
     locks = set()
     for command in installs:
         words = command.split()
-        assert "--upgrade" not in words and "-U" not in words, command
+        assert "--upgrade" not in words, command
+        assert "-U" not in words, command
         if "--require-hashes" in words:
             locks.add(words[words.index("--requirement") + 1])
         else:
