@@ -1,11 +1,16 @@
 # syntax=docker/dockerfile:1
 # The whatsapp-operator image: `whatsapp-operator run` as UID 65532 on a read-only root.
 #
-#   docker build -t whatsapp-operator:0.1.0 .
+#   docker build -t whatsapp-operator:0.1.0 .      (or scripts/image, with podman)
+#
+# Every Python package in the image comes from requirements/runtime.txt, pinned with hashes
+# (scripts/lock regenerates it from pyproject.toml); our own wheel is built with the
+# backend pinned in requirements/build.txt.
 #
 # Base: the official Python image, Debian 12 (bookworm) slim, pinned by its full version tag.
-# For a release build, pin the digest too (same image for both stages, so the venv's
-# python symlink resolves in the runtime stage):
+# Any Debian-like image with python3 and its venv module works (scripts/image builds one
+# with mmdebstrap where no registry is reachable). For a release build, pin the digest too
+# (same image for both stages, so the venv's python symlink resolves in the runtime stage):
 #   docker buildx imagetools inspect python:3.11.13-slim-bookworm --format '{{.Manifest.Digest}}'
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.13-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
@@ -13,16 +18,31 @@ ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
+# /opt/build holds pip and the build backend and stays here; /opt/venv is what ships, and
+# gets no pip at all (the base image's pip drives it through --python).
+RUN python3 -m venv /opt/build \
+    && python3 -m venv --without-pip /opt/venv
+# The dependencies before the sources: this layer is rebuilt only when a lock file changes.
+# --require-hashes also refuses any package, direct or transitive, that the lock lacks;
+# --only-binary keeps build scripts of dependencies out of the image build.
+COPY requirements/ /src/requirements/
+RUN /opt/build/bin/pip install --require-hashes --only-binary=:all: \
+        --requirement /src/requirements/build.txt \
+    && /opt/build/bin/pip --python /opt/venv/bin/python install --require-hashes \
+        --only-binary=:all: --requirement /src/requirements/runtime.txt
 WORKDIR /src
 # Only what the wheel needs (pyproject.toml names README.md as the readme).
 COPY pyproject.toml README.md ./
 COPY operator/ ./operator/
-# A regular (non-editable) install; pip compiles the bytecode here, at build time,
+# Our wheel without build isolation (which would fetch an unpinned setuptools) and without
+# dependencies (all installed above); pip compiles the bytecode here, at build time,
 # because the runtime root filesystem is read-only.
-RUN /opt/venv/bin/pip install --upgrade pip setuptools wheel \
-    && /opt/venv/bin/pip install /src \
+RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels /src \
+    && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index \
+        /tmp/wheels/whatsapp_operator-*.whl \
+    && /opt/build/bin/pip --python /opt/venv/bin/python check \
     && /opt/venv/bin/whatsapp-operator --version
 
 FROM ${PYTHON_IMAGE}
@@ -30,7 +50,7 @@ LABEL org.opencontainers.image.title="whatsapp-operator" \
       org.opencontainers.image.description="Kubernetes operator for WhatsApp accounts on GREEN-API" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="0.1.0"
-# The venv only: no compiler, no pip cache, no sources.
+# The venv only: no compiler, no pip, no build backend, no sources.
 COPY --from=builder /opt/venv /opt/venv
 # No writes outside /tmp (an emptyDir in the Deployment): no .pyc files, HOME in /tmp.
 ENV PATH=/opt/venv/bin:$PATH \

@@ -205,6 +205,32 @@ def test_dockerfile_is_hardened() -> None:
     assert [a for k, a in runtime if k == "EXPOSE"] == ["8080"]
 
 
+def test_dockerfile_installs_only_locked_versions() -> None:
+    """Every pip install either checks hashes against a lock or installs our wheel alone."""
+    runs = [args for keyword, args in dockerfile_instructions() if keyword == "RUN"]
+    installs = [
+        command.strip()
+        for args in runs
+        for command in args.split("&&")
+        if " install " in command and "pip" in command
+    ]
+    assert installs
+    locks = set()
+    for command in installs:
+        words = command.split()
+        assert "--upgrade" not in words, command
+        assert "-U" not in words, command
+        if "--require-hashes" in words:
+            locks.add(words[words.index("--requirement") + 1])
+        else:
+            # The operator's own wheel: no index, no dependencies (the lock installed those).
+            assert {"--no-deps", "--no-index"} <= set(words), command
+    assert locks == {"/src/requirements/build.txt", "/src/requirements/runtime.txt"}
+    wheel = [c for args in runs for c in args.split("&&") if " wheel " in c]
+    assert wheel, "the wheel is built in the image"
+    assert all("--no-build-isolation" in c for c in wheel), "isolation fetches unpinned backends"
+
+
 def test_dockerignore_keeps_what_the_build_copies() -> None:
     patterns = [
         line.strip()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -357,16 +357,26 @@ def ready_and_synced(obj: dict[str, Any]) -> bool:
 # ------------------------------------------------------------------ failure reports
 
 # What a failing test's report shows: its part of the operator log, the emulator's
-# stderr and its namespace. Both suites (operator, partner) stash the same keys.
+# stderr and its namespace. The suites (operator, partner, the chart's pod) stash the same
+# keys; the operator is a subprocess or, in test_chart_pod.py, a container.
+
+
+class OperatorLog(Protocol):
+    @property
+    def log_path(self) -> Path: ...
+
+    def log_size(self) -> int: ...
+
+    def log_tail(self, since: int = 0, limit: int = 20_000) -> str: ...
+
+
 LOG_OFFSET = pytest.StashKey[int]()
-OPERATOR = pytest.StashKey[OperatorProcess]()
+OPERATOR = pytest.StashKey[OperatorLog]()
 EMULATOR = pytest.StashKey[Emulator]()
 NAMESPACE = pytest.StashKey[str]()
 
 
-def remember(
-    item: pytest.Item, operator: OperatorProcess, emulator: Emulator, namespace: str
-) -> None:
+def remember(item: pytest.Item, operator: OperatorLog, emulator: Emulator, namespace: str) -> None:
     item.stash[OPERATOR] = operator
     item.stash[EMULATOR] = emulator
     item.stash[NAMESPACE] = namespace
