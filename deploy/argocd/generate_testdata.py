@@ -19,7 +19,16 @@ from typing import Any
 
 import yaml
 
-from whatsapp_operator.conditions import (
+from whatsapp_operator.api.resource import (
+    Account,
+    AuthorizationMethod,
+    LinkingPhase,
+    LinkingStatus,
+    WhatsAppInstanceStatus,
+    WhatsAppPartnerStatus,
+)
+from whatsapp_operator.constants import API_VERSION, KIND, PARTNER_KIND, ConditionType
+from whatsapp_operator.decide.conditions import (
     FALSE,
     TRUE,
     UNKNOWN,
@@ -28,18 +37,9 @@ from whatsapp_operator.conditions import (
     desired_conditions,
     merge_conditions,
 )
-from whatsapp_operator.constants import API_VERSION, KIND, PARTNER_KIND, ConditionType
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.linking import _hint
-from whatsapp_operator.plan import SettingsOutcome
-from whatsapp_operator.resource import (
-    Account,
-    AuthorizationMethod,
-    LinkingPhase,
-    LinkingStatus,
-    WhatsAppInstanceStatus,
-    WhatsAppPartnerStatus,
-)
+from whatsapp_operator.decide.linking import _hint
+from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.wire.models import InstanceState
 
 HERE = Path(__file__).resolve().parent / "whatsapp-operator.io"
 NOW = datetime(2026, 5, 4, 10, 0, 0, tzinfo=UTC)
@@ -174,7 +174,7 @@ def _partner_status(
     stalled: tuple[str, str, str] = (FALSE, "NotStalled", ""),
     instances: int | None = None,
 ) -> dict[str, Any]:
-    # The same assembly as whatsapp_operator.partners.PartnerReconciler.reconcile.
+    # The same assembly as whatsapp_operator.run.partners.PartnerReconciler.reconcile.
     conditions = merge_conditions(
         [],
         {

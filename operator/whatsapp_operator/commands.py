@@ -69,9 +69,9 @@ def _run(args: argparse.Namespace) -> int:
 
     import kopf
 
-    from whatsapp_operator import handlers  # noqa: F401 - registers the kopf handlers
     from whatsapp_operator.config import OperatorConfig
     from whatsapp_operator.logsetup import configure_logging
+    from whatsapp_operator.run import handlers  # noqa: F401 - registers the kopf handlers
 
     overrides: dict[str, Any] = {}
     if args.namespaces and not args.all_namespaces:
@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
 def _crd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from whatsapp_operator.crd import crd_files
+    from whatsapp_operator.api.crd import crd_files
 
     files = crd_files()
     if args.output_dir:

@@ -10,7 +10,7 @@ from collections import Counter as Tally
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from whatsapp_operator.greenapi.models import InstanceState
+from whatsapp_operator.wire.models import InstanceState
 
 PREFIX = "whatsapp_operator"
 

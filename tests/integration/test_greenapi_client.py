@@ -19,10 +19,16 @@ from pydantic import SecretStr
 
 from support.emulator_admin import PARTNER_TOKEN, EmulatorAdmin
 from whatsapp_operator import redaction
+from whatsapp_operator.adapters.greenapi import (
+    ClientOptions,
+    GreenApi,
+    InstanceState,
+    QrKind,
+    Settings,
+)
+from whatsapp_operator.adapters.greenapi.client import PAIRING_CODE_SECRET_TTL
 from whatsapp_operator.emulator import RunningEmulator
-from whatsapp_operator.greenapi import ClientOptions, GreenApi, InstanceState, QrKind, Settings
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.client import PAIRING_CODE_SECRET_TTL
+from whatsapp_operator.wire import errors as gerr
 
 ID = 7105000901
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef01"

@@ -1,4 +1,4 @@
-"""In-memory collaborators for `whatsapp_operator.reconciler.Reconciler` (no network, no cluster).
+"""In-memory collaborators for `run.reconcile.Reconciler` (no network, no cluster).
 
 * `FakeInstanceApi` implements the reconciler's `InstanceApi` protocol: it records every
   call, can be told to raise any `greenapi.errors` exception per method, and (by default)
@@ -19,8 +19,15 @@ from typing import Any
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi.errors import GreenApiError, TransportFailure
-from whatsapp_operator.greenapi.models import (
+from whatsapp_operator.adapters.kube import (
+    Owner,
+    SecretKeyMissing,
+    SecretNotFound,
+    SecretNotOwned,
+    SecretValue,
+)
+from whatsapp_operator.wire.errors import GreenApiError, TransportFailure
+from whatsapp_operator.wire.models import (
     AuthorizationCode,
     InstanceState,
     QrFrame,
@@ -28,13 +35,6 @@ from whatsapp_operator.greenapi.models import (
     Settings,
     StateReport,
     WaSettings,
-)
-from whatsapp_operator.kube import (
-    Owner,
-    SecretKeyMissing,
-    SecretNotFound,
-    SecretNotOwned,
-    SecretValue,
 )
 
 # A 1x1 PNG, base64: what GREEN-API's qrCode frames carry.

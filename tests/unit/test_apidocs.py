@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from whatsapp_operator.apidocs import render_reference
-from whatsapp_operator.conditions import Facts, Failure, desired_conditions
-from whatsapp_operator.crd import build_crd, build_partner_crd
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.plan import SettingsOutcome
+from whatsapp_operator.api.apidocs import render_reference
+from whatsapp_operator.api.crd import build_crd, build_partner_crd
+from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions
+from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.wire.models import InstanceState
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "docs" / "reference.md"
-REGENERATE = "python -m whatsapp_operator.apidocs > docs/reference.md"
+REGENERATE = "python -m whatsapp_operator.api.apidocs > docs/reference.md"
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_every_producible_condition_reason_is_documented(document: str) -> None:
 
 def test_condition_types_annotations_and_plan_events_are_documented(document: str) -> None:
     from whatsapp_operator import constants
-    from whatsapp_operator.events import _PLAN_EVENTS
+    from whatsapp_operator.decide.events import _PLAN_EVENTS
 
     names = [kind.value for kind in constants.ConditionType]
     names += list(constants.ACTION_ANNOTATIONS.values())
@@ -143,7 +143,7 @@ def test_condition_types_annotations_and_plan_events_are_documented(document: st
 
 
 def test_every_kubernetes_failure_reason_is_documented(document: str) -> None:
-    from whatsapp_operator.kube import KubeError
+    from whatsapp_operator.adapters.kube import KubeError
 
     reasons = {KubeError.reason} | {kind.reason for kind in KubeError.__subclasses__()}
     missing = sorted(reason for reason in reasons if f"`{reason}`" not in document)

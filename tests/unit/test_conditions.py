@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whatsapp_operator.conditions import (
+from whatsapp_operator.api.resource import Condition
+from whatsapp_operator.decide.conditions import (
     FALSE,
     TRUE,
     UNKNOWN,
@@ -19,10 +20,9 @@ from whatsapp_operator.conditions import (
     desired_conditions,
     merge_conditions,
 )
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.plan import SettingsOutcome
-from whatsapp_operator.resource import Condition
+from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire.models import InstanceState
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 FIVE_TYPES = ["Ready", "Synced", "Authorized", "Reconciling", "Stalled"]

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from whatsapp_operator.crd import (
+from whatsapp_operator.api.crd import (
     CRD_FILE_NAME,
     PARTNER_CRD_FILE_NAME,
     build_crd,
     render_crd_yaml,
     render_partner_crd_yaml,
 )
-from whatsapp_operator.greenapi.models import Settings
+from whatsapp_operator.wire.models import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO / "crds" / CRD_FILE_NAME

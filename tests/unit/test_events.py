@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whatsapp_operator.conditions import Facts, Failure, desired_conditions, merge_conditions
-from whatsapp_operator.events import Event, transition_events
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.plan import SettingsOutcome, SettingsPlan
-from whatsapp_operator.resource import (
+from whatsapp_operator.api.resource import (
     Account,
     FieldDrift,
     LinkingPhase,
     LinkingStatus,
     WhatsAppInstanceStatus,
 )
+from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
+from whatsapp_operator.decide.events import Event, transition_events
+from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
+from whatsapp_operator.wire.models import InstanceState
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 DRIFT = (FieldDrift(field="webhookUrl", desired="https://a/", observed="", since="x"),)

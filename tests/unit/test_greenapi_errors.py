@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whatsapp_operator.greenapi import errors
-from whatsapp_operator.greenapi.responses import (
+from whatsapp_operator.adapters.greenapi.responses import (
     error_for_status,
     parse_retry_after,
     partner_error,
 )
+from whatsapp_operator.wire import errors
 
 TOKEN = "c1b0474542144e0ead529eb4861ca5f583c346eb00564f64a7"
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from whatsapp_operator.greenapi.models import (
+from whatsapp_operator.wire.models import (
     InstanceState,
     OddValue,
     PartnerInstance,

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from whatsapp_operator import constants, kubectl_plugin
-from whatsapp_operator.kubectl_link import render_page
-from whatsapp_operator.kubectl_plugin import (
+from whatsapp_operator import constants
+from whatsapp_operator.kubectl import plugin as kubectl_plugin
+from whatsapp_operator.kubectl.link import render_page
+from whatsapp_operator.kubectl.plugin import (
     Output,
     PluginError,
     action_patch,

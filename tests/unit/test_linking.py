@@ -8,9 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from whatsapp_operator.api.resource import (
+    AuthorizationMethod,
+    AuthorizationSpec,
+    LinkingPhase,
+    LinkingStatus,
+)
 from whatsapp_operator.constants import ANNOTATION_RELINK
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.linking import (
+from whatsapp_operator.decide.linking import (
     CODE_KEY,
     QR_KEY,
     SECRET_SUFFIX,
@@ -18,13 +23,8 @@ from whatsapp_operator.linking import (
     decide_linking,
     secret_name,
 )
-from whatsapp_operator.resource import (
-    AuthorizationMethod,
-    AuthorizationSpec,
-    LinkingPhase,
-    LinkingStatus,
-)
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire.models import InstanceState
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 NAME = "sales"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from whatsapp_operator.greenapi.models import InstanceState
 from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.wire.models import InstanceState
 
 
 def state_samples(metrics: Metrics) -> dict[str, float]:

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.kube import SecretValue
-from whatsapp_operator.partners import PartnerReconciler
+from whatsapp_operator.adapters.kube import SecretValue
+from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.wire import errors as gerr
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from whatsapp_operator.greenapi.models import InstanceState, Settings
-from whatsapp_operator.plan import (
+from whatsapp_operator.api.resource import FieldDrift, LastApplied, ManagementPolicy
+from whatsapp_operator.decide.plan import (
     MAX_APPLY_ATTEMPTS,
     REDACTED,
     DesiredSettings,
@@ -20,8 +20,8 @@ from whatsapp_operator.plan import (
     SettingsPlan,
     plan_settings,
 )
-from whatsapp_operator.resource import FieldDrift, LastApplied, ManagementPolicy
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire.models import InstanceState, Settings
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 SETTLE = timedelta(minutes=5)

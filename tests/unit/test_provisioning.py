@@ -17,15 +17,9 @@ from pydantic import SecretStr
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.models import (
-    CreatedInstance,
-    InstanceState,
-    PartnerInstance,
-    Settings,
-)
-from whatsapp_operator.kube import KubeError
-from whatsapp_operator.provisioning import (
+from whatsapp_operator.adapters.kube import KubeError
+from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.run.provisioning import (
     TOKEN_KEY,
     Deleter,
     Provisioner,
@@ -33,9 +27,15 @@ from whatsapp_operator.provisioning import (
     instance_name,
     owned_token_secret,
 )
-from whatsapp_operator.reconciler import Memory, Reconciler
-from whatsapp_operator.resource import WhatsAppInstance
+from whatsapp_operator.run.reconcile import Memory, Reconciler
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire import errors as gerr
+from whatsapp_operator.wire.models import (
+    CreatedInstance,
+    InstanceState,
+    PartnerInstance,
+    Settings,
+)
 
 NS = "team-p"
 NAME = "shop"

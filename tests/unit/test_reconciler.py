@@ -14,13 +14,13 @@ import pytest
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.models import InstanceState, Settings
-from whatsapp_operator.kube import KubeError
-from whatsapp_operator.linking import QR_KEY, secret_name
-from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
-from whatsapp_operator.statusdiff import apply_merge_patch
+from whatsapp_operator.adapters.kube import KubeError
+from whatsapp_operator.decide.linking import QR_KEY, secret_name
+from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire import errors as gerr
+from whatsapp_operator.wire.models import InstanceState, Settings
 
 NS = "team-a"
 NAME = "sales"

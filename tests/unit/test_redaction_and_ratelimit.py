@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whatsapp_operator.greenapi.ratelimit import RateLimiter
+from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import MASK, RedactingFilter, redact, register_secret
 
 TOKEN_CHARS = st.text(alphabet="0123456789abcdef", min_size=10, max_size=60)

@@ -7,9 +7,9 @@ from typing import Any
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi.models import Settings
-from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
+from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow
+from whatsapp_operator.wire.models import Settings
 
 NS = "team-o"
 NAME = "shop"

@@ -14,11 +14,11 @@ from pydantic import SecretStr
 
 from support.fakes import FakeSecrets
 from whatsapp_operator import redaction
-from whatsapp_operator.greenapi.models import QrFrame, QrKind
-from whatsapp_operator.kube import Owner
-from whatsapp_operator.linking_session import QR_SECRET_TTL, REPLACED_QR_GRACE, LinkingSession
+from whatsapp_operator.adapters.kube import Owner
+from whatsapp_operator.api.resource import AuthorizationMethod
 from whatsapp_operator.redaction import MASK, SecretRegistry
-from whatsapp_operator.resource import AuthorizationMethod
+from whatsapp_operator.run.linking_session import QR_SECRET_TTL, REPLACED_QR_GRACE, LinkingSession
+from whatsapp_operator.wire.models import QrFrame, QrKind
 
 # How often GREEN-API shows a new QR code (about every 20 s).
 QR_ROTATION_SECONDS = 20.0

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from whatsapp_operator.greenapi.models import InstanceState, Settings, is_odd
-from whatsapp_operator.plan import (
+from whatsapp_operator.api.resource import ManagementPolicy
+from whatsapp_operator.decide.plan import (
     DesiredSettings,
     SettingsOutcome,
     differing_fields,
     display,
     plan_settings,
 )
-from whatsapp_operator.resource import ManagementPolicy
+from whatsapp_operator.wire.models import InstanceState, Settings, is_odd
 
 T0 = datetime(2025, 6, 1, 8, 0, 0, tzinfo=UTC)
 

@@ -29,7 +29,7 @@ from whatsapp_operator.devtools.binaries import repo_root
 from whatsapp_operator.devtools.controlplane import ControlPlane
 from whatsapp_operator.devtools.polling import wait_until
 from whatsapp_operator.devtools.process import ManagedProcess
-from whatsapp_operator.qrterminal import render
+from whatsapp_operator.kubectl.qrterminal import render
 
 NAMESPACE = "whatsapp-demo"
 INSTANCE_ID = 7105000001

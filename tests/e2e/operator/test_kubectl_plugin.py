@@ -35,7 +35,7 @@ def plugin_argv(kube_cluster: KubeCluster, scene: Scenario, *args: str) -> list[
     command = (
         [str(PLUGIN)]
         if PLUGIN.exists()
-        else [sys.executable, "-m", "whatsapp_operator.kubectl_plugin"]
+        else [sys.executable, "-m", "whatsapp_operator.kubectl.plugin"]
     )
     return [*command, "--kubeconfig", str(kube_cluster.kubeconfig), "-n", scene.namespace, *args]
 

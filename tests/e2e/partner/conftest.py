@@ -39,7 +39,7 @@ from tests.e2e.operator.harness import (
 )
 from whatsapp_operator import constants
 from whatsapp_operator.emulator.config import Timings, Variants
-from whatsapp_operator.provisioning import instance_name, owned_token_secret
+from whatsapp_operator.run.provisioning import instance_name, owned_token_secret
 
 PARTNER = "gapi"
 PARTNER_SECRET = "gapi-credentials"

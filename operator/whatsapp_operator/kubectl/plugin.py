@@ -21,8 +21,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from whatsapp_operator import constants
-from whatsapp_operator.linking import CODE_KEY, QR_KEY, secret_name
-from whatsapp_operator.qrterminal import PngError, render
+from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY, secret_name
+from whatsapp_operator.kubectl.qrterminal import PngError, render
 
 REFRESHED_ANNOTATION = f"{constants.GROUP}/refreshed-at"
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
@@ -641,7 +641,7 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_link(kube: Kube, args: argparse.Namespace, out: Output) -> int:
-    from whatsapp_operator.kubectl_link import serve  # noqa: PLC0415 - only this subcommand
+    from whatsapp_operator.kubectl.link import serve  # noqa: PLC0415 - only this subcommand
 
     name = args.name
     obj = kube.get(name)

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from whatsapp_operator.greenapi.models import InstanceState
+from whatsapp_operator.wire.models import InstanceState
 
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0

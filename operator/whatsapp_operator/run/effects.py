@@ -29,8 +29,8 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 
 from whatsapp_operator.constants import KIND
-from whatsapp_operator.greenapi import errors as gerr
 from whatsapp_operator.logsetup import object_logger
+from whatsapp_operator.wire import errors as gerr
 
 log = logging.getLogger(__name__)
 

@@ -21,24 +21,21 @@ from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from whatsapp_operator import constants, failures, requeue
-from whatsapp_operator.conditions import Failure
-from whatsapp_operator.effects import Effect, IntentNotRecorded, Result, SideEffects
-from whatsapp_operator.events import Event
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.models import (
-    AuthorizationCode,
-    InstanceState,
-    QrFrame,
-    Settings,
-    StateReport,
-    WaSettings,
+from whatsapp_operator import constants
+from whatsapp_operator.adapters.kube import KubeError, Owner, SecretValue
+from whatsapp_operator.api.resource import (
+    Account,
+    DeletionPolicy,
+    LastApplied,
+    ManagementPolicy,
+    WhatsAppInstance,
+    WhatsAppInstanceStatus,
 )
-from whatsapp_operator.kube import KubeError, Owner, SecretValue
-from whatsapp_operator.linking import LinkingDecision, decide_linking, secret_name
-from whatsapp_operator.linking_session import CodeStore, LinkingSession
-from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.plan import (
+from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.linking import LinkingDecision, decide_linking, secret_name
+from whatsapp_operator.decide.plan import (
     DesiredSettings,
     SettingsOutcome,
     SettingsPlan,
@@ -46,7 +43,13 @@ from whatsapp_operator.plan import (
     write_failed,
     write_unconfirmed,
 )
-from whatsapp_operator.provisioning import (
+from whatsapp_operator.decide.report import Observed, build_report
+from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.redaction import register_secret
+from whatsapp_operator.run.effects import Effect, IntentNotRecorded, Result, SideEffects
+from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
+from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
     Deleter,
     Identity,
@@ -56,18 +59,16 @@ from whatsapp_operator.provisioning import (
     ProvisioningFailure,
     owned_token_secret,
 )
-from whatsapp_operator.redaction import register_secret
-from whatsapp_operator.report import Observed, build_report
-from whatsapp_operator.resource import (
-    Account,
-    DeletionPolicy,
-    LastApplied,
-    ManagementPolicy,
-    WhatsAppInstance,
-    WhatsAppInstanceStatus,
-)
-from whatsapp_operator.statusdiff import apply_merge_patch
 from whatsapp_operator.timestamps import format_time, parse_time
+from whatsapp_operator.wire import errors as gerr
+from whatsapp_operator.wire.models import (
+    AuthorizationCode,
+    InstanceState,
+    QrFrame,
+    Settings,
+    StateReport,
+    WaSettings,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from whatsapp_operator.kubectl_plugin import (
+from whatsapp_operator.decide.linking import QR_KEY
+from whatsapp_operator.kubectl.plugin import (
     Kube,
     Output,
     PluginError,
@@ -22,7 +23,6 @@ from whatsapp_operator.kubectl_plugin import (
     linking_of,
     phone_of,
 )
-from whatsapp_operator.linking import QR_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable

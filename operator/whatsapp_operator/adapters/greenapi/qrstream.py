@@ -14,16 +14,17 @@ from collections.abc import AsyncIterator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from whatsapp_operator.greenapi import errors, responses
-from whatsapp_operator.greenapi.models import QrFrame, QrKind
-from whatsapp_operator.greenapi.ratelimit import RateLimiter
+from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import protect_loggers
+from whatsapp_operator.wire import errors
+from whatsapp_operator.wire.models import QrFrame, QrKind
 
 _FINAL_KINDS = frozenset(
     {QrKind.ACCOUNT_DATA, QrKind.ALREADY_LOGGED, QrKind.TIMEOUT_EXPIRED, QrKind.ERROR}
 )
 # websockets logs the request line (token included) at DEBUG on this logger.
-_WS_LOGGER = "whatsapp_operator.greenapi.websocket"
+_WS_LOGGER = "whatsapp_operator.adapters.greenapi.websocket"
 _METHOD = "scanqrcode"
 # A QR PNG is a few kilobytes; anything far larger is not a GREEN-API frame.
 _MAX_FRAME_BYTES = 2 * 1024 * 1024

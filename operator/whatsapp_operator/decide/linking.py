@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from whatsapp_operator.constants import ANNOTATION_RELINK
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.resource import (
+from whatsapp_operator.api.resource import (
     AuthorizationMethod,
     AuthorizationSpec,
     LinkingPhase,
     LinkingStatus,
 )
+from whatsapp_operator.constants import ANNOTATION_RELINK
 from whatsapp_operator.timestamps import format_time, parse_time
+from whatsapp_operator.wire.models import InstanceState
 
 SECRET_SUFFIX = "-linking"  # noqa: S105 - a name suffix, not a credential
 QR_KEY = "qr.png"

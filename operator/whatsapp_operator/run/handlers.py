@@ -20,16 +20,16 @@ from typing import Any
 import kopf
 
 from whatsapp_operator import constants
+from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
+from whatsapp_operator.adapters.kube import Kube, KubeError, load_api_client
 from whatsapp_operator.config import OperatorConfig
-from whatsapp_operator.events import Event
-from whatsapp_operator.greenapi import ClientOptions, GreenApi
-from whatsapp_operator.kube import Kube, KubeError, load_api_client
-from whatsapp_operator.linking import secret_name
+from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.linking import secret_name
+from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.metrics import Metrics
-from whatsapp_operator.partners import PartnerReconciler
-from whatsapp_operator.plan import SettingsOutcome
-from whatsapp_operator.reconciler import Memory, Outcome, Reconciler
-from whatsapp_operator.statusdiff import apply_merge_patch
+from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)

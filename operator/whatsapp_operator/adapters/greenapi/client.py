@@ -18,8 +18,12 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from whatsapp_operator import __version__
-from whatsapp_operator.greenapi import errors, responses
-from whatsapp_operator.greenapi.models import (
+from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
+from whatsapp_operator.adapters.greenapi.ratelimit import PARTNER_RATE, RateLimiter
+from whatsapp_operator.redaction import protect_loggers, register_secret
+from whatsapp_operator.wire import errors
+from whatsapp_operator.wire.models import (
     AuthorizationCode,
     CreatedInstance,
     DeleteInstanceResult,
@@ -34,9 +38,6 @@ from whatsapp_operator.greenapi.models import (
     WaSettings,
     WireBoolStyle,
 )
-from whatsapp_operator.greenapi.qrstream import stream_qr_frames
-from whatsapp_operator.greenapi.ratelimit import PARTNER_RATE, RateLimiter
-from whatsapp_operator.redaction import protect_loggers, register_secret
 
 log = logging.getLogger(__name__)
 

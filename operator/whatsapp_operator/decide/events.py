@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from whatsapp_operator.api.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
 from whatsapp_operator.constants import ConditionType
-from whatsapp_operator.plan import SettingsOutcome, SettingsPlan
-from whatsapp_operator.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
+from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,14 @@ from datetime import datetime
 from typing import Protocol
 
 from whatsapp_operator import constants
-from whatsapp_operator.greenapi.errors import GreenApiError
-from whatsapp_operator.greenapi.models import AuthorizationCode, QrFrame, QrKind
-from whatsapp_operator.kube import KubeError, Owner
-from whatsapp_operator.linking import CODE_KEY, QR_KEY
+from whatsapp_operator.adapters.kube import KubeError, Owner
+from whatsapp_operator.api.resource import AuthorizationMethod
+from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.redaction import register_secret
-from whatsapp_operator.resource import AuthorizationMethod
 from whatsapp_operator.timestamps import format_time, utcnow
+from whatsapp_operator.wire.errors import GreenApiError
+from whatsapp_operator.wire.models import AuthorizationCode, QrFrame, QrKind
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from whatsapp_operator.conditions import Facts, Failure, desired_conditions, merge_conditions
-from whatsapp_operator.events import Event, transition_events
-from whatsapp_operator.greenapi.models import InstanceState, Settings, StateReport, parse_state
-from whatsapp_operator.linking import LinkingDecision
-from whatsapp_operator.plan import SettingsOutcome, SettingsPlan, display
-from whatsapp_operator.resource import Account, WhatsAppInstanceStatus
-from whatsapp_operator.statusdiff import merge_patch
+from whatsapp_operator.api.resource import Account, WhatsAppInstanceStatus
+from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
+from whatsapp_operator.decide.events import Event, transition_events
+from whatsapp_operator.decide.linking import LinkingDecision
+from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan, display
+from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire.models import InstanceState, Settings, StateReport, parse_state
 
 
 def _last_state(recorded: str) -> InstanceState | None:

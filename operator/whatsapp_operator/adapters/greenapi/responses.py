@@ -12,8 +12,8 @@ import math
 import time
 from collections.abc import Mapping
 
-from whatsapp_operator.greenapi import errors
 from whatsapp_operator.redaction import redact
+from whatsapp_operator.wire import errors
 
 # Plain-text 400 bodies, matched by substring as the service's wording drifts
 # (D:api/common-errors; FORK). Order matters: "starting or not authorized" is

@@ -28,20 +28,20 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.effects import Effect, Result, SideEffects
-from whatsapp_operator.events import Event
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.greenapi.models import (
+from whatsapp_operator.adapters.kube import KubeError, Owner, SecretNotFound, SecretValue
+from whatsapp_operator.api.resource import WhatsAppInstance, WhatsAppPartner
+from whatsapp_operator.decide.events import Event
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.run.effects import Effect, Result, SideEffects
+from whatsapp_operator.timestamps import format_time, parse_time
+from whatsapp_operator.wire import errors as gerr
+from whatsapp_operator.wire.models import (
     CreatedInstance,
     InstanceState,
     PartnerInstance,
     Settings,
     StateReport,
 )
-from whatsapp_operator.kube import KubeError, Owner, SecretNotFound, SecretValue
-from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.resource import WhatsAppInstance, WhatsAppPartner
-from whatsapp_operator.timestamps import format_time, parse_time
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from whatsapp_operator.greenapi.models import InstanceState, Settings
-from whatsapp_operator.resource import FieldDrift, LastApplied, ManagementPolicy
+from whatsapp_operator.api.resource import FieldDrift, LastApplied, ManagementPolicy
 from whatsapp_operator.timestamps import format_time, parse_time
+from whatsapp_operator.wire.models import InstanceState, Settings
 
 REDACTED = "<redacted>"
 MAX_APPLY_ATTEMPTS = 2

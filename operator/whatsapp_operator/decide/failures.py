@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whatsapp_operator.conditions import Failure
-from whatsapp_operator.effects import IntentNotRecorded
-from whatsapp_operator.greenapi import errors as gerr
-from whatsapp_operator.kube import KubeError
-from whatsapp_operator.provisioning import ProvisioningFailure
+from whatsapp_operator.adapters.kube import KubeError
+from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.run.effects import IntentNotRecorded
+from whatsapp_operator.run.provisioning import ProvisioningFailure
+from whatsapp_operator.wire import errors as gerr
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from whatsapp_operator.api.resource import Condition
 from whatsapp_operator.constants import ConditionType
-from whatsapp_operator.greenapi.models import InstanceState
-from whatsapp_operator.plan import SettingsOutcome
-from whatsapp_operator.resource import Condition
+from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.timestamps import format_time
+from whatsapp_operator.wire.models import InstanceState
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 

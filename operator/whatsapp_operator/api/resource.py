@@ -1,6 +1,6 @@
 """The WhatsAppInstance API (v1alpha1) as pydantic models: the one source of truth.
 
-The CRD in `crds/` is generated from these models (`whatsapp_operator.crd`), so
+The CRD in `crds/` is generated from these models (`whatsapp_operator.api.crd`), so
 admission (OpenAPI schema + CEL) and the operator validate the same shape. Field
 names under `spec.settings` are GREEN-API's own, so its documentation applies;
 values are Kubernetes-style (booleans instead of "yes"/"no", a Secret reference
