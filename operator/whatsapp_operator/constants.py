@@ -40,6 +40,8 @@ ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+# On the linking Secret: when its code was last refreshed (read by the kubectl plugin).
+ANNOTATION_REFRESHED_AT = f"{GROUP}/refreshed-at"
 
 
 def is_paused(annotations: Mapping[str, str]) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import (
+from whatsapp_operator.ports import (
     Owner,
     SecretKeyMissing,
     SecretNotFound,

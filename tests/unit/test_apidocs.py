@@ -143,7 +143,7 @@ def test_condition_types_annotations_and_plan_events_are_documented(document: st
 
 
 def test_every_kubernetes_failure_reason_is_documented(document: str) -> None:
-    from whatsapp_operator.adapters.kube import KubeError
+    from whatsapp_operator.ports import KubeError
 
     reasons = {KubeError.reason} | {kind.reason for kind in KubeError.__subclasses__()}
     missing = sorted(reason for reason in reasons if f"`{reason}`" not in document)

@@ -17,7 +17,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import Kube, KubeError, Owner, SecretNotOwned
+from whatsapp_operator.adapters.kube import Kube
+from whatsapp_operator.ports import KubeError, Owner, SecretNotOwned
 
 NS = "team-k"
 NAME = "shop"

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import SecretValue
+from whatsapp_operator.ports import SecretValue
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.wire import errors as gerr
 

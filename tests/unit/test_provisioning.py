@@ -17,13 +17,12 @@ from pydantic import SecretStr
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import KubeError
 from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.provisioning import (
     TOKEN_KEY,
     Deleter,
     Provisioner,
-    ProvisioningFailure,
     instance_name,
     owned_token_secret,
 )

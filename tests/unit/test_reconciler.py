@@ -14,9 +14,9 @@ import pytest
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import KubeError
 from whatsapp_operator.decide.linking import QR_KEY, secret_name
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire import errors as gerr

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 
 from support.fakes import FakeSecrets
 from whatsapp_operator import redaction
-from whatsapp_operator.adapters.kube import Owner
 from whatsapp_operator.api.resource import AuthorizationMethod
+from whatsapp_operator.ports import Owner
 from whatsapp_operator.redaction import MASK, SecretRegistry
 from whatsapp_operator.run.linking_session import QR_SECRET_TTL, REPLACED_QR_GRACE, LinkingSession
 from whatsapp_operator.wire.models import QrFrame, QrKind

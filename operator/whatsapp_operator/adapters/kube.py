@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import logging
-from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes import client, config
@@ -19,63 +18,20 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.ports import (
+    KubeError,
+    Owner,
+    SecretKeyMissing,
+    SecretNotFound,
+    SecretNotOwned,
+    SecretValue,
+)
 from whatsapp_operator.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
 # The client logs request and response bodies at DEBUG, Secret data included.
 logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
-
-
-class KubeError(Exception):
-    """An API-server failure. `retryable` is False when only a person can fix it."""
-
-    reason = "KubernetesError"
-
-    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-
-
-class SecretNotFound(KubeError):
-    reason = "SecretNotFound"
-
-
-class SecretKeyMissing(KubeError):
-    reason = "SecretKeyMissing"
-
-
-class SecretNotOwned(KubeError):
-    """A Secret the operator would write or delete belongs to someone else (or another role)."""
-
-    reason = "SecretNotOwned"
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    value: SecretStr
-    # The Secret's resourceVersion: changes whenever its data may have changed.
-    version: str
-
-
-@dataclass(frozen=True)
-class Owner:
-    """The WhatsAppInstance that owns a Secret (garbage-collected with it)."""
-
-    name: str
-    uid: str
-
-    def reference(self) -> dict[str, Any]:
-        return {
-            "apiVersion": constants.API_VERSION,
-            "kind": constants.KIND,
-            "name": self.name,
-            "uid": self.uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:

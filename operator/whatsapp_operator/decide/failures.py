@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whatsapp_operator.adapters.kube import KubeError
 from whatsapp_operator.decide.conditions import Failure
-from whatsapp_operator.run.effects import IntentNotRecorded
-from whatsapp_operator.run.provisioning import ProvisioningFailure
+from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
 from whatsapp_operator.wire import errors as gerr
 
 

@@ -30,21 +30,12 @@ from typing import Generic, TypeVar
 
 from whatsapp_operator.constants import KIND
 from whatsapp_operator.logsetup import object_logger
+from whatsapp_operator.ports import Effect, IntentNotRecorded
 from whatsapp_operator.wire import errors as gerr
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class Effect(StrEnum):
-    """The GREEN-API calls that change something outside the cluster."""
-
-    CREATE_INSTANCE = "createInstance"
-    SET_SETTINGS = "setSettings"
-    REBOOT = "reboot"
-    LOGOUT = "logout"
-    DELETE_INSTANCE = "deleteInstanceAccount"
 
 
 class Result(StrEnum):
@@ -83,17 +74,6 @@ def classify(error: BaseException) -> Result:
         return Result.REFUSED
     # Timeouts, 5xx, garbled answers, cancellation mid-call: it may have happened.
     return Result.UNKNOWN
-
-
-class IntentNotRecorded(Exception):
-    """The intent could not be written to the object, so the call was not made."""
-
-    def __init__(self, effect: Effect, cause: Exception) -> None:
-        message = f"{effect.value} not attempted: its intent could not be recorded ({cause})"
-        super().__init__(message)
-        self.effect = effect
-        self.cause = cause
-        self.message = message
 
 
 @dataclass(frozen=True)

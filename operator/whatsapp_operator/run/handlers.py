@@ -21,13 +21,14 @@ import kopf
 
 from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
-from whatsapp_operator.adapters.kube import Kube, KubeError, load_api_client
+from whatsapp_operator.adapters.kube import Kube, load_api_client
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow

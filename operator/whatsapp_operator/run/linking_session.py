@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import Protocol
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import KubeError, Owner
 from whatsapp_operator.api.resource import AuthorizationMethod
 from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.ports import KubeError, Owner
 from whatsapp_operator.redaction import register_secret
 from whatsapp_operator.timestamps import format_time, utcnow
 from whatsapp_operator.wire.errors import GreenApiError
@@ -131,7 +131,7 @@ class LinkingSession:
             constants.LABEL_SECRET_ROLE: constants.ROLE_LINKING,
         }
         annotations = {
-            f"{constants.GROUP}/refreshed-at": format_time(now),
+            constants.ANNOTATION_REFRESHED_AT: format_time(now),
             f"{constants.GROUP}/kind": kind,
         }
         try:

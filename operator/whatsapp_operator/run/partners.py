@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from whatsapp_operator.adapters.kube import KubeError, SecretValue
 from whatsapp_operator.api.resource import WhatsAppPartner, WhatsAppPartnerStatus
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.statusdiff import merge_patch
+from whatsapp_operator.ports import KubeError, SecretValue
 from whatsapp_operator.run.provisioning import PartnerFactory
 from whatsapp_operator.wire import errors as gerr
 

@@ -28,11 +28,18 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import KubeError, Owner, SecretNotFound, SecretValue
 from whatsapp_operator.api.resource import WhatsAppInstance, WhatsAppPartner
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.run.effects import Effect, Result, SideEffects
+from whatsapp_operator.ports import (
+    Effect,
+    KubeError,
+    Owner,
+    ProvisioningFailure,
+    SecretNotFound,
+    SecretValue,
+)
+from whatsapp_operator.run.effects import Result, SideEffects
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import (
@@ -95,19 +102,6 @@ class ObjectStore(Protocol):
         annotations: dict[str, str | None],
         resource_version: str | None = None,
     ) -> None: ...
-
-
-class ProvisioningFailure(Exception):
-    """The identity cannot be settled now. `permanent`: a person must act."""
-
-    def __init__(
-        self, reason: str, message: str, *, permanent: bool, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.permanent = permanent
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

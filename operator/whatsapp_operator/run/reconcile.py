@@ -22,7 +22,6 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kube import KubeError, Owner, SecretValue
 from whatsapp_operator.api.resource import (
     Account,
     DeletionPolicy,
@@ -46,8 +45,16 @@ from whatsapp_operator.decide.plan import (
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.ports import (
+    Effect,
+    IntentNotRecorded,
+    KubeError,
+    Owner,
+    ProvisioningFailure,
+    SecretValue,
+)
 from whatsapp_operator.redaction import register_secret
-from whatsapp_operator.run.effects import Effect, IntentNotRecorded, Result, SideEffects
+from whatsapp_operator.run.effects import Result, SideEffects
 from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
@@ -56,7 +63,6 @@ from whatsapp_operator.run.provisioning import (
     ObjectStore,
     PartnerFactory,
     Provisioner,
-    ProvisioningFailure,
     owned_token_secret,
 )
 from whatsapp_operator.timestamps import format_time, parse_time

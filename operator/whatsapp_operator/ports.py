@@ -1,0 +1,134 @@
+"""What the operator's core needs from the outside world, without importing it.
+
+The error tree of Kubernetes and provisioning failures, the value types that
+cross the boundary (`SecretValue`, `Owner`), the vocabulary of side effects and
+the `SecretStore` protocol that `adapters.kube.Kube` implements. No third-party
+import at run time: `decide/` and `run/` depend on this module, never on the
+`kubernetes` client itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from whatsapp_operator import constants
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+
+class KubeError(Exception):
+    """An API-server failure. `retryable` is False when only a person can fix it."""
+
+    reason = "KubernetesError"
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+
+class SecretNotFound(KubeError):
+    """A referenced Secret does not exist."""
+
+    reason = "SecretNotFound"
+
+
+class SecretKeyMissing(KubeError):
+    """A referenced Secret lacks the key, or its value is empty or not UTF-8."""
+
+    reason = "SecretKeyMissing"
+
+
+class SecretNotOwned(KubeError):
+    """A Secret the operator would write or delete belongs to someone else (or another role)."""
+
+    reason = "SecretNotOwned"
+
+
+class ProvisioningFailure(Exception):
+    """The instance's identity cannot be settled now. `permanent`: a person must act."""
+
+    def __init__(
+        self, reason: str, message: str, *, permanent: bool, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class Effect(StrEnum):
+    """The GREEN-API calls that change something outside the cluster."""
+
+    CREATE_INSTANCE = "createInstance"
+    SET_SETTINGS = "setSettings"
+    REBOOT = "reboot"
+    LOGOUT = "logout"
+    DELETE_INSTANCE = "deleteInstanceAccount"
+
+
+class IntentNotRecorded(Exception):
+    """The intent could not be written to the object, so the call was not made."""
+
+    def __init__(self, effect: Effect, cause: Exception) -> None:
+        message = f"{effect.value} not attempted: its intent could not be recorded ({cause})"
+        super().__init__(message)
+        self.effect = effect
+        self.cause = cause
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """One value read from a Secret, and the Secret's version when it was read."""
+
+    value: SecretStr
+    # The Secret's resourceVersion: changes whenever its data may have changed.
+    version: str
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The WhatsAppInstance that owns a Secret (garbage-collected with it)."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        """The controller ownerReference that ties a Secret to this object."""
+        return {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+class SecretReader(Protocol):
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+
+
+class SecretStore(SecretReader, Protocol):
+    """Secrets as the operator uses them: read referenced ones, write and delete owned ones."""
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None: ...
+
+    async def delete_secret(
+        self, namespace: str, name: str, *, owner_uid: str, role: str
+    ) -> bool: ...
