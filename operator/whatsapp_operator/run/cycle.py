@@ -1,0 +1,212 @@
+"""One reconcile's working state, what it remembers between runs, and its collaborators.
+
+`Cycle` is what one pass knows (the object, the time, what it saw and decided);
+`Memory` is the little an object's loop keeps between passes (caches that a
+restart may lose); the Protocols are what the pipeline needs from GREEN-API and
+Kubernetes, so every step is testable without a network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from whatsapp_operator import constants
+from whatsapp_operator.api.resource import Account, WhatsAppInstance, WhatsAppInstanceStatus
+from whatsapp_operator.decide import failures
+from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
+from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.ports import SecretValue
+from whatsapp_operator.run.effects import SideEffects
+from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
+from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory
+from whatsapp_operator.timestamps import parse_time
+from whatsapp_operator.wire.models import (
+    AuthorizationCode,
+    QrFrame,
+    Settings,
+    StateReport,
+    WaSettings,
+)
+
+log = logging.getLogger(__name__)
+
+
+def object_log(namespace: str, name: object) -> ObjectLogAdapter:
+    """This module's logger, naming the object in every line."""
+    return object_logger(log, namespace, str(name), kind=constants.KIND)
+
+
+# Writes a merge patch to the object's status, durably, before a side effect.
+StatusRecorder = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class InstanceApi(Protocol):
+    async def get_state(self) -> StateReport: ...
+    async def get_settings(self) -> Settings: ...
+    async def set_settings(self, settings: Settings) -> bool: ...
+    async def get_wa_settings(self) -> WaSettings: ...
+    async def reboot(self) -> bool: ...
+    async def logout(self) -> bool: ...
+    async def qr(self) -> QrFrame: ...
+    def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
+    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
+
+
+class GreenApiFactory(PartnerFactory, Protocol):
+    def instance(
+        self, *, api_url: str, id_instance: int, token: SecretStr | str
+    ) -> InstanceApi: ...
+
+
+class SecretsApi(CodeStore, ObjectStore, Protocol):
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+    async def delete_secret(
+        self, namespace: str, name: str, *, owner_uid: str, role: str
+    ) -> bool: ...
+
+
+def default_api_url(instance_id: int) -> str:
+    """The dedicated-host convention: https://{first 4 digits}.api.greenapi.com."""
+    return f"https://{str(instance_id)[:4]}.api.greenapi.com"
+
+
+def _moment(value: str) -> datetime | None:
+    """An action annotation's value as a time: unix seconds or RFC 3339; else None."""
+    text = value.strip()
+    try:
+        return datetime.fromtimestamp(float(text)).astimezone()
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def requested_before_creation(value: str, created: str) -> bool:
+    """True for an action stamped before the object existed: a restored or re-applied
+    manifest still carrying it, not a request made to this object."""
+    moment = _moment(value)
+    if moment is None or not created or moment.tzinfo is None:
+        return False
+    try:
+        return moment < parse_time(created)
+    except ValueError:
+        return False
+
+
+@dataclass
+class Memory:
+    """What one object's reconciles remember between runs (in-process only).
+
+    Everything here can be lost on restart: status and GREEN-API hold the truth.
+    """
+
+    settings: Settings | None = None
+    settings_read_at: datetime | None = None
+    settings_read_generation: int | None = None
+    account: Account | None = None
+    session: LinkingSession | None = None
+    referenced_secrets: frozenset[tuple[str, str]] = frozenset()
+    failures: int = 0
+    # Deleting an absent Secret is still a write: remember that it is gone.
+    linking_secret_removed: bool = False
+    # What the connection Secret was last written with (a hash; never the values).
+    connection_fingerprint: str = ""
+    # The WhatsAppPartner this object uses, so a change there can wake it.
+    partner: tuple[str, str] | None = None
+
+
+@dataclass
+class Outcome:
+    status_patch: dict[str, Any] | None
+    events: list[Event]
+    requeue_after: float
+    status: WhatsAppInstanceStatus
+    settings: SettingsOutcome = SettingsOutcome.UNOBSERVED
+    failure_reason: str | None = None
+    # The whole status document the patch leads to (what the API server will hold).
+    document: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Finalization:
+    """What deleting a resource needs: done, or retry later with a reason."""
+
+    done: bool
+    events: list[Event]
+    retry_after: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class Cycle:
+    """Working state of one reconcile."""
+
+    obj: WhatsAppInstance
+    now: datetime
+    generation: int
+    namespace: str
+    name: str
+    annotations: dict[str, str]
+    previous: WhatsAppInstanceStatus
+    # The status as the API server holds it: the last report plus intents recorded since.
+    stored: dict[str, Any]
+    effects: SideEffects
+    record: StatusRecorder | None
+    events: list[Event] = field(default_factory=list)
+    handled: dict[str, str] = field(default_factory=dict)
+    failure: Failure | None = None
+    retry_after: float | None = None
+    state: StateReport | None = None
+    plan: SettingsPlan | None = None
+    last_auto_reboot: str = ""
+    identity: Identity | None = None
+    instance_id: int | None = None
+    api_url: str = ""
+
+    def fail(self, setback: failures.Setback) -> None:
+        self.failure = setback.failure
+        self.retry_after = setback.retry_after
+
+    @property
+    def deleting(self) -> bool:
+        return bool(self.obj.metadata.get("deletionTimestamp"))
+
+
+def pending_action(cycle: Cycle, action: str) -> str | None:
+    value = cycle.annotations.get(constants.ACTION_ANNOTATIONS[action])
+    if not value or cycle.handled.get(action) == value:
+        return None
+    created = str(cycle.obj.metadata.get("creationTimestamp") or "")
+    if requested_before_creation(value, created):
+        # A restore or re-create keeps the annotation but drops status: without this,
+        # a manifest in Git carrying logout-requested-at logs the phone out again.
+        object_log(cycle.namespace, cycle.name).info(
+            "%s requested at %s, before the object was created: not performed",
+            action,
+            value,
+        )
+        cycle.handled[action] = value
+        return None
+    return value
+
+
+async def record_intent(cycle: Cycle, patch: dict[str, Any]) -> None:
+    """Write an intent to status before acting; what is stored is tracked for the diff."""
+    if cycle.record is not None:
+        await cycle.record(patch)
+        cycle.stored = apply_merge_patch(cycle.stored, patch)
+
+
+def is_paused(cycle: Cycle) -> bool:
+    return constants.is_paused(cycle.annotations)

@@ -1,0 +1,94 @@
+"""Linking a phone: run the QR / pairing-code session the linking decision asks for.
+
+The decision is pure (`decide.linking`); this step starts or stops the session
+that streams codes into the `<name>-linking` Secret, and removes that Secret
+once no code should be handed out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from whatsapp_operator import constants
+from whatsapp_operator.decide.linking import LinkingDecision, decide_linking, secret_name
+from whatsapp_operator.ports import KubeError, Owner
+from whatsapp_operator.run.cycle import (
+    Cycle,
+    InstanceApi,
+    Memory,
+    SecretsApi,
+    is_paused,
+    pending_action,
+)
+from whatsapp_operator.run.linking_session import LinkingSession
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_linking(
+    cycle: Cycle,
+    api: InstanceApi | None,
+    memory: Memory,
+    wake: Callable[[], None],
+    secrets: SecretsApi,
+    clock: Callable[[], datetime],
+) -> LinkingDecision:
+    """Open, keep or close the object's linking session as `decide_linking` says."""
+    spec = cycle.obj.spec.authorization
+    relink = pending_action(cycle, "relink")
+    if relink is not None:
+        cycle.handled["relink"] = relink
+    state = cycle.state.state if cycle.state is not None else None
+    session = memory.session
+    decision = decide_linking(
+        resource=cycle.name,
+        state=state,
+        spec=spec,
+        previous=cycle.previous.linking,
+        relink_requested=relink is not None,
+        refreshed_at=session.state.refreshed_at if session is not None else None,
+        now=cycle.now,
+    )
+    wanted = decision.active and api is not None and not is_paused(cycle)
+    if session is not None and (
+        not wanted or relink is not None or session.method is not spec.method
+    ):
+        await session.stop()
+        memory.session = session = None
+    if wanted and session is None and api is not None:
+        uid = str(cycle.obj.metadata.get("uid") or "")
+        session = LinkingSession(
+            namespace=cycle.namespace,
+            resource=cycle.name,
+            secret_name=secret_name(cycle.name),
+            owner=Owner(cycle.name, uid),
+            method=spec.method,
+            phone_number=spec.phone_number,
+            api=api,
+            store=secrets,
+            wake=wake,
+            clock=clock,
+        )
+        memory.session = session
+        session.start()
+    if session is not None:
+        memory.linking_secret_removed = False
+    if decision.remove_codes and not memory.linking_secret_removed:
+        try:
+            await secrets.delete_secret(
+                cycle.namespace,
+                secret_name(cycle.name),
+                owner_uid=str(cycle.obj.metadata.get("uid") or ""),
+                role=constants.ROLE_LINKING,
+            )
+            memory.linking_secret_removed = True
+        except KubeError as exc:
+            log.warning(
+                "Could not delete linking Secret of %s/%s: %s",
+                cycle.namespace,
+                cycle.name,
+                exc.message,
+            )
+    return decision
