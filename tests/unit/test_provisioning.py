@@ -19,9 +19,9 @@ from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, Fix
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
+from whatsapp_operator.run.deletion import Deleter
 from whatsapp_operator.run.provisioning import (
     TOKEN_KEY,
-    Deleter,
     Provisioner,
     instance_name,
     owned_token_secret,

@@ -18,7 +18,8 @@ from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.cycle import Finalization, default_api_url
-from whatsapp_operator.run.provisioning import Deleter, InstanceFactory, Provisioner
+from whatsapp_operator.run.deletion import Deleter, InstanceFactory
+from whatsapp_operator.run.provisioning import Provisioner
 from whatsapp_operator.wire import errors as gerr
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,205 @@
+"""deletionPolicy Delete: log the phone out, then delete the GREEN-API instance.
+
+Waits for a creation in flight and deletes what it made; a marker whose instance
+is not listed yet is looked up again for the listing grace, so a deletion never
+lets go of an object whose billed instance may still appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from whatsapp_operator import constants
+from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.decide.events import Event
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
+from whatsapp_operator.run.effects import SideEffects
+from whatsapp_operator.run.provisioning import Provisioner, pending_since
+from whatsapp_operator.run.provisioning import instance_id as parse_instance_id
+from whatsapp_operator.wire import errors as gerr
+from whatsapp_operator.wire.models import InstanceState, StateReport
+
+log = logging.getLogger(__name__)
+
+
+def _object_log(namespace: str, name: object) -> ObjectLogAdapter:
+    return object_logger(log, namespace, str(name), kind=constants.KIND)
+
+
+@dataclass(frozen=True)
+class DeletionResult:
+    done: bool
+    message: str
+    events: tuple[Event, ...] = ()
+    retry_after: float | None = None
+
+
+class InstanceLogout(Protocol):
+    async def get_state(self) -> StateReport: ...
+
+    async def logout(self) -> bool: ...
+
+
+class InstanceFactory(Protocol):
+    def __call__(
+        self, *, api_url: str, id_instance: int, token: SecretStr | str
+    ) -> InstanceLogout: ...
+
+
+class Deleter:
+    """deletionPolicy Delete: log the phone out, then delete the instance (404 = done).
+
+    GREEN-API warns that deleting does not unlink the phone, hence the logout first.
+    A creation still in flight is waited for, and a marker whose instance is not
+    listed yet is looked up again for the listing grace: deleting must not let go
+    of an object whose billed instance may still appear.
+    """
+
+    def __init__(self, provisioner: Provisioner, instance_api: InstanceFactory) -> None:
+        self.provisioner = provisioner
+        self.instance_api = instance_api
+
+    async def delete(
+        self,
+        obj: WhatsAppInstance,
+        *,
+        namespace: str,
+        name: str,
+        api_url_for: Callable[[int], str],
+        now: datetime,
+    ) -> DeletionResult:
+        annotations: dict[str, str] = dict(obj.metadata.get("annotations") or {})
+        uid = str(obj.metadata.get("uid") or "")
+        created = await self._creation_in_flight(namespace, name, uid)
+        partner = await self.provisioner.partner_for(obj, namespace, for_deletion=True)
+        ids: list[int] = []
+        known = (
+            obj.spec.instance.id
+            or parse_instance_id(annotations.get(constants.ANNOTATION_INSTANCE_ID))
+            or obj.status.instance_id
+        )
+        for candidate in (known, created):
+            if candidate is not None and candidate not in ids:
+                ids.append(candidate)
+        marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
+        if not ids and marker:
+            # Deleted while a creation was in flight: whatever got that name is ours.
+            ids = [
+                i.id_instance
+                for i in await partner.api.get_instances()
+                if i.name == marker and not i.deleted
+            ]
+            if not ids:
+                return self._marker_not_listed(marker, annotations, now)
+        if not ids:
+            return DeletionResult(True, "No GREEN-API instance was created for this resource")
+        events: list[Event] = []
+        effects = SideEffects(namespace, name)
+        for instance_id in ids:
+            if await self._logout(obj, namespace, name, uid, instance_id, api_url_for, effects):
+                events.append(
+                    Event(
+                        "Normal",
+                        "LoggedOut",
+                        f"Logged the phone out of instance {instance_id} before deleting",
+                    )
+                )
+
+            async def call(instance_id: int = instance_id) -> bool:
+                return await partner.api.delete_instance(instance_id)
+
+            performed = await effects.perform(
+                Effect.DELETE_INSTANCE, call, record=None, detail=f"instance {instance_id}"
+            )
+            if isinstance(performed.error, gerr.PartnerInstanceNotFound):
+                continue  # already gone (an earlier attempt, or the console): nothing to report
+            if performed.error is not None:
+                raise performed.error
+            events.append(
+                Event(
+                    "Normal",
+                    "InstanceDeleted",
+                    f"Deleted GREEN-API instance {instance_id} (deletionPolicy Delete)",
+                )
+            )
+        self.provisioner.creating.pop(uid, None)
+        return DeletionResult(True, "deleted", tuple(events))
+
+    async def _creation_in_flight(self, namespace: str, name: str, uid: str) -> int | None:
+        """The id a createInstance of this process made for the object, waiting for it."""
+        task = self.provisioner.creating.get(uid)
+        if task is None:
+            return None
+        if not task.done():
+            _object_log(namespace, name).info("deletion waits for createInstance in flight")
+        try:
+            created = await asyncio.shield(task)
+        except (gerr.GreenApiError, asyncio.CancelledError):
+            return None  # no result: the marker lookup decides
+        return created.id_instance
+
+    def _marker_not_listed(
+        self, marker: str, annotations: dict[str, str], now: datetime
+    ) -> DeletionResult:
+        since = pending_since(annotations)
+        if since is not None and now - since < self.provisioner.listing_grace:
+            raise ProvisioningFailure(
+                "CreateResultPending",
+                f"createInstance for {marker!r} has no known result yet; deletion waits "
+                "for GREEN-API to list it",
+                permanent=False,
+                retry_after=15.0,
+            )
+        return DeletionResult(
+            True,
+            "not listed",
+            (
+                Event(
+                    "Warning",
+                    "DeletionUnverified",
+                    f"createInstance was attempted under the name {marker!r}, but GREEN-API "
+                    "never listed it; check the GREEN-API console for an instance of that name",
+                ),
+            ),
+        )
+
+    async def _logout(
+        self,
+        obj: WhatsAppInstance,
+        namespace: str,
+        name: str,
+        uid: str,
+        instance_id: int,
+        api_url_for: Callable[[int], str],
+        effects: SideEffects,
+    ) -> bool:
+        try:
+            token, _ = await self.provisioner.token_for(obj, namespace, name, uid, instance_id)
+        except (KubeError, ProvisioningFailure):
+            return False  # no token: nothing can be logged out; deletion goes on
+        api = self.instance_api(
+            api_url=api_url_for(instance_id), id_instance=instance_id, token=token.value
+        )
+        try:
+            if (await api.get_state()).state is not InstanceState.AUTHORIZED:
+                return False
+        except (gerr.InstanceDeleted, gerr.TokenRejected, gerr.InstanceRejected):
+            return False
+        performed = await effects.perform(
+            Effect.LOGOUT, api.logout, record=None, detail=f"instance {instance_id}, before delete"
+        )
+        if isinstance(
+            performed.error, gerr.InstanceDeleted | gerr.TokenRejected | gerr.InstanceRejected
+        ):
+            return False
+        if performed.error is not None:
+            raise performed.error
+        return bool(performed.value)
