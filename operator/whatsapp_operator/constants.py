@@ -49,11 +49,20 @@ def is_paused(annotations: Mapping[str, str]) -> bool:
     return annotations.get(ANNOTATION_PAUSED, "").strip().lower() in ("true", "yes", "1")
 
 
-ACTION_ANNOTATIONS = {
-    "reconcile": ANNOTATION_RECONCILE,
-    "reboot": ANNOTATION_REBOOT,
-    "logout": ANNOTATION_LOGOUT,
-    "relink": ANNOTATION_RELINK,
+class Action(StrEnum):
+    """What a person can ask for by annotation; echoed in `status.handledActions`."""
+
+    RECONCILE = "reconcile"
+    REBOOT = "reboot"
+    LOGOUT = "logout"
+    RELINK = "relink"
+
+
+ACTION_ANNOTATIONS: dict[Action, str] = {
+    Action.RECONCILE: ANNOTATION_RECONCILE,
+    Action.REBOOT: ANNOTATION_REBOOT,
+    Action.LOGOUT: ANNOTATION_LOGOUT,
+    Action.RELINK: ANNOTATION_RELINK,
 }
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

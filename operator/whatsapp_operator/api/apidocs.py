@@ -20,6 +20,7 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import _AUTHORIZATION, _CONVERGING, _SYNCED
 from whatsapp_operator.decide.events import _PLAN_EVENTS
 from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.decide.reasons import EVENTS, FAILURES
 from whatsapp_operator.wire.models import InstanceState
 
 HEADER = (
@@ -40,78 +41,11 @@ _CONDITION_TYPES: dict[ConditionType, str] = {
     ConditionType.STALLED: "The only failure signal: a person must act before progress resumes.",
 }
 
-# Failure reasons: set by `failures.from_greenapi`, `from_partner`, `from_intent`,
-# `provisioning.ProvisioningFailure` raises and `kube.KubeError` subclasses. A failure
+# Failure reasons: one catalog (`decide.reasons.FAILURES`) that the producers use. A failure
 # sets Synced=False and Ready=False with its reason; a permanent one also Stalled=True,
 # a transient one Reconciling=True (RetryingAfterError).
-_FAILURES: tuple[tuple[str, str, str], ...] = (
-    ("TokenRejected", "permanent", "GREEN-API rejected the apiTokenInstance (401)."),
-    ("InstanceRejected", "permanent", "GREEN-API rejected the instance id or apiUrl (403)."),
-    ("InstanceDeleted", "permanent", "GREEN-API says the instance is deleted."),
-    ("InstanceExpired", "permanent", "The instance's plan has expired; renew it."),
-    (
-        "QuotaExceeded",
-        "transient",
-        "The GREEN-API plan's quota is exhausted (466); retried after its hour, not before.",
-    ),
-    ("SettingsRejected", "permanent", "GREEN-API rejected the settings (400)."),
-    ("ApiMismatch", "permanent", "GREEN-API does not know the method; check the apiUrl."),
-    ("RateLimited", "transient", "GREEN-API rate-limited the operator (429)."),
-    (
-        "GreenApiUnavailable",
-        "transient (permanent for a non-retryable partner error)",
-        "GREEN-API could not be reached or answered with an error.",
-    ),
-    ("PartnerTokenRejected", "permanent", "GREEN-API rejected the partner token."),
-    ("PartnerError", "permanent", "The partner API refused the request."),
-    ("PartnerRefMissing", "permanent", "Creating or deleting an instance needs spec.partnerRef."),
-    ("PartnerNotFound", "permanent", "The referenced WhatsAppPartner does not exist."),
-    ("InstanceNotFound", "permanent", "The partner account does not list the instance."),
-    (
-        "CreateResultAmbiguous",
-        "permanent",
-        "Several instances carry this resource's creation marker; keep one by annotation.",
-    ),
-    ("CreateRejected", "permanent", "The partner API refused to create the instance."),
-    (
-        "CreateResultPending",
-        "transient",
-        "createInstance got no answer, or its instance is not listed yet: the marker's name is "
-        "looked up in getInstances for the listing grace; nothing is created meanwhile.",
-    ),
-    ("CreateInFlight", "transient", "A createInstance of this operator is still running."),
-    (
-        "CreateResultUnknown",
-        "permanent",
-        "createInstance was attempted but nothing with the marker's name was listed within the "
-        "grace. Annotate instance-id if it exists; confirm-create=<marker> to create anew.",
-    ),
-    (
-        "IntentNotRecorded",
-        "transient",
-        "A write to GREEN-API was held because its intent could not be written to status.",
-    ),
-    ("TokenUnavailable", "transient", "The instance was created but its token is not listed yet."),
-    (
-        "CreationHeld",
-        "transient",
-        "No instance yet, and writes are held (paused, being deleted, or managementPolicy "
-        "Observe).",
-    ),
-    ("SecretNotFound", "permanent", "A referenced Secret does not exist."),
-    ("SecretKeyMissing", "permanent", "A referenced Secret key is missing, empty or not UTF-8."),
-    (
-        "SecretNotOwned",
-        "permanent",
-        "A Secret the operator would write or delete exists and is not its own for this "
-        "resource (managed-by label, controller ownerReference, role label); the message "
-        "names it.",
-    ),
-    (
-        "KubernetesError",
-        "transient (permanent for 404/403/422)",
-        "The Kubernetes API server failed the request.",
-    ),
+_FAILURES: tuple[tuple[str, str, str], ...] = tuple(
+    (reason.value, failure.permanence, failure.text) for reason, failure in FAILURES.items()
 )
 
 # Reasons built in `conditions._stalled`, `_reconciling` and `_ready` (not in a table).
@@ -207,48 +141,19 @@ _LABELS: tuple[tuple[str, str], ...] = (
     (constants.LABEL_SECRET_ROLE, "On Secrets the operator writes: what the Secret holds."),
 )
 
-# Event reasons besides `events._PLAN_EVENTS`: `events.transition_events`,
-# `reconciler` (actions, auto-heal, finalizer), `provisioning.Deleter`, `partners`.
+# Event reasons besides `events._PLAN_EVENTS`, from the catalog, and the two that repeat a
+# condition's reason.
 _EVENTS: tuple[tuple[str, str, str], ...] = (
-    ("Warning", "SettingsNotApplied", "GREEN-API accepted settings twice but did not apply them."),
-    ("Warning", "DriftDetected", "Settings drifted (managementPolicy Observe)."),
-    ("Normal", "SettingsInSync", "Settings are in sync again."),
-    ("Normal", "Authorized", "A phone was linked."),
-    ("Warning", "AccountBlocked", "WhatsApp banned the number."),
-    ("Warning", "YellowCard", "Sending is suspended for suspected spam."),
-    ("Warning", "AuthorizationLost", "The linked phone is no longer authorized."),
+    *(
+        (event.type, reason.value, event.text)
+        for reason, event in EVENTS.items()
+        if reason not in {plan_reason for _kind, plan_reason, _text in _PLAN_EVENTS.values()}
+    ),
     (
         "Warning",
         "(the Stalled reason)",
         "Stalled became True (except Blocked, YellowCard, SettingsNotApplied).",
     ),
-    ("Normal", "Recovered", "Stalled is no longer True."),
-    ("Normal", "LinkingWindowExpired", "The linking window ended without a linked phone."),
-    ("Normal", "LinkingCodeReady", "A QR code or pairing code is ready."),
-    ("Normal", "Rebooted", "Rebooted the instance on request (annotation)."),
-    ("Normal", "LoggedOut", "Logged the linked phone out (annotation, or before deletion)."),
-    ("Warning", "AutoRebooted", "The instance was stuck starting; rebooted it (autoHeal)."),
-    ("Normal", "InstanceDeleted", "Deleted the GREEN-API instance (deletionPolicy Delete)."),
-    ("Warning", "DeletionFailed", "Deleting the GREEN-API instance failed; retrying."),
-    ("Warning", "DeletionOrphaned", "The resource is paused: the instance was left in place."),
-    (
-        "Warning",
-        "DeletionAbandoned",
-        "Deleting failed 3 times for want of credentials (partner or token gone); the resource "
-        "was let go and the message names the instance left in place.",
-    ),
-    (
-        "Warning",
-        "DeletionUnverified",
-        "A creation marker was never listed by GREEN-API within the grace; the resource was let "
-        "go and the message names the marker to look for.",
-    ),
-    (
-        "Warning",
-        "RebootUnconfirmed / LogoutUnconfirmed",
-        "A requested reboot or logout got no usable answer; it is not sent again.",
-    ),
-    ("Normal", "CredentialsValid", "WhatsAppPartner: GREEN-API accepted the partner token."),
     ("Warning", "(the Ready reason)", "WhatsAppPartner: the credentials check failed."),
 )
 

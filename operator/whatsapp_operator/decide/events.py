@@ -8,6 +8,7 @@ from typing import Literal
 from whatsapp_operator.api.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
+from whatsapp_operator.decide.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,11 @@ def transition_events(
         before_synced is None or before_synced.reason != now_synced.reason
     ):
         if now_synced.reason == "SettingsNotApplied":
-            events.append(Event("Warning", "SettingsNotApplied", now_synced.message))
+            events.append(Event("Warning", Reason.SETTINGS_NOT_APPLIED, now_synced.message))
         elif now_synced.reason == "Drifted":
-            events.append(Event("Warning", "DriftDetected", now_synced.message))
+            events.append(Event("Warning", Reason.DRIFT_DETECTED, now_synced.message))
         elif now_synced.status == "True" and before_synced is not None:
-            events.append(Event("Normal", "SettingsInSync", now_synced.message))
+            events.append(Event("Normal", Reason.SETTINGS_IN_SYNC, now_synced.message))
 
     # A linked account stays in status through reboots and unreadable states, so
     # "linked" and "lost" fire once per real change, not around every reboot.
@@ -72,16 +73,16 @@ def transition_events(
     now_auth = _condition(current, ConditionType.AUTHORIZED)
     if now_auth is not None and (before_auth is None or before_auth.reason != now_auth.reason):
         if now_auth.status == "True" and previous.account is None:
-            events.append(Event("Normal", "Authorized", now_auth.message))
+            events.append(Event("Normal", Reason.AUTHORIZED, now_auth.message))
         elif now_auth.reason == "Blocked":
-            events.append(Event("Warning", "AccountBlocked", now_auth.message))
+            events.append(Event("Warning", Reason.ACCOUNT_BLOCKED, now_auth.message))
         elif now_auth.reason == "YellowCard":
-            events.append(Event("Warning", "YellowCard", now_auth.message))
+            events.append(Event("Warning", Reason.YELLOW_CARD, now_auth.message))
         elif now_auth.status == "False" and previous.account is not None:
             events.append(
                 Event(
                     "Warning",
-                    "AuthorizationLost",
+                    Reason.AUTHORIZATION_LOST,
                     f"The instance is now {current.state}: {now_auth.message}",
                 )
             )
@@ -100,7 +101,7 @@ def transition_events(
         ):
             events.append(Event("Warning", now_stalled.reason, now_stalled.message))
         elif now_stalled.status != "True" and was_true:
-            events.append(Event("Normal", "Recovered", "The earlier problem is resolved"))
+            events.append(Event("Normal", Reason.RECOVERED, "The earlier problem is resolved"))
 
     before_link = previous.linking.phase if previous.linking else None
     now_link = current.linking.phase if current.linking else None
@@ -109,14 +110,16 @@ def transition_events(
             events.append(
                 Event(
                     "Normal",
-                    "LinkingWindowExpired",
+                    Reason.LINKING_WINDOW_EXPIRED,
                     current.linking.message if current.linking else "",
                 )
             )
         elif now_link is LinkingPhase.CODE_READY:
             events.append(
                 Event(
-                    "Normal", "LinkingCodeReady", current.linking.message if current.linking else ""
+                    "Normal",
+                    Reason.LINKING_CODE_READY,
+                    current.linking.message if current.linking else "",
                 )
             )
     return events

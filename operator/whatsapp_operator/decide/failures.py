@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
 from whatsapp_operator.wire import errors as gerr
 
@@ -28,42 +29,48 @@ def from_greenapi(
     """An instance API error, worded for the resource it happened to."""
     if isinstance(error, gerr.TokenRejected):
         failure = Failure(
-            "TokenRejected",
+            Reason.TOKEN_REJECTED,
             f"GREEN-API rejected the token from {token_hint} (401); put the "
             f"instance's apiTokenInstance there",
             permanent=True,
         )
     elif isinstance(error, gerr.InstanceRejected):
         failure = Failure(
-            "InstanceRejected",
+            Reason.INSTANCE_REJECTED,
             f"GREEN-API rejected instance {instance_id} at {api_url} (403); check "
             f"spec.instance.id and spec.instance.apiUrl",
             permanent=True,
         )
     elif isinstance(error, gerr.InstanceDeleted):
         failure = Failure(
-            "InstanceDeleted", f"GREEN-API says instance {instance_id} is deleted", permanent=True
+            Reason.INSTANCE_DELETED,
+            f"GREEN-API says instance {instance_id} is deleted",
+            permanent=True,
         )
     elif isinstance(error, gerr.InstanceExpired):
         failure = Failure(
-            "InstanceExpired",
+            Reason.INSTANCE_EXPIRED,
             f"GREEN-API says the plan of instance {instance_id} has expired; renew "
             "it in the GREEN-API console",
             permanent=True,
         )
     elif isinstance(error, gerr.QuotaExceeded):
         # The quota renews: wait its window out rather than stop for good.
-        failure = Failure("QuotaExceeded", error.message, permanent=False)
+        failure = Failure(Reason.QUOTA_EXCEEDED, error.message, permanent=False)
     elif isinstance(error, gerr.RequestRejected):
         failure = Failure(
-            "SettingsRejected", f"GREEN-API rejected the settings: {error.message}", permanent=True
+            Reason.SETTINGS_REJECTED,
+            f"GREEN-API rejected the settings: {error.message}",
+            permanent=True,
         )
     elif isinstance(error, gerr.MethodRejected):
-        failure = Failure("ApiMismatch", f"{error.message}; check spec.instance.apiUrl", True)
+        failure = Failure(Reason.API_MISMATCH, f"{error.message}; check spec.instance.apiUrl", True)
     elif isinstance(error, gerr.RateLimited):
-        failure = Failure("RateLimited", error.message, permanent=False)
+        failure = Failure(Reason.RATE_LIMITED, error.message, permanent=False)
     else:
-        failure = Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+        failure = Failure(
+            Reason.GREEN_API_UNAVAILABLE, error.message, permanent=not error.retryable
+        )
     return Setback(failure, error.retry_after if error.retryable else None)
 
 
@@ -71,14 +78,16 @@ def from_partner(error: gerr.GreenApiError) -> Setback:
     """A partner API error (createInstance, getInstances, deleteInstanceAccount)."""
     if isinstance(error, gerr.PartnerTokenRejected):
         failure = Failure(
-            "PartnerTokenRejected",
+            Reason.PARTNER_TOKEN_REJECTED,
             "GREEN-API rejected the partner token of the referenced WhatsAppPartner",
             permanent=True,
         )
     elif isinstance(error, gerr.PartnerError) and not error.retryable:
-        failure = Failure("PartnerError", error.message, permanent=True)
+        failure = Failure(Reason.PARTNER_ERROR, error.message, permanent=True)
     else:
-        failure = Failure("GreenApiUnavailable", error.message, permanent=not error.retryable)
+        failure = Failure(
+            Reason.GREEN_API_UNAVAILABLE, error.message, permanent=not error.retryable
+        )
     return Setback(failure, error.retry_after if error.retryable else None)
 
 
@@ -95,4 +104,4 @@ def from_provisioning(error: ProvisioningFailure) -> Setback:
 
 
 def from_intent(error: IntentNotRecorded) -> Setback:
-    return Setback(Failure("IntentNotRecorded", error.message, permanent=False))
+    return Setback(Failure(Reason.INTENT_NOT_RECORDED, error.message, permanent=False))

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from whatsapp_operator import constants
 from whatsapp_operator.adapters.kubectl_cluster import Kube, LinkingSecret
+from whatsapp_operator.api.resource import AuthorizationMethod, LinkingPhase
 from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY, secret_name
 from whatsapp_operator.kubectl.qrterminal import PngError, render
 from whatsapp_operator.kubectl.view import (
@@ -36,7 +37,7 @@ from whatsapp_operator.kubectl.view import (
 
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 # Phases in which no code is being handed out and the window has to be (re)started.
-RESTART_PHASES = {None, "", "Expired", "NotNeeded", "Linked"}
+RESTART_PHASES = {None, "", LinkingPhase.EXPIRED, LinkingPhase.NOT_NEEDED, LinkingPhase.LINKED}
 ACTIONS = ("reboot", "logout", "reconcile")
 EXIT_INTERRUPTED = 130
 
@@ -92,7 +93,7 @@ def ensure_window(
     `notAuthorized` instance) before asking with the relink annotation."""
     if not _needs_restart(obj):
         return
-    if linking_of(obj).get("phase") != "Expired":
+    if linking_of(obj).get("phase") != LinkingPhase.EXPIRED:
         try:
             wait_until(lambda: not _needs_restart(kube.get(name)), "a linking window", grace, 0.5)
         except PluginError:
@@ -123,7 +124,7 @@ def follow(
         if is_authorized(obj):
             return _linked(out, obj)
         linking = linking_of(obj)
-        if linking.get("phase") == "Expired":
+        if linking.get("phase") == LinkingPhase.EXPIRED:
             again = "qr" if key == QR_KEY else "pair"
             out.say(
                 f"The linking window ended. Run `kubectl whatsapp {again} {name}` "
@@ -157,8 +158,10 @@ def cmd_qr(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     if is_authorized(obj):
         out.say(f"{name} is already linked as {phone_of(obj)}; nothing to scan.")
         return 0
-    method = ((obj.get("spec") or {}).get("authorization") or {}).get("method") or "QRCode"
-    if method == "PhoneNumber":
+    method = ((obj.get("spec") or {}).get("authorization") or {}).get(
+        "method"
+    ) or AuthorizationMethod.QR_CODE
+    if method == AuthorizationMethod.PHONE_NUMBER:
         out.say(
             f"{name} links with a pairing code (spec.authorization.method PhoneNumber): "
             f"run `kubectl whatsapp pair {name} --phone <number>`, or set the method to QRCode."
@@ -237,7 +240,7 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     name, action = args.name, args.command
     obj = kube.get(name)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    annotation = constants.ACTION_ANNOTATIONS[action]
+    annotation = constants.ACTION_ANNOTATIONS[constants.Action(action)]
     value = now_value(annotations.get(annotation))
     kube.patch(name, action_patch(action, value))
     out.say(f"Requested {action} ({annotation}={value}); waiting for the operator...")
@@ -269,8 +272,10 @@ def cmd_link(kube: Kube, args: argparse.Namespace, out: Output) -> int:
 
     name = args.name
     obj = kube.get(name)
-    method = ((obj.get("spec") or {}).get("authorization") or {}).get("method") or "QRCode"
-    if not is_authorized(obj) and method == "QRCode":
+    method = ((obj.get("spec") or {}).get("authorization") or {}).get(
+        "method"
+    ) or AuthorizationMethod.QR_CODE
+    if not is_authorized(obj) and method == AuthorizationMethod.QR_CODE:
         ensure_window(kube, name, obj, out, args.timeout)
     return serve(kube, name, args.port, out)
 

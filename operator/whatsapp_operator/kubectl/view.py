@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from whatsapp_operator import constants
+from whatsapp_operator.api.resource import AuthorizationMethod, LinkingPhase
 
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 
@@ -54,7 +55,7 @@ def annotation_patch(annotation: str, value: str) -> dict[str, Any]:
 
 
 def action_patch(action: str, value: str) -> dict[str, Any]:
-    return annotation_patch(constants.ACTION_ANNOTATIONS[action], value)
+    return annotation_patch(constants.ACTION_ANNOTATIONS[constants.Action(action)], value)
 
 
 def relink_patch(value: str) -> dict[str, Any]:
@@ -76,9 +77,19 @@ def normalize_phone(text: str) -> str:
 def pair_patch(obj: dict[str, Any], phone: str) -> dict[str, Any] | None:
     """The spec merge patch that selects pairing by `phone`, or None when it is already set."""
     authorization = (obj.get("spec") or {}).get("authorization") or {}
-    if authorization.get("method") == "PhoneNumber" and authorization.get("phoneNumber") == phone:
+    if (
+        authorization.get("method") == AuthorizationMethod.PHONE_NUMBER
+        and authorization.get("phoneNumber") == phone
+    ):
         return None
-    return {"spec": {"authorization": {"method": "PhoneNumber", "phoneNumber": phone}}}
+    return {
+        "spec": {
+            "authorization": {
+                "method": AuthorizationMethod.PHONE_NUMBER.value,
+                "phoneNumber": phone,
+            }
+        }
+    }
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -242,7 +253,10 @@ def _linking_lines(status: dict[str, Any], now: datetime) -> list[str]:
             parts.append(f"Secret {linking['secretName']}")
         if linking.get("refreshedAt"):
             parts.append(f"refreshed {age(linking['refreshedAt'], now)}")
-        if linking.get("windowEndsAt") and linking.get("phase") in ("Waiting", "CodeReady"):
+        if linking.get("windowEndsAt") and linking.get("phase") in (
+            LinkingPhase.WAITING,
+            LinkingPhase.CODE_READY,
+        ):
             parts.append(f"window ends {age(linking['windowEndsAt'], now)}")
         lines.append("Linking:    " + ", ".join(parts))
         if linking.get("message"):

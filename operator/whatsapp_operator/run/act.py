@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from whatsapp_operator import constants
 from whatsapp_operator.api.resource import LastApplied
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import write_failed, write_unconfirmed
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import Effect, IntentNotRecorded
 from whatsapp_operator.run.cycle import Cycle, InstanceApi, pending_action, record_intent
 from whatsapp_operator.run.effects import Result
@@ -57,15 +59,24 @@ async def write_settings(cycle: Cycle, api: InstanceApi, previous: LastApplied |
         )
 
 
+UNCONFIRMED = {Effect.REBOOT: Reason.REBOOT_UNCONFIRMED, Effect.LOGOUT: Reason.LOGOUT_UNCONFIRMED}
+
+
 async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
     """Reboot and logout requested by annotation, once per value, intent recorded first."""
     actions = (
-        ("reboot", Effect.REBOOT, api.reboot, "Rebooted", "Rebooted the instance on request"),
         (
-            "logout",
+            constants.Action.REBOOT,
+            Effect.REBOOT,
+            api.reboot,
+            Reason.REBOOTED,
+            "Rebooted the instance on request",
+        ),
+        (
+            constants.Action.LOGOUT,
             Effect.LOGOUT,
             api.logout,
-            "LoggedOut",
+            Reason.LOGGED_OUT,
             "Logged the linked phone out on request",
         ),
     )
@@ -93,7 +104,7 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
             cycle.events.append(
                 Event(
                     "Warning",
-                    f"{effect.value.capitalize()}Unconfirmed",
+                    UNCONFIRMED[effect],
                     f"{effect.value} on request got no usable answer ({error}); "
                     "it is not sent again: set the annotation anew to retry",
                 )
@@ -134,7 +145,7 @@ async def auto_heal(cycle: Cycle, api: InstanceApi, writes_allowed: bool) -> Non
     cycle.events.append(
         Event(
             "Warning",
-            "AutoRebooted",
+            Reason.AUTO_REBOOTED,
             f"The instance was starting for {int(stuck_for.total_seconds() // 60)} minutes; "
             "rebooted it as GREEN-API advises",
         )

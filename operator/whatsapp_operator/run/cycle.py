@@ -183,7 +183,7 @@ class Cycle:
         return bool(self.obj.metadata.get("deletionTimestamp"))
 
 
-def pending_action(cycle: Cycle, action: str) -> str | None:
+def pending_action(cycle: Cycle, action: constants.Action) -> str | None:
     value = cycle.annotations.get(constants.ACTION_ANNOTATIONS[action])
     if not value or cycle.handled.get(action) == value:
         return None

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
 from whatsapp_operator.run.effects import SideEffects
@@ -108,7 +109,7 @@ class Deleter:
                 events.append(
                     Event(
                         "Normal",
-                        "LoggedOut",
+                        Reason.LOGGED_OUT,
                         f"Logged the phone out of instance {instance_id} before deleting",
                     )
                 )
@@ -126,7 +127,7 @@ class Deleter:
             events.append(
                 Event(
                     "Normal",
-                    "InstanceDeleted",
+                    Reason.INSTANCE_DELETED,
                     f"Deleted GREEN-API instance {instance_id} (deletionPolicy Delete)",
                 )
             )
@@ -152,7 +153,7 @@ class Deleter:
         since = pending_since(annotations)
         if since is not None and now - since < self.provisioner.listing_grace:
             raise ProvisioningFailure(
-                "CreateResultPending",
+                Reason.CREATE_RESULT_PENDING,
                 f"createInstance for {marker!r} has no known result yet; deletion waits "
                 "for GREEN-API to list it",
                 permanent=False,
@@ -164,7 +165,7 @@ class Deleter:
             (
                 Event(
                     "Warning",
-                    "DeletionUnverified",
+                    Reason.DELETION_UNVERIFIED,
                     f"createInstance was attempted under the name {marker!r}, but GREEN-API "
                     "never listed it; check the GREEN-API console for an instance of that name",
                 ),

@@ -16,6 +16,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import DeletionPolicy, WhatsAppInstance
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.cycle import Finalization, default_api_url
 from whatsapp_operator.run.deletion import Deleter, InstanceFactory
@@ -52,7 +53,7 @@ async def finalize(
             [
                 Event(
                     "Warning",
-                    "DeletionOrphaned",
+                    Reason.DELETION_ORPHANED,
                     "The resource is paused: its GREEN-API instance was left in place",
                 )
             ],
@@ -99,7 +100,7 @@ def _deletion_failed(
             f"({exc.message}); {what} was left in place: delete it in the GREEN-API console"
         )
         log.warning("%s", message)
-        return Finalization(True, [Event("Warning", "DeletionAbandoned", message)])
+        return Finalization(True, [Event("Warning", Reason.DELETION_ABANDONED, message)])
     message = (
         f"Deleting the GREEN-API instance failed ({exc.message}); retrying. "
         "Set spec.deletionPolicy to Orphan to finish the deletion without it"
@@ -108,7 +109,7 @@ def _deletion_failed(
     delay = requeue.after_failure(attempt + 1, retry_after, rng)
     return Finalization(
         False,
-        [Event("Warning", "DeletionFailed", message)],
+        [Event("Warning", Reason.DELETION_FAILED, message)],
         retry_after=delay,
         message=message,
     )

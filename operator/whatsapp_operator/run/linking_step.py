@@ -37,9 +37,9 @@ async def reconcile_linking(
 ) -> LinkingDecision:
     """Open, keep or close the object's linking session as `decide_linking` says."""
     spec = cycle.obj.spec.authorization
-    relink = pending_action(cycle, "relink")
+    relink = pending_action(cycle, constants.Action.RELINK)
     if relink is not None:
-        cycle.handled["relink"] = relink
+        cycle.handled[constants.Action.RELINK] = relink
     state = cycle.state.state if cycle.state is not None else None
     session = memory.session
     decision = decide_linking(

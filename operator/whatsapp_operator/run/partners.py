@@ -17,6 +17,7 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError, SecretValue
 from whatsapp_operator.run.provisioning import PartnerFactory
@@ -114,7 +115,7 @@ class PartnerReconciler:
         before = next((c for c in previous.conditions if c.type == "Ready"), None)
         if before is None or before.reason != ready[1]:
             if ready[0] == TRUE:
-                events.append(Event("Normal", "CredentialsValid", ready[2]))
+                events.append(Event("Normal", Reason.CREDENTIALS_VALID, ready[2]))
             elif ready[0] == FALSE:
                 events.append(Event("Warning", ready[1], ready[2]))
         new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)

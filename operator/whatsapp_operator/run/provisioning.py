@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance, WhatsAppPartner
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import (
     Effect,
@@ -169,7 +170,7 @@ class Provisioner:
         ref = obj.spec.partner_ref
         if ref is None:
             raise ProvisioningFailure(
-                "PartnerRefMissing",
+                Reason.PARTNER_REF_MISSING,
                 "spec.partnerRef is needed to create or delete instances",
                 permanent=True,
             )
@@ -180,7 +181,7 @@ class Provisioner:
             except KubeError as exc:
                 if exc.status == 404:
                     raise ProvisioningFailure(
-                        "PartnerNotFound",
+                        Reason.PARTNER_NOT_FOUND,
                         f"WhatsAppPartner {namespace}/{ref.name} does not exist (partner "
                         "credentials are only usable from their own namespace)",
                         permanent=True,
@@ -261,7 +262,7 @@ class Provisioner:
         ]
         if not listed or listed[0].api_token_instance is None:
             raise ProvisioningFailure(
-                "InstanceNotFound",
+                Reason.INSTANCE_NOT_FOUND,
                 f"GREEN-API partner {partner.name} does not list instance {instance_id}; it was "
                 f"deleted or belongs to another partner account",
                 permanent=True,
@@ -359,7 +360,7 @@ class Provisioner:
         assert error is not None
         if performed.result is Result.UNKNOWN:
             raise ProvisioningFailure(
-                "CreateResultPending",
+                Reason.CREATE_RESULT_PENDING,
                 f"createInstance for {marker!r} got no answer ({error.message}); looking the "
                 "name up in getInstances before anything else",
                 permanent=False,
@@ -375,7 +376,7 @@ class Provisioner:
             },
         )
         if performed.result is Result.REFUSED and not isinstance(error, gerr.PartnerError):
-            raise ProvisioningFailure("CreateRejected", error.message, permanent=True)
+            raise ProvisioningFailure(Reason.CREATE_REJECTED, error.message, permanent=True)
         raise error
 
     async def _listed_under(self, partner: Partner, marker: str) -> PartnerInstance | None:
@@ -383,7 +384,7 @@ class Provisioner:
         if len(found) > 1:
             ids = ", ".join(str(i.id_instance) for i in found)
             raise ProvisioningFailure(
-                "CreateResultAmbiguous",
+                Reason.CREATE_RESULT_AMBIGUOUS,
                 f"GREEN-API lists {len(found)} instances named {marker!r} ({ids}). Keep one: "
                 f"annotate this resource with {constants.ANNOTATION_INSTANCE_ID}=<id> and "
                 "delete the others in the GREEN-API console",
@@ -408,7 +409,7 @@ class Provisioner:
         task = self.creating.get(uid)
         if task is not None and not task.done():
             raise ProvisioningFailure(
-                "CreateInFlight",
+                Reason.CREATE_IN_FLIGHT,
                 f"createInstance for {marker!r} is still running",
                 permanent=False,
                 retry_after=5.0,
@@ -422,14 +423,14 @@ class Provisioner:
         since = _time(annotations.get(constants.ANNOTATION_CREATE_PENDING_SINCE))
         if since is None or now - since < self.listing_grace:
             raise ProvisioningFailure(
-                "CreateResultPending",
+                Reason.CREATE_RESULT_PENDING,
                 f"createInstance for {marker!r} has no known result yet; waiting for "
                 "GREEN-API to list it",
                 permanent=False,
                 retry_after=15.0,
             )
         raise ProvisioningFailure(
-            "CreateResultUnknown",
+            Reason.CREATE_RESULT_UNKNOWN,
             f"createInstance was attempted under the name {marker!r}, but GREEN-API has not "
             f"listed it for {int(self.listing_grace.total_seconds())} s. Check the GREEN-API "
             f"console: if the instance exists, annotate {constants.ANNOTATION_INSTANCE_ID}"
@@ -455,7 +456,7 @@ class Provisioner:
         if listed.api_token_instance is None:
             await self._record_id(namespace, name, listed.id_instance, annotations, now)
             raise ProvisioningFailure(
-                "TokenUnavailable",
+                Reason.TOKEN_UNAVAILABLE,
                 f"Instance {listed.id_instance} was created, but GREEN-API did not list "
                 "its token yet; retrying",
                 permanent=False,

@@ -27,6 +27,7 @@ from whatsapp_operator.decide.plan import (
     SettingsPlan,
     plan_settings,
 )
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, Owner, ProvisioningFailure
 from whatsapp_operator.run import act
@@ -163,9 +164,9 @@ class Reconciler:
         """Requested actions, then observe, plan and act on the settings."""
         spec = cycle.obj.spec
         writes_allowed = spec.management_policy is ManagementPolicy.MANAGE and not is_paused(cycle)
-        reconcile_request = pending_action(cycle, "reconcile")
+        reconcile_request = pending_action(cycle, constants.Action.RECONCILE)
         if reconcile_request is not None:
-            cycle.handled["reconcile"] = reconcile_request
+            cycle.handled[constants.Action.RECONCILE] = reconcile_request
         if writes_allowed:
             await act.perform_requested_actions(cycle, api)
 
@@ -215,7 +216,7 @@ class Reconciler:
         )
         if not known and not may_create and not cycle.previous.instance_id:
             raise ProvisioningFailure(
-                "CreationHeld",
+                Reason.CREATION_HELD,
                 "No instance yet, and writes are held (paused, being deleted, or "
                 "managementPolicy Observe)",
                 permanent=False,

@@ -1,0 +1,233 @@
+"""Every reason the operator writes into a condition or an Event, in one catalog.
+
+`Reason` names them; `CATALOG` says what each means, whether a person must act
+(failures) and which Event type carries it (events). Conditions, events, the
+side-effect gate and the generated reference all read from here, and a test
+fails when code produces a reason that is not in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+
+# ruff: noqa: S105 - reason names such as "TokenRejected" are not credentials
+class Reason(StrEnum):
+    """Failure and event reasons (condition-table reasons live with their tables)."""
+
+    TOKEN_REJECTED = "TokenRejected"
+    INSTANCE_REJECTED = "InstanceRejected"
+    INSTANCE_DELETED = "InstanceDeleted"
+    INSTANCE_EXPIRED = "InstanceExpired"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    SETTINGS_REJECTED = "SettingsRejected"
+    API_MISMATCH = "ApiMismatch"
+    RATE_LIMITED = "RateLimited"
+    GREEN_API_UNAVAILABLE = "GreenApiUnavailable"
+    PARTNER_TOKEN_REJECTED = "PartnerTokenRejected"
+    PARTNER_ERROR = "PartnerError"
+    PARTNER_REF_MISSING = "PartnerRefMissing"
+    PARTNER_NOT_FOUND = "PartnerNotFound"
+    INSTANCE_NOT_FOUND = "InstanceNotFound"
+    CREATE_RESULT_AMBIGUOUS = "CreateResultAmbiguous"
+    CREATE_REJECTED = "CreateRejected"
+    CREATE_RESULT_PENDING = "CreateResultPending"
+    CREATE_IN_FLIGHT = "CreateInFlight"
+    CREATE_RESULT_UNKNOWN = "CreateResultUnknown"
+    INTENT_NOT_RECORDED = "IntentNotRecorded"
+    TOKEN_UNAVAILABLE = "TokenUnavailable"
+    CREATION_HELD = "CreationHeld"
+    SECRET_NOT_FOUND = "SecretNotFound"
+    SECRET_KEY_MISSING = "SecretKeyMissing"
+    SECRET_NOT_OWNED = "SecretNotOwned"
+    KUBERNETES_ERROR = "KubernetesError"
+    SETTINGS_NOT_APPLIED = "SettingsNotApplied"
+    DRIFT_DETECTED = "DriftDetected"
+    SETTINGS_IN_SYNC = "SettingsInSync"
+    AUTHORIZED = "Authorized"
+    ACCOUNT_BLOCKED = "AccountBlocked"
+    YELLOW_CARD = "YellowCard"
+    AUTHORIZATION_LOST = "AuthorizationLost"
+    RECOVERED = "Recovered"
+    LINKING_WINDOW_EXPIRED = "LinkingWindowExpired"
+    LINKING_CODE_READY = "LinkingCodeReady"
+    REBOOTED = "Rebooted"
+    LOGGED_OUT = "LoggedOut"
+    AUTO_REBOOTED = "AutoRebooted"
+    DELETION_FAILED = "DeletionFailed"
+    DELETION_ORPHANED = "DeletionOrphaned"
+    DELETION_ABANDONED = "DeletionAbandoned"
+    DELETION_UNVERIFIED = "DeletionUnverified"
+    REBOOT_UNCONFIRMED = "RebootUnconfirmed"
+    LOGOUT_UNCONFIRMED = "LogoutUnconfirmed"
+    CREDENTIALS_VALID = "CredentialsValid"
+    SETTINGS_APPLIED = "SettingsApplied"
+    SETTINGS_REAPPLIED = "SettingsReapplied"
+    DRIFT_CORRECTED = "DriftCorrected"
+    SETTINGS_UNCONFIRMED = "SettingsUnconfirmed"
+
+
+@dataclass(frozen=True)
+class FailureReason:
+    """A failure reason: `permanence` as documented, `text` for the reference."""
+
+    permanence: str
+    text: str
+
+
+@dataclass(frozen=True)
+class EventReason:
+    """An Event reason: its type and when it is posted."""
+
+    type: Literal["Normal", "Warning"]
+    text: str
+
+
+FAILURES: dict[Reason, FailureReason] = {
+    Reason.TOKEN_REJECTED: FailureReason(
+        "permanent", "GREEN-API rejected the apiTokenInstance (401)."
+    ),
+    Reason.INSTANCE_REJECTED: FailureReason(
+        "permanent", "GREEN-API rejected the instance id or apiUrl (403)."
+    ),
+    Reason.INSTANCE_DELETED: FailureReason("permanent", "GREEN-API says the instance is deleted."),
+    Reason.INSTANCE_EXPIRED: FailureReason(
+        "permanent", "The instance's plan has expired; renew it."
+    ),
+    Reason.QUOTA_EXCEEDED: FailureReason(
+        "transient",
+        "The GREEN-API plan's quota is exhausted (466); retried after its hour, not before.",
+    ),
+    Reason.SETTINGS_REJECTED: FailureReason("permanent", "GREEN-API rejected the settings (400)."),
+    Reason.API_MISMATCH: FailureReason(
+        "permanent", "GREEN-API does not know the method; check the apiUrl."
+    ),
+    Reason.RATE_LIMITED: FailureReason("transient", "GREEN-API rate-limited the operator (429)."),
+    Reason.GREEN_API_UNAVAILABLE: FailureReason(
+        "transient (permanent for a non-retryable partner error)",
+        "GREEN-API could not be reached or answered with an error.",
+    ),
+    Reason.PARTNER_TOKEN_REJECTED: FailureReason(
+        "permanent", "GREEN-API rejected the partner token."
+    ),
+    Reason.PARTNER_ERROR: FailureReason("permanent", "The partner API refused the request."),
+    Reason.PARTNER_REF_MISSING: FailureReason(
+        "permanent", "Creating or deleting an instance needs spec.partnerRef."
+    ),
+    Reason.PARTNER_NOT_FOUND: FailureReason(
+        "permanent", "The referenced WhatsAppPartner does not exist."
+    ),
+    Reason.INSTANCE_NOT_FOUND: FailureReason(
+        "permanent", "The partner account does not list the instance."
+    ),
+    Reason.CREATE_RESULT_AMBIGUOUS: FailureReason(
+        "permanent",
+        "Several instances carry this resource's creation marker; keep one by annotation.",
+    ),
+    Reason.CREATE_REJECTED: FailureReason(
+        "permanent", "The partner API refused to create the instance."
+    ),
+    Reason.CREATE_RESULT_PENDING: FailureReason(
+        "transient",
+        "createInstance got no answer, or its instance is not listed yet: the marker's name is "
+        "looked up in getInstances for the listing grace; nothing is created meanwhile.",
+    ),
+    Reason.CREATE_IN_FLIGHT: FailureReason(
+        "transient", "A createInstance of this operator is still running."
+    ),
+    Reason.CREATE_RESULT_UNKNOWN: FailureReason(
+        "permanent",
+        "createInstance was attempted but nothing with the marker's name was listed within the "
+        "grace. Annotate instance-id if it exists; confirm-create=<marker> to create anew.",
+    ),
+    Reason.INTENT_NOT_RECORDED: FailureReason(
+        "transient",
+        "A write to GREEN-API was held because its intent could not be written to status.",
+    ),
+    Reason.TOKEN_UNAVAILABLE: FailureReason(
+        "transient", "The instance was created but its token is not listed yet."
+    ),
+    Reason.CREATION_HELD: FailureReason(
+        "transient",
+        "No instance yet, and writes are held (paused, being deleted, or managementPolicy "
+        "Observe).",
+    ),
+    Reason.SECRET_NOT_FOUND: FailureReason("permanent", "A referenced Secret does not exist."),
+    Reason.SECRET_KEY_MISSING: FailureReason(
+        "permanent", "A referenced Secret key is missing, empty or not UTF-8."
+    ),
+    Reason.SECRET_NOT_OWNED: FailureReason(
+        "permanent",
+        "A Secret the operator would write or delete exists and is not its own for this resource "
+        "(managed-by label, controller ownerReference, role label); the message names it.",
+    ),
+    Reason.KUBERNETES_ERROR: FailureReason(
+        "transient (permanent for 404/403/422)", "The Kubernetes API server failed the request."
+    ),
+}
+
+EVENTS: dict[Reason, EventReason] = {
+    Reason.SETTINGS_NOT_APPLIED: EventReason(
+        "Warning", "GREEN-API accepted settings twice but did not apply them."
+    ),
+    Reason.DRIFT_DETECTED: EventReason("Warning", "Settings drifted (managementPolicy Observe)."),
+    Reason.SETTINGS_IN_SYNC: EventReason("Normal", "Settings are in sync again."),
+    Reason.AUTHORIZED: EventReason("Normal", "A phone was linked."),
+    Reason.ACCOUNT_BLOCKED: EventReason("Warning", "WhatsApp banned the number."),
+    Reason.YELLOW_CARD: EventReason("Warning", "Sending is suspended for suspected spam."),
+    Reason.AUTHORIZATION_LOST: EventReason("Warning", "The linked phone is no longer authorized."),
+    Reason.RECOVERED: EventReason("Normal", "Stalled is no longer True."),
+    Reason.LINKING_WINDOW_EXPIRED: EventReason(
+        "Normal", "The linking window ended without a linked phone."
+    ),
+    Reason.LINKING_CODE_READY: EventReason("Normal", "A QR code or pairing code is ready."),
+    Reason.REBOOTED: EventReason("Normal", "Rebooted the instance on request (annotation)."),
+    Reason.LOGGED_OUT: EventReason(
+        "Normal", "Logged the linked phone out (annotation, or before deletion)."
+    ),
+    Reason.AUTO_REBOOTED: EventReason(
+        "Warning", "The instance was stuck starting; rebooted it (autoHeal)."
+    ),
+    Reason.INSTANCE_DELETED: EventReason(
+        "Normal", "Deleted the GREEN-API instance (deletionPolicy Delete)."
+    ),
+    Reason.DELETION_FAILED: EventReason(
+        "Warning", "Deleting the GREEN-API instance failed; retrying."
+    ),
+    Reason.DELETION_ORPHANED: EventReason(
+        "Warning", "The resource is paused: the instance was left in place."
+    ),
+    Reason.DELETION_ABANDONED: EventReason(
+        "Warning",
+        "Deleting failed 3 times for want of credentials (partner or token gone); the resource "
+        "was let go and the message names the instance left in place.",
+    ),
+    Reason.DELETION_UNVERIFIED: EventReason(
+        "Warning",
+        "A creation marker was never listed by GREEN-API within the grace; the resource was let "
+        "go and the message names the marker to look for.",
+    ),
+    Reason.REBOOT_UNCONFIRMED: EventReason(
+        "Warning", "A requested reboot or logout got no usable answer; it is not sent again."
+    ),
+    Reason.LOGOUT_UNCONFIRMED: EventReason(
+        "Warning", "A requested reboot or logout got no usable answer; it is not sent again."
+    ),
+    Reason.CREDENTIALS_VALID: EventReason(
+        "Normal", "WhatsAppPartner: GREEN-API accepted the partner token."
+    ),
+    Reason.SETTINGS_APPLIED: EventReason(
+        "Normal", "Settings outcome `Apply`: sent the differing keys."
+    ),
+    Reason.SETTINGS_REAPPLIED: EventReason(
+        "Warning", "GREEN-API did not apply the settings within the settle window; sent once more."
+    ),
+    Reason.DRIFT_CORRECTED: EventReason(
+        "Warning", "Settings changed outside the operator; restored them."
+    ),
+    Reason.SETTINGS_UNCONFIRMED: EventReason(
+        "Warning", "setSettings got no answer; checked with getSettings before sending again."
+    ),
+}
