@@ -33,6 +33,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class Facts:
+    """What a reconcile learned, as the conditions need it."""
+
     generation: int
     state: InstanceState | None
     raw_state: str | None

@@ -13,6 +13,8 @@ from whatsapp_operator.decide.reasons import Reason
 
 @dataclass(frozen=True)
 class Event:
+    """A Kubernetes Event to record on the object."""
+
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
@@ -49,6 +51,7 @@ _PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str
 def transition_events(
     previous: WhatsAppInstanceStatus, current: WhatsAppInstanceStatus, plan: SettingsPlan
 ) -> list[Event]:
+    """The Events warranted by the change from `previous` to `current` and by the settings plan."""
     events: list[Event] = []
     template = _PLAN_EVENTS.get(plan.outcome)
     if template is not None:

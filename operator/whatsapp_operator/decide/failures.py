@@ -92,6 +92,7 @@ def from_partner(error: gerr.GreenApiError) -> Setback:
 
 
 def from_kube(error: KubeError) -> Setback:
+    """A Kubernetes API error; after a conflict (409), look again in two seconds."""
     # A conflict means someone else wrote the object just now: look again soon.
     return Setback(
         Failure(error.reason, error.message, permanent=not error.retryable),
@@ -100,8 +101,10 @@ def from_kube(error: KubeError) -> Setback:
 
 
 def from_provisioning(error: ProvisioningFailure) -> Setback:
+    """A failure to settle the instance's identity, with the wait it asked for."""
     return Setback(Failure(error.reason, error.message, error.permanent), error.retry_after)
 
 
 def from_intent(error: IntentNotRecorded) -> Setback:
+    """A write not attempted because its intent could not be recorded: worth retrying."""
     return Setback(Failure(Reason.INTENT_NOT_RECORDED, error.message, permanent=False))

@@ -27,12 +27,15 @@ CODE_KEY = "code"
 
 
 def secret_name(resource_name: str) -> str:
+    """The name of the Secret with a resource's linking codes, within the 253-character limit."""
     # Resource names are DNS subdomains (<= 253); leave room for the suffix.
     return resource_name[: 253 - len(SECRET_SUFFIX)] + SECRET_SUFFIX
 
 
 @dataclass(frozen=True)
 class LinkingDecision:
+    """The linking status to report, and what to do about the session and the codes."""
+
     status: LinkingStatus
     # True while a session should be feeding codes into the Secret.
     active: bool
@@ -59,6 +62,7 @@ def decide_linking(
     refreshed_at: datetime | None,
     now: datetime,
 ) -> LinkingDecision:
+    """This cycle's linking phase and window: codes only while notAuthorized, inside the window."""
     name = secret_name(resource)
     method = spec.method
     if state is InstanceState.AUTHORIZED:

@@ -44,6 +44,8 @@ HIDDEN_FIELDS = SECRET_FIELDS | {"proxy_instance"}
 
 
 class SettingsOutcome(StrEnum):
+    """What the plan does about settings this cycle, or why it does nothing."""
+
     UNOBSERVED = "Unobserved"
     IN_SYNC = "InSync"
     APPLY = "Apply"
@@ -64,6 +66,7 @@ class SettingsOutcome(StrEnum):
 
     @property
     def writes(self) -> bool:
+        """Whether the outcome counts as a write of settings (sent, or possibly taken)."""
         return self in (
             SettingsOutcome.APPLY,
             SettingsOutcome.REAPPLY,
@@ -85,6 +88,7 @@ class DesiredSettings:
 
     @property
     def hash(self) -> str:
+        """A digest of the desired values; secret fields count only by name and `version`."""
         public = {k: v for k, v in self.values.items() if k not in SECRET_FIELDS}
         material = json.dumps(
             {
@@ -100,6 +104,8 @@ class DesiredSettings:
 
 @dataclass(frozen=True)
 class SettingsPlan:
+    """What to do about settings: the outcome, the write if any, and what status records."""
+
     outcome: SettingsOutcome
     differing: tuple[str, ...] = ()
     write: Settings | None = None
@@ -114,6 +120,7 @@ def _plain(value: Any) -> Any:
 
 
 def differing_fields(desired: dict[str, Any], observed: Settings) -> tuple[str, ...]:
+    """The desired keys (sorted Python names) whose observed value differs."""
     return tuple(
         name
         for name, value in sorted(desired.items())
@@ -187,6 +194,7 @@ def plan_settings(
     settle: timedelta,
     now: datetime,
 ) -> SettingsPlan:
+    """Decide this cycle's settings outcome: write the differing keys, hold, or report drift."""
     if observed is None:
         return SettingsPlan(
             SettingsOutcome.UNOBSERVED, last_applied=last_applied, drift=previous_drift

@@ -49,6 +49,8 @@ class Observed:
 
 @dataclass(frozen=True)
 class Report:
+    """The new status, its document, the patch against the stored one (None: no change), Events."""
+
     status: WhatsAppInstanceStatus
     document: dict[str, Any]
     patch: dict[str, Any] | None

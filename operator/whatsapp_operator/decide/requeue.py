@@ -65,6 +65,7 @@ class Motion:
 
 
 def after_success(motion: Motion, rng: random.Random) -> float:
+    """A healthy object's next poll: after its interval, sooner while in motion, jittered."""
     delay = motion.state_seconds
     if motion.linking:
         delay = min(delay, LINKING_STATE_SECONDS)
