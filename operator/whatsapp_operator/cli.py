@@ -18,6 +18,7 @@ from whatsapp_operator.emulator import command as emulator_command
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `whatsapp-operator` command line with all its subcommands."""
     parser = argparse.ArgumentParser(
         prog="whatsapp-operator",
         description="Run WhatsApp accounts hosted on GREEN-API from Kubernetes.",
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the subcommand named in `argv` (default: sys.argv); return its exit code."""
     args = build_parser().parse_args(argv)
     handler = args.handler
     code: int = handler(args)

@@ -9,6 +9,7 @@ from typing import Any
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `run` and `crd` subcommands to `commands`."""
     run = commands.add_parser(
         "run",
         help="run the operator against the current Kubernetes context or in-cluster",

@@ -23,6 +23,8 @@ def _env_bool(name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class OperatorConfig:
+    """The operator's settings; each defaults to its environment variable (WAOP_*, KUBECONFIG)."""
+
     # Empty: watch the whole cluster.
     namespaces: tuple[str, ...] = field(default_factory=lambda: _env_list("WAOP_NAMESPACES"))
     # Peering lets a second replica wait instead of double-handling; standalone skips it.
@@ -59,4 +61,5 @@ class OperatorConfig:
 
     @property
     def clusterwide(self) -> bool:
+        """Whether the whole cluster is watched (no namespace given)."""
         return not self.namespaces

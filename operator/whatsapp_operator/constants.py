@@ -79,6 +79,8 @@ ROLE_LINKING = "linking"
 
 
 class ConditionType(StrEnum):
+    """The types of the conditions in a resource's status."""
+
     READY = "Ready"
     SYNCED = "Synced"
     AUTHORIZED = "Authorized"

@@ -37,6 +37,7 @@ class ObjectLogAdapter(logging.LoggerAdapter[logging.Logger]):
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
+        """Add the object to the record's `extra`, keeping what the call passed."""
         # The stock adapter replaces a call's `extra` with its own; merge them instead.
         kwargs["extra"] = {**(kwargs.get("extra") or {}), **(self.extra or {})}
         return msg, kwargs
@@ -59,6 +60,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, object, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
@@ -80,6 +82,7 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        """The record's line, prefixed with `[namespace/name]` when it is about an object."""
         obj = object_of(record)
         if obj is None:
             return super().formatMessage(record)

@@ -33,6 +33,8 @@ def state_label(state: str) -> str:
 
 
 class Metrics:
+    """The operator's Prometheus metrics, in their own registry."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
@@ -72,9 +74,11 @@ class Metrics:
         self._shown: set[str] = set()
 
     def serve(self, host: str, port: int) -> None:
+        """Serve the metrics over HTTP at `host:port`, in a background thread."""
         start_http_server(port, addr=host, registry=self.registry)
 
     def greenapi_call(self, method: str, outcome: str) -> None:
+        """Count one GREEN-API request by method and outcome."""
         self.greenapi_requests.labels(method=method.lower(), outcome=outcome).inc()
 
     def set_state(self, uid: str, state: str) -> None:
@@ -85,6 +89,7 @@ class Metrics:
             self._publish()
 
     def forget(self, uid: str) -> None:
+        """Stop counting the instance `uid` in any state."""
         if self._states.pop(uid, None) is not None:
             self._publish()
 

@@ -112,6 +112,8 @@ class Owner:
 
 
 class SecretReader(Protocol):
+    """Reads one key of a Secret."""
+
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
 
 

@@ -81,6 +81,7 @@ class SecretRegistry:
         return self.values
 
     def size(self) -> int:
+        """How many values are scrubbed now."""
         return len(self.current())
 
     def redact(self, text: str) -> str:
@@ -136,6 +137,7 @@ class RedactingFilter(logging.Filter):
     """Rewrites a record's message in place so no handler ever sees a secret."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in the record's message and traceback; never drop the record."""
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
