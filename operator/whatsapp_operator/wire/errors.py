@@ -87,18 +87,26 @@ class GreenApiError(Exception):
 
 
 class TokenRejected(GreenApiError):
+    """401: GREEN-API rejected the apiTokenInstance."""
+
     reason = "TokenRejected"
 
 
 class InstanceRejected(GreenApiError):
+    """403: GREEN-API rejected the instance id or the host."""
+
     reason = "InstanceRejected"
 
 
 class MethodRejected(GreenApiError):
+    """404 or 405: GREEN-API does not know the method or the verb."""
+
     reason = "MethodRejected"
 
 
 class RateLimited(GreenApiError):
+    """429: too many calls; wait for Retry-After or the method's documented rate."""
+
     reason = "RateLimited"
     transient = True
     default_retry_after = 1.0
@@ -113,6 +121,8 @@ class QuotaExceeded(GreenApiError):
 
 
 class ServiceUnavailable(GreenApiError):
+    """5xx or 499: GREEN-API is failing for now; back off and try again."""
+
     reason = "ServiceUnavailable"
     transient = True
 
@@ -136,6 +146,8 @@ class TransportFailure(GreenApiError):
 
 
 class UnexpectedResponse(GreenApiError):
+    """An answer that is not the documented one (status or body); back off and try again."""
+
     reason = "UnexpectedResponse"
     transient = True
 
@@ -165,6 +177,8 @@ class InstanceExpired(GreenApiError):
 
 
 class InstanceDeleted(GreenApiError):
+    """400 "deleted": the instance no longer exists."""
+
     reason = "InstanceDeleted"
 
 
@@ -195,8 +209,12 @@ class PartnerError(GreenApiError):
 
 
 class PartnerTokenRejected(PartnerError):
+    """Partner API code 401: the partner token was rejected."""
+
     reason = "PartnerTokenRejected"
 
 
 class PartnerInstanceNotFound(PartnerError):
+    """Partner API code 404: no such instance under this partner."""
+
     reason = "PartnerInstanceNotFound"

@@ -38,6 +38,7 @@ class OddValue(str):
 
     @classmethod
     def of(cls, value: object) -> OddValue:
+        """Keep `value`, as decoded from the wire, as an odd value (its JSON text)."""
         return cls(json.dumps(value, ensure_ascii=False, default=str))
 
     @property
@@ -123,10 +124,14 @@ WireBoolStyle = Literal["yesno", "json"]
 
 
 class WireModel(BaseModel):
+    """A GREEN-API body as a frozen model; unknown fields are ignored."""
+
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
 class InstanceState(StrEnum):
+    """An instance's stateInstance, plus the operator's own `creating` and `unknown`."""
+
     AUTHORIZED = "authorized"
     NOT_AUTHORIZED = "notAuthorized"
     BLOCKED = "blocked"
@@ -140,6 +145,7 @@ class InstanceState(StrEnum):
 
 
 def parse_state(raw: object) -> InstanceState:
+    """The state for a raw stateInstance: `creating` for null, `unknown` for an undocumented one."""
     if raw is None:
         return InstanceState.CREATING
     if isinstance(raw, str):
@@ -157,6 +163,10 @@ class StateReport(WireModel):
 
     @classmethod
     def from_wire(cls, body: object) -> StateReport:
+        """Parse getStateInstance's body (null: creating).
+
+        ValueError for a body that is neither null nor an object, or a state that is not text.
+        """
         if body is None:
             return cls(state=InstanceState.CREATING, raw=None)
         if not isinstance(body, dict):
@@ -239,18 +249,26 @@ READ_ONLY_SETTINGS = frozenset({"wid", "country_instance", "type_account"})
 
 
 class SaveSettingsResult(WireModel):
+    """setSettings: whether the settings were saved."""
+
     save_settings: bool = Field(alias="saveSettings")
 
 
 class RebootResult(WireModel):
+    """reboot: whether the reboot was accepted."""
+
     is_reboot: bool = Field(alias="isReboot")
 
 
 class LogoutResult(WireModel):
+    """logout: whether the logout was accepted."""
+
     is_logout: bool = Field(alias="isLogout")
 
 
 class QrKind(StrEnum):
+    """The `type` of a QR answer; `unknown` for one this client does not know."""
+
     QR_CODE = "qrCode"
     ALREADY_LOGGED = "alreadyLogged"
     ERROR = "error"
@@ -260,6 +278,7 @@ class QrKind(StrEnum):
 
 
 def parse_qr_kind(raw: str) -> QrKind:
+    """The kind for a raw QR `type` (the old `timeout` included); `unknown` when not recognised."""
     # The WebSocket page once documented `timeout` for what is now `timeoutExpired`.
     if raw == "timeout":
         return QrKind.TIMEOUT_EXPIRED
@@ -284,6 +303,7 @@ class QrFrame(WireModel):
 
     @classmethod
     def from_wire(cls, body: object) -> QrFrame:
+        """Parse a QR answer or frame; ValueError without a string `type` or a qrCode's image."""
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             raise ValueError("QR answer is not an object with a string `type`")
         raw_type: str = body["type"]
@@ -304,6 +324,8 @@ class QrFrame(WireModel):
 
 
 class AuthorizationCode(WireModel):
+    """getAuthorizationCode: whether a pairing code was issued, and the code (a secret)."""
+
     status: bool
     code: SecretStr
 
@@ -318,16 +340,21 @@ class WaSettings(WireModel):
 
     @property
     def state(self) -> InstanceState:
+        """The instance's state, parsed from `stateInstance`."""
         return parse_state(self.state_instance)
 
 
 class StateHistoryEntry(WireModel):
+    """One entry of getStateInstanceHistory: a state, its time and the phone number."""
+
     state_instance: str | None = Field(default=None, alias="stateInstance")
     timestamp: int | None = None
     phone_number: str | None = Field(default=None, alias="phoneNumber")
 
 
 class CreatedInstance(WireModel):
+    """createInstance: the new instance's id and token (a secret)."""
+
     id_instance: int = Field(alias="idInstance")
     api_token_instance: SecretStr = Field(alias="apiTokenInstance")
     type_instance: str = Field(default="whatsapp", alias="typeInstance")
@@ -347,6 +374,8 @@ PartnerTime = Annotated[datetime | None, BeforeValidator(_parse_partner_time)]
 
 
 class PartnerInstance(WireModel):
+    """One instance in the partner's getInstances list; unset dates mean "never"."""
+
     id_instance: int = Field(alias="idInstance")
     name: str = ""
     type_instance: str = Field(default="whatsapp", alias="typeInstance")
@@ -362,4 +391,6 @@ class PartnerInstance(WireModel):
 
 
 class DeleteInstanceResult(WireModel):
+    """deleteInstanceAccount: whether the instance was deleted."""
+
     delete_instance_account: bool = Field(alias="deleteInstanceAccount")
