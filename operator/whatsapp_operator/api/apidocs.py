@@ -464,6 +464,7 @@ def _metadata_section() -> list[str]:
 
 
 def render_reference() -> str:
+    """The API reference (docs/reference.md) in Markdown, from the CRDs and the catalogs."""
     lines = ["# API reference", "", HEADER, ""]
     lines += _kind_section(build_crd())
     lines += _kind_section(build_partner_crd())

@@ -66,6 +66,7 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of `model`; ValueError for a union it cannot express."""
     raw = model.model_json_schema(by_alias=True)
     defs = raw.pop("$defs", {})
     schema: dict[str, Any] = _resolve(raw, defs)
@@ -77,6 +78,7 @@ def _condition(kind: str) -> str:
 
 
 def instance_printer_columns() -> list[dict[str, Any]]:
+    """The columns `kubectl get whatsappinstances` shows."""
     return [
         {
             "name": "State",
@@ -110,6 +112,7 @@ def instance_printer_columns() -> list[dict[str, Any]]:
 
 
 def partner_printer_columns() -> list[dict[str, Any]]:
+    """The columns `kubectl get whatsapppartners` shows."""
     return [
         {"name": "API", "type": "string", "jsonPath": ".spec.apiUrl"},
         {"name": "Ready", "type": "string", "jsonPath": _condition("Ready")},
@@ -181,6 +184,7 @@ def _crd(
 
 
 def build_crd() -> dict[str, Any]:
+    """The WhatsAppInstance CustomResourceDefinition."""
     return _crd(
         kind=constants.KIND,
         plural=constants.PLURAL,
@@ -194,6 +198,7 @@ def build_crd() -> dict[str, Any]:
 
 
 def build_partner_crd() -> dict[str, Any]:
+    """The WhatsAppPartner CustomResourceDefinition."""
     return _crd(
         kind=constants.PARTNER_KIND,
         plural=constants.PARTNER_PLURAL,
@@ -229,10 +234,12 @@ def _render(document: dict[str, Any]) -> str:
 
 
 def render_crd_yaml() -> str:
+    """The WhatsAppInstance CRD as the YAML committed in `crds/`."""
     return _render(build_crd())
 
 
 def render_partner_crd_yaml() -> str:
+    """The WhatsAppPartner CRD as the YAML committed in `crds/`."""
     return _render(build_partner_crd())
 
 

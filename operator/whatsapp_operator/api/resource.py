@@ -588,6 +588,8 @@ class WhatsAppPartnerStatus(ObservedModel):
 
 
 class WhatsAppPartner(ObservedModel):
+    """The whole WhatsAppPartner as the operator reads it (metadata kept as a plain mapping)."""
+
     api_version: str
     kind: str
     metadata: dict[str, Any]
