@@ -93,6 +93,8 @@ def _check_owned(secret: Any, what: str, owner_uid: str, role: str) -> None:
 
 
 class Kube:
+    """The operator's Kubernetes API calls, run in worker threads; referenced Secrets cached."""
+
     def __init__(self, api_client: client.ApiClient) -> None:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
@@ -104,14 +106,21 @@ class Kube:
         self._secret_epochs: dict[tuple[str, str], int] = {}
 
     def forget_secret(self, namespace: str, name: str) -> None:
+        """Drop the cached Secret `namespace/name` (it changed); the next read fetches it."""
         key = (namespace, name)
         self._secrets.pop(key, None)
         self._secret_epochs[key] = self._secret_epochs.get(key, 0) + 1
 
     def close(self) -> None:
+        """Close the API client's connections."""
         self._api_client.close()
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
+        """One key of a Secret, trimmed and registered for redaction, with the Secret's version.
+
+        Raises `SecretNotFound` when the Secret is absent, `SecretKeyMissing` when the key is
+        absent, empty or not UTF-8, and `KubeError` for other API failures.
+        """
         what = f"Secret {namespace}/{name}"
         cache_key = (namespace, name)
         secret: Any = self._secrets.get(cache_key)
@@ -259,6 +268,7 @@ class Kube:
             raise _convert(exc, f"{plural} {namespace}/{name} status") from None
 
     async def read_partner(self, namespace: str, name: str) -> dict[str, Any]:
+        """The WhatsAppPartner `namespace/name` as a mapping; `KubeError` when it cannot be read."""
         what = f"{constants.PARTNER_KIND} {namespace}/{name}"
         try:
             body = await asyncio.to_thread(

@@ -49,6 +49,10 @@ class Kube:
 
     @classmethod
     def connect(cls, kubeconfig: str | None, context: str | None, namespace: str | None) -> Kube:
+        """A client from the kubeconfig and context, in `namespace` (default: the context's).
+
+        PluginError when the kubeconfig cannot be loaded.
+        """
         configuration = client.Configuration()
         try:
             _load_kube_config(kubeconfig, context, configuration)
@@ -70,6 +74,7 @@ class Kube:
             raise PluginError(f"{what}: {exc.status} {exc.reason}") from exc
 
     def get(self, name: str) -> dict[str, Any]:
+        """The WhatsAppInstance `name` as a plain mapping; PluginError when it cannot be read."""
         objects = client.CustomObjectsApi(self.api)
         found = self._call(
             f"whatsappinstance {name}",
@@ -91,6 +96,7 @@ class Kube:
         return cast(dict[str, Any], patched)
 
     def linking_secret(self, name: str) -> LinkingSecret | None:
+        """The linking Secret of instance `name`, None when absent; PluginError if unreadable."""
         core = client.CoreV1Api(self.api)
         secret = secret_name(name)
         try:
@@ -111,6 +117,7 @@ class Kube:
         )
 
     def events(self, name: str) -> list[dict[str, Any]]:
+        """The Events about the WhatsAppInstance `name`, as plain mappings."""
         core = client.CoreV1Api(self.api)
         found = self._call(
             f"events of {name}",
@@ -131,5 +138,7 @@ class Kube:
 
 @dataclass(frozen=True)
 class LinkingSecret:
+    """A linking Secret's decoded data and when its codes were last refreshed."""
+
     data: dict[str, bytes]
     refreshed_at: str

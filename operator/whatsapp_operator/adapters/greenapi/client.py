@@ -105,6 +105,7 @@ class GreenApi:
         )
 
     async def aclose(self) -> None:
+        """Close the pooled HTTP connections."""
         await self._http.aclose()
 
     async def __aenter__(self) -> GreenApi:
@@ -114,11 +115,13 @@ class GreenApi:
         await self.aclose()
 
     def instance(self, *, api_url: str, id_instance: int, token: SecretStr | str) -> InstanceClient:
+        """A client for one instance; ValueError unless `api_url` is an http(s) URL with a host."""
         return InstanceClient(
             self, _validate_base_url(api_url, "apiUrl"), id_instance, _secret(token)
         )
 
     def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerClient:
+        """A partner API client; ValueError unless `api_url` is an http(s) URL with a host."""
         return PartnerClient(self, _validate_base_url(api_url, "partner apiUrl"), _secret(token))
 
     async def request(
@@ -296,6 +299,7 @@ class InstanceClient:
         return status, responses.decode_json(method, self.id_instance, status, text)
 
     async def get_settings(self) -> Settings:
+        """getSettings: the instance's settings as they are now."""
         status, payload = await self._call("getSettings")
         result: Settings = _parse(
             "Settings", "getSettings", self.id_instance, Settings.model_validate, payload, status
@@ -320,6 +324,7 @@ class InstanceClient:
         return result.save_settings
 
     async def get_state(self) -> StateReport:
+        """getStateInstance: the instance's state."""
         status, payload = await self._call("getStateInstance")
         result: StateReport = _parse(
             "stateInstance",
@@ -332,11 +337,17 @@ class InstanceClient:
         return result
 
     async def qr(self) -> QrFrame:
+        """qr: the current QR code, or why there is none (already linked, an error)."""
         status, payload = await self._call("qr")
         result: QrFrame = _parse("qr", "qr", self.id_instance, QrFrame.from_wire, payload, status)
         return result
 
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode:
+        """getAuthorizationCode for a phone number in international format.
+
+        Each call replaces the previous code, so a call is repeated only if it cannot have
+        taken effect. ValueError when `phone_number` is not positive.
+        """
         if phone_number <= 0:
             raise ValueError("phone number must be digits in international format")
         # Each call invalidates the previous code, so it is not repeated blindly.
@@ -355,6 +366,7 @@ class InstanceClient:
         return result
 
     async def get_wa_settings(self) -> WaSettings:
+        """getWaSettings: the linked account (phone, avatar, device id) and the state."""
         status, payload = await self._call("getWaSettings")
         result: WaSettings = _parse(
             "WaSettings",
@@ -367,6 +379,7 @@ class InstanceClient:
         return result
 
     async def get_state_history(self, count: int = 100) -> list[StateHistoryEntry]:
+        """getStateInstanceHistory: up to `count` of the instance's past states."""
         status, payload = await self._call("getStateInstanceHistory", params={"count": count})
         if not isinstance(payload, list):
             raise errors.UnexpectedResponse(
@@ -388,6 +401,7 @@ class InstanceClient:
         ]
 
     async def reboot(self) -> bool:
+        """reboot: whether GREEN-API accepted it. Repeated only if it cannot have taken effect."""
         # ISS#808: reboot right after logout can take long to answer.
         status, payload = await self._call("reboot", idempotent=False, timeout=60.0)
         result: RebootResult = _parse(
@@ -396,6 +410,7 @@ class InstanceClient:
         return result.is_reboot
 
     async def logout(self) -> bool:
+        """logout: whether GREEN-API accepted it. Repeated only if it cannot have taken effect."""
         status, payload = await self._call("logout", idempotent=False)
         result: LogoutResult = _parse(
             "isLogout", "logout", self.id_instance, LogoutResult.model_validate, payload, status
@@ -486,6 +501,7 @@ class PartnerClient:
         return result.delete_instance_account
 
     async def get_instances(self) -> list[PartnerInstance]:
+        """getInstances: the partner's instances (deleted ones marked `deleted`)."""
         payload = await self._call("getInstances", "GET", idempotent=True)
         if not isinstance(payload, list):
             raise errors.UnexpectedResponse(

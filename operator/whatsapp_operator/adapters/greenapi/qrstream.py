@@ -38,6 +38,12 @@ async def stream_qr_frames(
     limiter_key: tuple[str, str, str],
     open_timeout: float,
 ) -> AsyncIterator[QrFrame]:
+    """Yield the frames of the scanqrcode WebSocket at `ws_url`, stopping after a final frame.
+
+    Paced by `limiter`. Failures raise `GreenApiError`s: the upgrade's status mapped as for
+    HTTP, `TransportFailure` for a closed, failed or unopened socket, `UnexpectedResponse`
+    for a frame that is not a QR frame.
+    """
     protect_loggers((_WS_LOGGER,))
     await limiter.acquire(limiter_key, RateLimiter.rate_for(_METHOD))
     where = f"{_METHOD} on instance {instance_id}"

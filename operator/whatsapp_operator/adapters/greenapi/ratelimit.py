@@ -54,6 +54,7 @@ class RateLimiter:
 
     @staticmethod
     def rate_for(method: str) -> float:
+        """The documented requests per second for `method` (1 when undocumented)."""
         return DOCUMENTED_RATES.get(method.lower(), DEFAULT_RATE)
 
     def reserve(self, key: tuple[str, str, str], rate: float) -> float:
@@ -65,6 +66,7 @@ class RateLimiter:
         return slot - now
 
     async def acquire(self, key: tuple[str, str, str], rate: float) -> None:
+        """Wait for the next free slot for `key` at `rate` calls per second."""
         delay = self.reserve(key, rate)
         if delay > 0:
             await self._sleep(delay)

@@ -109,6 +109,7 @@ def error_for_status(
 
 
 def decode_json(method: str, instance_id: int | None, status: int, body: str) -> object:
+    """The JSON in `body`; `UnexpectedResponse` when it is not JSON."""
     try:
         return json.loads(body)
     except ValueError:
