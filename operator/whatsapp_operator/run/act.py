@@ -23,6 +23,12 @@ from whatsapp_operator.wire.models import InstanceState
 
 
 async def write_settings(cycle: Cycle, api: InstanceApi, previous: LastApplied | None) -> None:
+    """Send the plan's settings write through the gate, updating `cycle.plan` with what came of it.
+
+    Raises the write's `GreenApiError` when it was not taken, `UnexpectedResponse` when
+    GREEN-API answered saveSettings=false, and `IntentNotRecorded`. No answer is not an
+    error: the plan becomes Unconfirmed.
+    """
     plan = cycle.plan
     assert plan is not None
     assert plan.write is not None

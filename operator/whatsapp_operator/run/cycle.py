@@ -50,6 +50,8 @@ StatusRecorder = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class InstanceApi(Protocol):
+    """The instance API calls a reconcile makes."""
+
     async def get_state(self) -> StateReport: ...
     async def get_settings(self) -> Settings: ...
     async def set_settings(self, settings: Settings) -> bool: ...
@@ -62,12 +64,16 @@ class InstanceApi(Protocol):
 
 
 class GreenApiFactory(PartnerFactory, Protocol):
+    """Hands out instance and partner API clients."""
+
     def instance(
         self, *, api_url: str, id_instance: int, token: SecretStr | str
     ) -> InstanceApi: ...
 
 
 class SecretsApi(CodeStore, ObjectStore, Protocol):
+    """The Kubernetes calls a reconcile makes: Secrets, the partner, annotations."""
+
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
     async def delete_secret(
         self, namespace: str, name: str, *, owner_uid: str, role: str
@@ -128,6 +134,8 @@ class Memory:
 
 @dataclass
 class Outcome:
+    """What one reconcile leads to: the status patch, Events and when to run again."""
+
     status_patch: dict[str, Any] | None
     events: list[Event]
     requeue_after: float
@@ -175,15 +183,21 @@ class Cycle:
     api_url: str = ""
 
     def fail(self, setback: failures.Setback) -> None:
+        """Record why this reconcile could not finish, and the least wait before the next."""
         self.failure = setback.failure
         self.retry_after = setback.retry_after
 
     @property
     def deleting(self) -> bool:
+        """Whether the object is being deleted."""
         return bool(self.obj.metadata.get("deletionTimestamp"))
 
 
 def pending_action(cycle: Cycle, action: constants.Action) -> str | None:
+    """The value of `action`'s annotation if it still needs doing, else None.
+
+    An action stamped before the object was created is marked handled and skipped.
+    """
     value = cycle.annotations.get(constants.ACTION_ANNOTATIONS[action])
     if not value or cycle.handled.get(action) == value:
         return None
@@ -209,4 +223,5 @@ async def record_intent(cycle: Cycle, patch: dict[str, Any]) -> None:
 
 
 def is_paused(cycle: Cycle) -> bool:
+    """Whether the object carries the pause annotation."""
     return constants.is_paused(cycle.annotations)

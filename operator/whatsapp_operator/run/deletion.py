@@ -37,6 +37,8 @@ def _object_log(namespace: str, name: object) -> ObjectLogAdapter:
 
 @dataclass(frozen=True)
 class DeletionResult:
+    """What deleting the GREEN-API side led to: done or not, why, Events and the wait."""
+
     done: bool
     message: str
     events: tuple[Event, ...] = ()
@@ -44,12 +46,16 @@ class DeletionResult:
 
 
 class InstanceLogout(Protocol):
+    """The instance API calls a deletion makes."""
+
     async def get_state(self) -> StateReport: ...
 
     async def logout(self) -> bool: ...
 
 
 class InstanceFactory(Protocol):
+    """Makes an instance API client for a deletion."""
+
     def __call__(
         self, *, api_url: str, id_instance: int, token: SecretStr | str
     ) -> InstanceLogout: ...
@@ -77,6 +83,11 @@ class Deleter:
         api_url_for: Callable[[int], str],
         now: datetime,
     ) -> DeletionResult:
+        """Log out and delete every GREEN-API instance of `obj`; one already gone counts as deleted.
+
+        Raises `ProvisioningFailure` while a creation's instance may still be listed, and the
+        `GreenApiError` of a logout or deletion that failed.
+        """
         annotations: dict[str, str] = dict(obj.metadata.get("annotations") or {})
         uid = str(obj.metadata.get("uid") or "")
         created = await self._creation_in_flight(namespace, name, uid)

@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 
 class Result(StrEnum):
+    """What a side effect did to the world outside."""
+
     DONE = "done"
     NOT_SENT = "not-sent"
     REFUSED = "refused"
@@ -87,6 +89,7 @@ class Performed(Generic[T]):
 
     @property
     def done(self) -> bool:
+        """Whether the call was made and succeeded."""
         return self.result is Result.DONE
 
 

@@ -47,6 +47,8 @@ def _trigger(body: Any) -> tuple[object, ...]:
 
 @dataclass
 class Entry:
+    """One object's loop: its memory, its wake-up signal and its lock."""
+
     memory: Memory = field(default_factory=Memory)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
@@ -56,11 +58,14 @@ class Entry:
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wake(self) -> None:
+        """Run the object's reconcile now rather than at the end of its wait."""
         self.wakeup.set()
 
 
 @dataclass
 class Runtime:
+    """What the handlers share for the life of the process."""
+
     config: OperatorConfig
     green_api: GreenApi
     kube: Kube
@@ -71,11 +76,13 @@ class Runtime:
     entries: dict[str, Entry] = field(default_factory=dict)
 
     def wake_partner_users(self, namespace: str, name: str) -> None:
+        """Wake every object that uses the WhatsAppPartner `namespace/name`."""
         for entry in self.entries.values():
             if entry.memory.partner == (namespace, name):
                 entry.wake()
 
     def wake_referencing(self, namespace: str, name: str) -> int:
+        """Wake every object that reads the Secret `namespace/name`; return how many."""
         woken = 0
         for entry in self.entries.values():
             if (namespace, name) in entry.memory.referenced_secrets:
@@ -91,6 +98,7 @@ def _runtime(memo: Any) -> Runtime:
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Set kopf up and build the process's runtime (clients, reconcilers, metrics) into `memo`."""
     config: OperatorConfig = memo.get("config") or OperatorConfig()
     settings.persistence.finalizer = constants.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
@@ -134,6 +142,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
 @kopf.on.cleanup()
 async def shut_down(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the linking sessions and close the GREEN-API and Kubernetes clients."""
     runtime = memo.get("runtime")
     if runtime is None:
         return
@@ -164,6 +173,10 @@ async def run_instance(
     stopped: kopf.DaemonStopped,
     **_: Any,
 ) -> None:
+    """Reconcile one WhatsAppInstance in a loop until its daemon is stopped.
+
+    On deletion, the linking Secret is removed and the object forgotten.
+    """
     namespace = namespace or ""
     runtime = _runtime(memo)
     entry = runtime.entries.setdefault(uid, Entry())
@@ -243,6 +256,7 @@ async def run_partner(
     stopped: kopf.DaemonStopped,
     **_: Any,
 ) -> None:
+    """Check one WhatsAppPartner in a loop until its daemon is stopped."""
     namespace = namespace or ""
     runtime = _runtime(memo)
     entry = runtime.entries.setdefault(uid, Entry())
@@ -373,6 +387,7 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """Wake an object's loop when its generation or a trigger annotation changed."""
     runtime = memo.get("runtime")
     entry = runtime.entries.get(uid) if runtime is not None else None
     if entry is not None and _trigger(body) != entry.trigger:
@@ -381,6 +396,7 @@ async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -
 
 @kopf.on.event("", "v1", "secrets")
 async def wake_on_secret(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
+    """Drop a changed Secret from the cache and wake the objects that read it."""
     runtime = memo.get("runtime")
     if runtime is not None and namespace:
         runtime.kube.forget_secret(namespace, name)

@@ -46,6 +46,8 @@ REPLACED_QR_GRACE = 60.0
 
 
 class LinkingApi(Protocol):
+    """The instance API calls linking makes."""
+
     async def qr(self) -> QrFrame: ...
 
     def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
@@ -54,6 +56,8 @@ class LinkingApi(Protocol):
 
 
 class CodeStore(Protocol):
+    """Writes the Secret that holds the linking codes."""
+
     async def apply_secret(
         self,
         namespace: str,
@@ -77,6 +81,8 @@ class SessionState:
 
 @dataclass
 class LinkingSession:
+    """Keeps one instance's current QR code or pairing code in its linking Secret."""
+
     namespace: str
     resource: str
     secret_name: str
@@ -97,14 +103,17 @@ class LinkingSession:
         )
 
     def start(self) -> None:
+        """Start feeding codes into the Secret, unless already running."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"linking {self.resource}")
 
     @property
     def running(self) -> bool:
+        """Whether the session is feeding codes now."""
         return self._task is not None and not self._task.done()
 
     async def stop(self) -> None:
+        """Stop feeding codes and wait until the session has ended."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

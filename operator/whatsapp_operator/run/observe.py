@@ -54,6 +54,7 @@ async def observe(cycle: Cycle, api: InstanceApi, memory: Memory, *, force_setti
 
 
 def settings_due(cycle: Cycle, memory: Memory, force: bool) -> bool:
+    """Whether getSettings should be read this cycle (forced, never read, spec changed, due)."""
     if force or memory.settings is None or memory.settings_read_at is None:
         return True
     if memory.settings_read_generation != cycle.generation:
@@ -72,6 +73,7 @@ def settings_due(cycle: Cycle, memory: Memory, force: bool) -> bool:
 
 
 async def read_state(cycle: Cycle, api: InstanceApi) -> StateReport:
+    """getStateInstance; right after creation, a refusal is read as "still creating"."""
     try:
         return await api.get_state()
     except (gerr.TokenRejected, gerr.InstanceExpired, gerr.InstanceNotAuthorized):

@@ -25,11 +25,15 @@ from whatsapp_operator.wire import errors as gerr
 
 
 class PartnerSecrets(Protocol):
+    """Reads the partner token's Secret."""
+
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
 
 
 @dataclass
 class PartnerOutcome:
+    """What one partner check leads to: the status patch, Events and when to run again."""
+
     status_patch: dict[str, Any] | None
     events: list[Event]
     requeue_after: float

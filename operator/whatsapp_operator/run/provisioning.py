@@ -63,6 +63,8 @@ LISTING_GRACE = timedelta(minutes=10)
 
 
 class PartnerApi(Protocol):
+    """The partner API calls provisioning and deletion make."""
+
     async def create_instance(
         self, *, name: str | None = None, settings: Settings | None = None
     ) -> CreatedInstance: ...
@@ -73,10 +75,14 @@ class PartnerApi(Protocol):
 
 
 class PartnerFactory(Protocol):
+    """Makes a partner API client."""
+
     def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerApi: ...
 
 
 class ObjectStore(Protocol):
+    """The Kubernetes calls provisioning makes."""
+
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
 
     async def apply_secret(
@@ -103,6 +109,8 @@ class ObjectStore(Protocol):
 
 @dataclass(frozen=True)
 class Identity:
+    """The GREEN-API instance an object stands for, and its token."""
+
     instance_id: int
     token: SecretValue
     # Human-readable origin of the token, for messages ("Secret ns/x key k").
@@ -110,10 +118,12 @@ class Identity:
     created_at: datetime | None = None
 
     def recently_created(self, now: datetime) -> bool:
+        """Whether the operator created the instance within the creation grace before `now`."""
         return self.created_at is not None and now - self.created_at < CREATION_GRACE
 
 
 def owned_token_secret(resource: str) -> str:
+    """The name of the Secret the operator keeps a created instance's token in."""
     return resource[: 253 - len("-greenapi-token")] + "-greenapi-token"
 
 
@@ -132,6 +142,8 @@ def _labels(resource: str, role: str) -> dict[str, str]:
 
 @dataclass
 class Partner:
+    """A WhatsAppPartner's name and its partner API client."""
+
     name: str
     api: PartnerApi
 
@@ -214,6 +226,11 @@ class Provisioner:
         desired: Settings | None,
         now: datetime,
     ) -> Identity:
+        """The instance `obj` stands for: adopted, recorded, or created now in partner mode.
+
+        Raises `ProvisioningFailure` when it cannot be settled yet, and `KubeError` or
+        `GreenApiError` from the calls it makes.
+        """
         metadata = obj.metadata
         annotations: dict[str, str] = dict(metadata.get("annotations") or {})
         uid = str(metadata.get("uid") or "")
@@ -241,6 +258,11 @@ class Provisioner:
     async def token_for(
         self, obj: WhatsAppInstance, namespace: str, name: str, uid: str, instance_id: int
     ) -> tuple[SecretValue, str]:
+        """The token of `instance_id` and where it comes from, for messages.
+
+        From the referenced Secret, else the operator's own, rebuilt from getInstances when
+        that is gone. `ProvisioningFailure` when the partner does not list the instance.
+        """
         ref = obj.spec.instance.token_secret_ref
         if ref is not None:
             hint = f"Secret {namespace}/{ref.name} key {ref.key}"
