@@ -88,6 +88,7 @@ def state_of(kube: Kube, name: str) -> dict[str, Any]:
 
 
 def render_page(state: dict[str, Any]) -> str:
+    """The link page's HTML for `state` (as `state_of` returns it), every value escaped."""
     linked = bool(state["linked"])
     return PAGE.format(
         name=html.escape(str(state["name"])),
@@ -104,6 +105,11 @@ def render_page(state: dict[str, Any]) -> str:
 def make_handler(
     kube: Kube, name: str, allowed_hosts: Callable[[], set[str]]
 ) -> type[BaseHTTPRequestHandler]:
+    """The request handler of the link page for instance `name`: `/`, `/state` and `/qr.png`.
+
+    Requests whose Host header is not in `allowed_hosts()` are refused with 403.
+    """
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "kubectl-whatsapp"
 
@@ -147,6 +153,7 @@ def make_handler(
 
 
 def serve(kube: Kube, name: str, port: int, out: Output) -> int:
+    """Serve the link page for `name` on 127.0.0.1:`port` (0: any free port) until interrupted."""
     holder: dict[str, set[str]] = {}
     server = ThreadingHTTPServer(
         ("127.0.0.1", port), make_handler(kube, name, lambda: holder["hosts"])

@@ -54,6 +54,10 @@ def wait_until(
     timeout: float,
     interval: float = 1.0,
 ) -> T:
+    """Poll `probe` every `interval` seconds until it returns something truthy, and return it.
+
+    PluginError naming `what` after `timeout` seconds.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = probe()
@@ -147,12 +151,17 @@ def _secret_with(kube: Kube, name: str, key: str) -> LinkingSecret | None:
 
 
 def cmd_status(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`status`: print the instance's summary and recent Events."""
     obj = kube.get(args.name)
     out.say(format_status(obj, kube.events(args.name)))
     return 0
 
 
 def cmd_qr(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`qr`: draw the QR code in the terminal and follow it until linked, unless --no-follow.
+
+    Exit 1 when the instance links by pairing code, or the window ends while following.
+    """
     name = args.name
     obj = kube.get(name)
     if is_authorized(obj):
@@ -192,6 +201,10 @@ def cmd_qr(kube: Kube, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_pair(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`pair`: switch the spec to pairing with --phone if needed, then show and follow the code.
+
+    Exit 1 when the window ends while following.
+    """
     name = args.name
     phone = normalize_phone(args.phone)
     obj = kube.get(name)
@@ -237,6 +250,10 @@ def _if_handled(obj: dict[str, Any], action: str, value: str) -> dict[str, Any] 
 
 
 def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`reboot`, `logout` or `reconcile`: request it by annotation and wait until it is handled.
+
+    Exit 1 when the operator has not handled it within --timeout.
+    """
     name, action = args.name, args.command
     obj = kube.get(name)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
@@ -268,6 +285,7 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
 
 
 def cmd_link(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`link`: open a linking window if needed, then serve the local page with the live QR code."""
     from whatsapp_operator.kubectl.link import serve  # noqa: PLC0415 - only this subcommand
 
     name = args.name
@@ -293,6 +311,7 @@ def _add_cluster_options(parser: argparse.ArgumentParser, suppress: bool) -> Non
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `kubectl whatsapp` command line with its subcommands."""
     parser = argparse.ArgumentParser(
         prog="kubectl whatsapp",
         description="Work with WhatsAppInstances: status, link a phone, actions.",
@@ -338,6 +357,7 @@ HANDLERS: dict[str, Callable[[Kube, argparse.Namespace, Output], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the subcommand named in `argv`; its exit code, 1 on a PluginError, 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
     out = Output(sys.stdout)
     try:

@@ -16,6 +16,8 @@ _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
 class PngError(ValueError):
+    """The image is not a PNG this module can read, or shows no QR code."""
+
     pass
 
 
@@ -108,6 +110,7 @@ def modules(pixels: list[list[bool]]) -> list[list[bool]]:
 
 
 def render(png: bytes) -> str:
+    """The QR code in `png` as text, two module rows per line; PngError if it cannot be read."""
     grid = modules(decode_dark_pixels(png))
     if len(grid) % 2:
         grid.append([False] * len(grid[0]))

@@ -25,17 +25,22 @@ class PluginError(Exception):
 
 @dataclass
 class Output:
+    """Where the plugin writes what the user reads."""
+
     stream: TextIO
 
     @property
     def tty(self) -> bool:
+        """Whether the stream is a terminal."""
         isatty = getattr(self.stream, "isatty", None)
         return bool(isatty and isatty())
 
     def say(self, text: str = "") -> None:
+        """Write `text` and a newline, at once."""
         print(text, file=self.stream, flush=True)
 
     def clear(self) -> None:
+        """Clear the screen, on a terminal only."""
         if self.tty:
             self.stream.write("\x1b[2J\x1b[H")
             self.stream.flush()
@@ -51,14 +56,17 @@ def now_value(previous: str | None = None, clock: Callable[[], float] = time.tim
 
 
 def annotation_patch(annotation: str, value: str) -> dict[str, Any]:
+    """The merge patch that sets `annotation` to `value`."""
     return {"metadata": {"annotations": {annotation: value}}}
 
 
 def action_patch(action: str, value: str) -> dict[str, Any]:
+    """The merge patch that requests `action` (reboot, logout, reconcile) with stamp `value`."""
     return annotation_patch(constants.ACTION_ANNOTATIONS[constants.Action(action)], value)
 
 
 def relink_patch(value: str) -> dict[str, Any]:
+    """The merge patch that requests a new linking window, stamped `value`."""
     return annotation_patch(constants.ANNOTATION_RELINK, value)
 
 
@@ -93,6 +101,7 @@ def pair_patch(obj: dict[str, Any], phone: str) -> dict[str, Any] | None:
 
 
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The condition of type `kind` in the object's status, or None."""
     for item in (obj.get("status") or {}).get("conditions") or []:
         if item.get("type") == kind:
             return dict(item)
@@ -100,19 +109,23 @@ def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 def is_authorized(obj: dict[str, Any]) -> bool:
+    """Whether the object's Authorized condition is True."""
     return (condition(obj, constants.ConditionType.AUTHORIZED) or {}).get("status") == "True"
 
 
 def phone_of(obj: dict[str, Any]) -> str:
+    """The linked phone number as +DIGITS, or "(unknown number)"."""
     phone = str(((obj.get("status") or {}).get("account") or {}).get("phone") or "")
     return f"+{phone}" if phone else "(unknown number)"
 
 
 def linking_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object's `status.linking`, empty when absent."""
     return dict((obj.get("status") or {}).get("linking") or {})
 
 
 def handled(obj: dict[str, Any], action: str) -> str | None:
+    """The stamp of the last handled `action` in status, or None."""
     value = ((obj.get("status") or {}).get("handledActions") or {}).get(action)
     return None if value is None else str(value)
 
