@@ -56,10 +56,12 @@ _FORCEABLE = {"blocked", "yellowCard", "sleepMode", "authorized", "notAuthorized
 
 
 def error(status: int, message: str) -> web.Response:
+    """An admin error answer: `{"error": message}` with `status`."""
     return json_response({"error": message}, status=status)
 
 
 async def body_of(request: web.Request) -> Any:
+    """The request's JSON body, `{}` when empty; a 400 answer when it is not JSON."""
     raw = await request.text()
     if not raw.strip():
         return {}
@@ -72,6 +74,7 @@ async def body_of(request: web.Request) -> Any:
 
 
 async def dict_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body; a 400 answer when it is not an object."""
     body = await body_of(request)
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(
@@ -81,6 +84,7 @@ async def dict_body(request: web.Request) -> dict[str, Any]:
 
 
 def view(st: EmulatorState, inst: Instance) -> dict[str, Any]:
+    """Everything about `inst`, tokens and pairing code included (the admin view)."""
     now = st.now()
     state = inst.state(now)
     return {
@@ -132,6 +136,7 @@ def view(st: EmulatorState, inst: Instance) -> dict[str, Any]:
 
 
 def find(request: web.Request) -> tuple[EmulatorState, Instance]:
+    """The state and the instance named by the route's `{id}`; a 404 answer when there is none."""
     st = request.app[STATE_KEY]
     raw = request.match_info["id"]
     inst = st.registry.by_id.get(int(raw)) if raw.isdigit() else None
@@ -143,16 +148,19 @@ def find(request: web.Request) -> tuple[EmulatorState, Instance]:
 
 
 async def health(request: web.Request) -> web.Response:
+    """`GET /admin/health`: ok, and how many instances exist."""
     st = request.app[STATE_KEY]
     return json_response({"status": "ok", "instances": len(st.registry.by_id)})
 
 
 async def list_instances(request: web.Request) -> web.Response:
+    """`GET /admin/instances`: every instance's view."""
     st = request.app[STATE_KEY]
     return json_response([view(st, inst) for inst in st.registry.by_id.values()])
 
 
 async def seed_instance(request: web.Request) -> web.Response:
+    """`POST /admin/instances`: seed one instance; 201 and its view, 409 for a taken id."""
     st = request.app[STATE_KEY]
     try:
         seed = SeedInstance.model_validate(await dict_body(request))
@@ -168,11 +176,13 @@ async def seed_instance(request: web.Request) -> web.Response:
 
 
 async def get_instance(request: web.Request) -> web.Response:
+    """`GET /admin/instances/{id}`: the instance's view."""
     st, inst = find(request)
     return json_response(view(st, inst))
 
 
 async def delete_instance(request: web.Request) -> web.Response:
+    """`DELETE /admin/instances/{id}`: delete it as the partner API would."""
     st, inst = find(request)
     if inst.deleted_at is None:
         st.delete(inst)
@@ -180,6 +190,7 @@ async def delete_instance(request: web.Request) -> web.Response:
 
 
 async def scan(request: web.Request) -> web.Response:
+    """`POST .../scan`: link a phone as if it scanned the QR code; 409 when none is on offer."""
     st, inst = find(request)
     body = await dict_body(request)
     now = st.now()
@@ -194,6 +205,7 @@ async def scan(request: web.Request) -> web.Response:
 
 
 async def pair(request: web.Request) -> web.Response:
+    """`POST .../pair`: enter a pairing code; 409 if none was requested, 400 if wrong or expired."""
     st, inst = find(request)
     body = await dict_body(request)
     now = st.now()
@@ -211,6 +223,7 @@ async def pair(request: web.Request) -> web.Response:
 
 
 async def force_state(request: web.Request) -> web.Response:
+    """`POST .../state`: force a state; `starting` lasts `seconds`, else until the next change."""
     st, inst = find(request)
     body = await dict_body(request)
     state = body.get("state")
@@ -230,6 +243,7 @@ async def force_state(request: web.Request) -> web.Response:
 
 
 async def drop_settings(request: web.Request) -> web.Response:
+    """`POST .../drop-settings`: the next `count` setSettings are answered but never applied."""
     st, inst = find(request)
     body = await dict_body(request)
     count = body.get("count", 1)
@@ -240,6 +254,7 @@ async def drop_settings(request: web.Request) -> web.Response:
 
 
 async def refuse_auth_code(request: web.Request) -> web.Response:
+    """`POST .../refuse-auth-code`: the next `count` getAuthorizationCode answer `status: false`."""
     st, inst = find(request)
     body = await dict_body(request)
     count = body.get("count", 1)
@@ -250,6 +265,7 @@ async def refuse_auth_code(request: web.Request) -> web.Response:
 
 
 async def stale_auth(request: web.Request) -> web.Response:
+    """`POST .../stale-auth`: give the instance unusable auth data (or take it away)."""
     st, inst = find(request)
     body = await dict_body(request)
     enabled = body.get("enabled", True)
@@ -262,6 +278,7 @@ async def stale_auth(request: web.Request) -> web.Response:
 
 
 async def quota(request: web.Request) -> web.Response:
+    """`POST .../quota`: answer 466 for the listed methods (all when empty), or stop doing so."""
     st, inst = find(request)
     body = await dict_body(request)
     if not body.get("enabled", True):
@@ -274,11 +291,13 @@ async def quota(request: web.Request) -> web.Response:
 
 
 async def get_config(request: web.Request) -> web.Response:
+    """`GET /admin/config`: the configuration in force."""
     st = request.app[STATE_KEY]
     return json_response(st.config.model_dump(mode="json", by_alias=True))
 
 
 async def patch_config(request: web.Request) -> web.Response:
+    """`PATCH /admin/config`: merge a partial configuration in; instances are kept."""
     st = request.app[STATE_KEY]
     body = await dict_body(request)
     if not isinstance(body, dict):
@@ -295,10 +314,12 @@ def _faults_json(st: EmulatorState) -> list[dict[str, Any]]:
 
 
 async def get_faults(request: web.Request) -> web.Response:
+    """`GET /admin/faults`: the fault rules in force."""
     return json_response(_faults_json(request.app[STATE_KEY]))
 
 
 async def put_faults(request: web.Request) -> web.Response:
+    """`PUT /admin/faults`: replace the fault rules (a list, one rule, or `{rules}`)."""
     st = request.app[STATE_KEY]
     body = await body_of(request)
     if isinstance(body, dict):
@@ -311,21 +332,25 @@ async def put_faults(request: web.Request) -> web.Response:
 
 
 async def delete_faults(request: web.Request) -> web.Response:
+    """`DELETE /admin/faults`: remove every fault rule."""
     st = request.app[STATE_KEY]
     st.faults.rules = []
     return json_response([])
 
 
 async def get_counters(request: web.Request) -> web.Response:
+    """`GET /admin/counters`: calls per instance, method and outcome."""
     return json_response(request.app[STATE_KEY].counters.snapshot())
 
 
 async def delete_counters(request: web.Request) -> web.Response:
+    """`DELETE /admin/counters`: reset the call counters."""
     request.app[STATE_KEY].counters.clear()
     return json_response({})
 
 
 async def add_partner_token(request: web.Request) -> web.Response:
+    """`POST /admin/partner-tokens`: accept another partner token."""
     st = request.app[STATE_KEY]
     body = await dict_body(request)
     token = body.get("token") if isinstance(body, dict) else None
@@ -336,6 +361,7 @@ async def add_partner_token(request: web.Request) -> web.Response:
 
 
 async def advance_clock(request: web.Request) -> web.Response:
+    """`POST /admin/clock`: move the lifecycle clock forward by `advanceSeconds`."""
     st = request.app[STATE_KEY]
     body = await dict_body(request)
     seconds = body.get("advanceSeconds") if isinstance(body, dict) else None
@@ -347,6 +373,7 @@ async def advance_clock(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    """Route the admin API on `app`."""
     r = app.router
     r.add_get("/admin/health", health)
     r.add_get("/admin/instances", list_instances)

@@ -61,26 +61,33 @@ class LostAnswer(DropConnection):
 
 @dataclass(frozen=True)
 class Method:
+    """An instance API method: its name, its HTTP verb and its handler."""
+
     name: str
     verb: str
     handler: Handler
 
 
 def text(status: int, body: str) -> web.Response:
+    """A plain-text response."""
     return web.Response(status=status, text=body)
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response."""
     return web.Response(
         status=status, body=json.dumps(body).encode(), content_type="application/json"
     )
 
 
 class BadJson(ValueError):
+    """The request body is not JSON; answered 400 with a message like GREEN-API's."""
+
     pass
 
 
 async def read_json(request: web.Request, *, allow_empty: bool) -> Any:
+    """The request's JSON body (`{}` for an empty one if `allow_empty`); BadJson otherwise."""
     raw = await request.text()
     if not raw.strip():
         if allow_empty:
@@ -94,6 +101,7 @@ async def read_json(request: web.Request, *, allow_empty: bool) -> Any:
 
 
 def validation_failed(exc: SettingsValidationError | None = None) -> web.Response:
+    """GREEN-API's 400 "Validation failed" answer, naming the field when known."""
     if exc is None:
         return text(400, TEXT_VALIDATION)
     return text(400, f"{TEXT_VALIDATION}: {exc.field} {exc.reason}")
@@ -105,6 +113,7 @@ def validation_failed(exc: SettingsValidationError | None = None) -> web.Respons
 async def get_settings(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """getSettings: the instance's settings in their wire form."""
     variants = st.config.variants
     forms = {"linkPreview": variants.link_preview_form, "enableLidMode": variants.lid_mode_form}
     return json_response(render_settings(inst.settings, wid=inst.wid, forms=forms))
@@ -113,6 +122,7 @@ async def get_settings(
 async def set_settings(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """setSettings: validate, apply after the settle delay (unless dropped), and reboot."""
     # ISS#860: an empty body is accepted even though the docs ask for one field.
     body = await read_json(request, allow_empty=True)
     if not isinstance(body, dict):
@@ -145,12 +155,14 @@ async def set_settings(
 async def get_state_instance(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """getStateInstance: the instance's state."""
     return json_response({"stateInstance": inst.state(now)})
 
 
 async def get_status_instance(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """getStatusInstance: online while authorized or on a yellow card, offline otherwise."""
     online = inst.state(now) in ONLINE_STATES
     return json_response({"statusInstance": "online" if online else "offline"})
 
@@ -158,6 +170,7 @@ async def get_status_instance(
 async def reboot(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """reboot: enter `starting` for the configured time; a yellow card is lifted."""
     if inst.stable_state == "yellowCard":
         # A yellow card needs a reboot to continue (GetStateInstance docs).
         inst.stable_state = "authorized"
@@ -169,6 +182,7 @@ async def reboot(
 async def logout(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """logout: unlink the phone (and clear unusable auth data); per variant, 400 when unlinked."""
     if (
         inst.state(now) == "notAuthorized"
         and st.config.variants.logout_when_not_authorized == "error"
@@ -227,16 +241,19 @@ def qr_frame(st: EmulatorState, inst: Instance, now: float) -> dict[str, str]:
 
 
 def qr_rotation(st: EmulatorState, inst: Instance, now: float) -> int:
+    """How many times the instance's QR code has been replaced by `now`."""
     return int(max(0.0, now - inst.ready_at) // st.config.timings.qr_rotate_seconds)
 
 
 async def qr(st: EmulatorState, inst: Instance, request: web.Request, now: float) -> web.Response:
+    """qr: the current QR code, or why there is none."""
     return json_response(qr_frame(st, inst, now))
 
 
 async def get_authorization_code(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """getAuthorizationCode: a pairing code for `phoneNumber`, unless linked or refused."""
     body = await read_json(request, allow_empty=False)
     phone = body.get("phoneNumber") if isinstance(body, dict) else None
     if isinstance(phone, bool) or not isinstance(phone, int) or not 10**6 <= phone < 10**15:
@@ -273,6 +290,7 @@ async def get_authorization_code(
 async def get_wa_settings(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """getWaSettings: the linked account (phone, avatar, device id) and the state."""
     state = inst.state(now)
     linked = state in ONLINE_STATES or state == "sleepMode"
     phone = inst.phone if linked else ""
@@ -291,6 +309,7 @@ async def get_wa_settings(
 async def get_state_instance_history(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """GetStateInstanceHistory: the last `count` states (default 100), newest first."""
     # PY55 sends ?count=N; the docs show a JSON body on a GET. Both are accepted.
     raw_count: Any = request.query.get("count")
     if raw_count is None and request.can_read_body:
@@ -315,6 +334,7 @@ async def get_state_instance_history(
 async def update_api_token(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
+    """updateApiToken: replace the instance's token and answer the new one."""
     inst.token = st.registry.new_token()
     log.info("instance %s: API token rotated", inst.id_instance)
     return json_response({"apiTokenInstance": inst.token})
@@ -323,6 +343,10 @@ async def update_api_token(
 async def scan_qr_code(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.StreamResponse:
+    """scanqrcode: a WebSocket session streaming QR frames until a final one.
+
+    Per variant, a second session on the same instance gets an error frame and is closed.
+    """
     ws = web.WebSocketResponse(heartbeat=None)
     await ws.prepare(request)
     if st.config.variants.ws_single_session and inst.id_instance in st.ws_sessions:
@@ -432,6 +456,7 @@ async def read_body_first(request: web.Request) -> None:
 
 
 async def apply_fault(decision: FaultDecision) -> web.Response | None:
+    """Apply a fault's latency, then its drop (DropConnection) or its error response, if any."""
     if decision.latency_ms:
         await asyncio.sleep(decision.latency_ms / 1000)
     if decision.drop:
@@ -478,6 +503,7 @@ _REASONS = {
 
 
 async def instance_endpoint(request: web.Request) -> web.StreamResponse:
+    """Serve one instance API call, checks and injected faults included (see the module)."""
     st = request.app[STATE_KEY]
     if request.method == "OPTIONS":
         return web.Response(status=204)
@@ -545,6 +571,7 @@ async def _instance_call(
 
 
 def quota_body(method: str, inst: Instance) -> dict[str, Any]:
+    """The 466 body of an exceeded Developer-plan quota for `method`."""
     assert inst.quota is not None
     return {
         "invokeStatus": {
@@ -576,12 +603,14 @@ def quota_body(method: str, inst: Instance) -> dict[str, Any]:
 
 
 def partner_error(st: EmulatorState, code: int, description: str) -> web.Response:
+    """A partner API error: `{code, description}` in a 200, or a plain 400 under that variant."""
     if st.config.variants.partner_error_style == "http400":
         return text(400, description)
     return json_response({"code": code, "description": description})
 
 
 async def create_instance(st: EmulatorState, request: web.Request) -> web.Response:
+    """createInstance: a new instance with the given name and settings; its id and token."""
     body = await read_json(request, allow_empty=True)
     if not isinstance(body, dict):
         return partner_error(st, 400, TEXT_VALIDATION)
@@ -604,6 +633,7 @@ async def create_instance(st: EmulatorState, request: web.Request) -> web.Respon
 
 
 async def delete_instance_account(st: EmulatorState, request: web.Request) -> web.Response:
+    """deleteInstanceAccount: mark the instance deleted; code 404 in a 200 when there is none."""
     body = await read_json(request, allow_empty=False)
     raw_id = body.get("idInstance") if isinstance(body, dict) else None
     if isinstance(raw_id, bool) or not isinstance(raw_id, int):
@@ -617,6 +647,7 @@ async def delete_instance_account(st: EmulatorState, request: web.Request) -> we
 
 
 async def get_instances(st: EmulatorState, request: web.Request) -> web.Response:
+    """getInstances: every instance, deleted ones while still visible, unless listing lags."""
     now = st.now()
     horizon = now - st.config.timings.deleted_visible_days * 86400
     rows = []
@@ -659,6 +690,7 @@ PARTNER_METHODS: dict[str, tuple[str, str, PartnerHandler]] = {
 
 
 async def partner_endpoint(request: web.Request) -> web.StreamResponse:
+    """Serve one partner API call: injected faults, token and rate limit checked first."""
     st = request.app[STATE_KEY]
     if request.method == "OPTIONS":
         return web.Response(status=204)
@@ -692,5 +724,6 @@ async def _partner_call(
 
 
 def add_routes(app: web.Application) -> None:
+    """Route the instance and partner APIs on `app`."""
     app.router.add_route("*", "/waInstance{id_instance}/{method}/{token}", instance_endpoint)
     app.router.add_route("*", "/partner/{method}/{token}", partner_endpoint)

@@ -21,6 +21,7 @@ _TOKEN_IN_PATH = re.compile(r"^(/(?:waInstance[^/]*|partner)/[^/]+)/[^/?]+")
 
 
 def mask_path(path: str) -> str:
+    """`path` with the token of an instance or partner URL replaced by `***`."""
     return _TOKEN_IN_PATH.sub(r"\1/***", path)
 
 
@@ -78,6 +79,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 
 def build_app(config: EmulatorConfig | None = None) -> web.Application:
+    """The emulator's aiohttp application: instance, partner and admin APIs over one state."""
     app = web.Application(middlewares=[observe])
     app[api.STATE_KEY] = EmulatorState(config or EmulatorConfig())
     app.on_shutdown.append(_close_sockets)
@@ -96,9 +98,11 @@ class RunningEmulator:
 
     @property
     def port(self) -> int:
+        """The port the emulator listens on."""
         return int(self.url.rsplit(":", 1)[1])
 
     async def stop(self) -> None:
+        """Stop serving and close every connection."""
         await self.runner.cleanup()
 
     async def __aenter__(self) -> RunningEmulator:

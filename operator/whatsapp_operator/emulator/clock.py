@@ -11,17 +11,22 @@ import time
 
 
 class LifecycleClock:
+    """Wall time plus an offset that only moves forward."""
+
     def __init__(self) -> None:
         self._offset = 0.0
 
     def now(self) -> float:
+        """The lifecycle time: Unix seconds plus the offset."""
         return time.time() + self._offset
 
     def advance(self, seconds: float) -> None:
+        """Move the clock forward by `seconds`; ValueError when negative."""
         if seconds < 0:
             raise ValueError("the lifecycle clock only moves forward")
         self._offset += seconds
 
     @property
     def offset(self) -> float:
+        """How far the clock has been moved ahead of wall time, in seconds."""
         return self._offset

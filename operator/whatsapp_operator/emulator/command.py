@@ -12,6 +12,7 @@ LISTENING_LINE = "GREEN-API emulator listening on {url}"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `emulator` subcommand to `subparsers`."""
     parser = subparsers.add_parser(
         "emulator",
         help="run the GREEN-API emulator (instance, partner and admin APIs)",
@@ -179,6 +180,7 @@ def _mark_stale_auth(seeds: list[Any], ids: list[int]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve the emulator `args` configure until SIGINT or SIGTERM; 2 for a bad configuration."""
     import asyncio
     import logging
     import signal

@@ -121,6 +121,8 @@ class FaultRule(_Model):
 
 
 class SeedInstance(_Model):
+    """An instance that exists when the emulator starts (or is seeded later), in a given state."""
+
     id_instance: int | None = None
     api_token_instance: str | None = None
     state: InstanceStateName = "notAuthorized"
@@ -132,6 +134,8 @@ class SeedInstance(_Model):
 
 
 class EmulatorConfig(_Model):
+    """Everything an emulator can be told: timings, variants, limits, faults, seeds, tokens."""
+
     timings: Timings = Field(default_factory=Timings)
     variants: Variants = Field(default_factory=Variants)
     rate_limits: RateLimits = Field(default_factory=RateLimits)

@@ -12,6 +12,8 @@ from whatsapp_operator.emulator.config import FaultRule
 
 @dataclass(frozen=True)
 class FaultDecision:
+    """What to do to one call: delay it, drop it, answer an error status, or lose its answer."""
+
     latency_ms: float = 0.0
     drop: bool = False
     status: int | None = None
@@ -23,6 +25,8 @@ NO_FAULT = FaultDecision()
 
 
 class FaultInjector:
+    """Decides, with its own random source, which faults each call gets from the rules."""
+
     def __init__(self, rules: list[FaultRule], rng: random.Random) -> None:
         self._rng = rng
         self.rules: list[FaultRule] = list(rules)
@@ -61,12 +65,15 @@ class Counters:
         self._counts: defaultdict[tuple[str, str, str], int] = defaultdict(int)
 
     def count(self, scope: str, method: str, outcome: str) -> None:
+        """Count one call of `method` in `scope` with `outcome`."""
         self._counts[(scope, method, outcome)] += 1
 
     def clear(self) -> None:
+        """Forget every count."""
         self._counts.clear()
 
     def snapshot(self, scope: str | None = None) -> dict[str, Any]:
+        """The counts as scope -> method -> outcome (plus `total`), for one scope or all."""
         tree: dict[str, Any] = {}
         for (owner, method, outcome), value in sorted(self._counts.items()):
             if scope is not None and owner != scope:

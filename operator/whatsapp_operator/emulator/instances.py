@@ -25,6 +25,8 @@ PAIRING_ALPHABET = string.ascii_uppercase + string.digits
 
 @dataclass
 class PendingSettings:
+    """Accepted settings values that take effect at `apply_at` (lifecycle time)."""
+
     apply_at: float
     values: dict[str, Any]
 
@@ -40,6 +42,8 @@ class SetSettingsCall:
 
 @dataclass
 class PairingCode:
+    """A pairing code issued for `phone`, usable until `expires_at`."""
+
     code: str
     phone: str
     expires_at: float
@@ -47,6 +51,8 @@ class PairingCode:
 
 @dataclass
 class Quota:
+    """An exhausted Developer-plan quota: calls of `methods` (all when empty) are answered 466."""
+
     methods: frozenset[str]
     used: int
     total: int
@@ -54,6 +60,8 @@ class Quota:
 
 @dataclass
 class Instance:
+    """One emulated instance: identity, state and its deadlines, settings, history and faults."""
+
     id_instance: int
     token: str
     created_at: float
@@ -104,6 +112,7 @@ class Instance:
                 self.settings.update(item.values)
 
     def creating(self, now: float) -> bool:
+        """Whether the instance is still being created at `now`."""
         return now < self.ready_at
 
     def state(self, now: float) -> str:
@@ -117,6 +126,7 @@ class Instance:
 
     @property
     def wid(self) -> str:
+        """The linked account's `phone@c.us`, or "" when no phone is linked."""
         return f"{self.phone}@c.us" if self.stable_state != "notAuthorized" and self.phone else ""
 
     def start(self, now: float, seconds: float, reason: str = "reboot") -> None:
@@ -131,6 +141,7 @@ class Instance:
             self.settle(now)
 
     def set_stable(self, now: float, state: str, phone: str | None = None) -> None:
+        """Enter the stable `state` at `now`, ending any start; notAuthorized forgets the phone."""
         self.settle(now)
         self.starting_until = None
         if state == "notAuthorized":
@@ -166,6 +177,7 @@ class Registry:
         self.by_id: dict[int, Instance] = {}
 
     def new_id(self) -> int:
+        """A fresh 10-digit instance id beginning with the configured prefix."""
         digits = 10 - len(self._id_prefix)
         while True:
             candidate = int(self._id_prefix + str(self._rng.randrange(10**digits)).zfill(digits))
@@ -173,15 +185,19 @@ class Registry:
                 return candidate
 
     def new_token(self) -> str:
+        """A fresh 50-character hexadecimal API token."""
         return f"{self._rng.getrandbits(200):050x}"
 
     def new_secret(self) -> str:
+        """A fresh secret for an instance's QR payloads."""
         return f"{self._rng.getrandbits(128):032x}"
 
     def new_pairing_code(self) -> str:
+        """A fresh 8-character pairing code (capital letters and digits)."""
         return "".join(self._rng.choice(PAIRING_ALPHABET) for _ in range(8))
 
     def new_phone(self, id_instance: int) -> str:
+        """The phone an instance links as unless told otherwise: 7900 and the id's last 7 digits."""
         return "7900" + str(id_instance)[-7:]
 
     def add(
@@ -193,6 +209,10 @@ class Registry:
         token: str | None = None,
         name: str = "",
     ) -> Instance:
+        """Register a new instance, ready `creation_seconds` after `now`.
+
+        The id and token are generated unless given; KeyError for an id already taken.
+        """
         if id_instance is not None and id_instance in self.by_id:
             raise KeyError(id_instance)
         instance = Instance(

@@ -25,6 +25,7 @@ def qr_payload(id_instance: int, rotation: int, secret: str) -> str:
 
 
 def render_png(payload: str) -> bytes:
+    """A scannable QR-code PNG holding `payload`."""
     qr = segno.make(payload, error="l", micro=False, version=_VERSION, mask=_MASK)
     buffer = io.BytesIO()
     qr.save(buffer, kind="png", scale=_SCALE, border=4)
@@ -38,6 +39,7 @@ class QrCache:
         self._cache: dict[int, tuple[int, str]] = {}
 
     def base64_png(self, id_instance: int, rotation: int, secret: str) -> str:
+        """The base64 PNG of the instance's QR code for `rotation`, rendered once per rotation."""
         cached = self._cache.get(id_instance)
         if cached is not None and cached[0] == rotation:
             return cached[1]
@@ -48,4 +50,5 @@ class QrCache:
         return encoded
 
     def forget(self, id_instance: int) -> None:
+        """Drop the instance's cached image."""
         self._cache.pop(id_instance, None)

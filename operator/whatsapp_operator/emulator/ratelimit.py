@@ -40,9 +40,14 @@ class RateLimiter:
         self._buckets: dict[tuple[int | str, str], list[float]] = {}
 
     def rate_for(self, method: str) -> float | None:
+        """The requests per second allowed for `method`, or None when it is not limited."""
         return self._rates.get(method)
 
     def allow(self, key: int | str, method: str) -> bool:
+        """Take a token for `method` from the bucket of `key` (an instance id or a partner token).
+
+        False when the bucket is empty, i.e. the call is to be answered 429.
+        """
         rate = self._partner_rps if isinstance(key, str) else self._rates.get(method)
         if rate is None or (isinstance(key, int) and not self.enabled):
             return True
@@ -61,5 +66,6 @@ class RateLimiter:
         return True
 
     def forget(self, key: int | str) -> None:
+        """Drop every bucket of `key`."""
         for bucket_key in [k for k in self._buckets if k[0] == key]:
             del self._buckets[bucket_key]

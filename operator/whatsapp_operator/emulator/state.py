@@ -21,6 +21,8 @@ log = logging.getLogger("whatsapp_operator.emulator")
 
 
 class EmulatorState:
+    """Everything an emulator holds: configuration, instances, clock, limits, faults, counters."""
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.clock = LifecycleClock()
@@ -49,6 +51,7 @@ class EmulatorState:
         )
 
     def now(self) -> float:
+        """The lifecycle clock's time."""
         return self.clock.now()
 
     def reconfigure(self, config: EmulatorConfig) -> None:
@@ -65,6 +68,7 @@ class EmulatorState:
         self._changed = asyncio.Event()
 
     async def wait_for_change(self, timeout: float) -> None:
+        """Wait until `notify` is called, or `timeout` seconds pass."""
         event = self._changed
         try:
             await asyncio.wait_for(event.wait(), timeout=max(0.0, timeout))
@@ -72,6 +76,10 @@ class EmulatorState:
             return
 
     def validate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The writable settings in `body`, checked as setSettings checks them under the variants.
+
+        Raises `SettingsValidationError` for a value GREEN-API would refuse.
+        """
         variants = self.config.variants
         return validate_settings(
             body,
@@ -122,6 +130,7 @@ class EmulatorState:
         return instance
 
     def delete(self, instance: Instance) -> None:
+        """Mark `instance` deleted now and forget its QR image and rate buckets."""
         instance.deleted_at = self.now()
         instance.version += 1
         self.qr.forget(instance.id_instance)
