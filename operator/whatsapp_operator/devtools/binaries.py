@@ -32,6 +32,8 @@ class BinariesNotFoundError(RuntimeError):
 
 @dataclass(frozen=True)
 class Binaries:
+    """The paths of the kube-apiserver, kube-controller-manager, etcd and helm binaries."""
+
     kube_apiserver: Path
     kube_controller_manager: Path
     etcd: Path
@@ -39,6 +41,7 @@ class Binaries:
 
     @classmethod
     def in_dir(cls, directory: Path) -> Binaries:
+        """The binaries under their usual names in `directory` (whether or not they exist)."""
         return cls(**{f.name: directory / f.name.replace("_", "-") for f in fields(cls)})
 
 
@@ -56,6 +59,7 @@ def repo_root() -> Path | None:
 
 
 def cache_root() -> Path:
+    """The project's cache directory: WAOP_CACHE_DIR, else whatsapp-operator in the XDG cache."""
     explicit = os.environ.get("WAOP_CACHE_DIR")
     if explicit:
         return Path(explicit)

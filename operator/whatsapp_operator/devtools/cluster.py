@@ -23,6 +23,8 @@ TEST_CONTEXT_HINTS = ("kind-", "k3d-", "minikube", "test", "local", "dev")
 
 @dataclass
 class KubeCluster:
+    """The cluster a test session runs against: its kubeconfig, helm, and the CRDs it installed."""
+
     kubeconfig: Path
     helm: Path
     control_plane: ControlPlane | None = None
@@ -34,12 +36,14 @@ class KubeCluster:
         return api
 
     def log_tails(self, lines: int = 40) -> str:
+        """The last `lines` lines of each component's log (a local control plane only)."""
         if self.control_plane is None:
             return "(an external cluster: its component logs are not available here)"
         return self.control_plane.format_log_tails(lines)
 
 
 def current_context(kubeconfig: Path) -> str:
+    """The current-context named in the kubeconfig file, "" when none is."""
     loaded: Any = yaml.safe_load(kubeconfig.read_text(encoding="utf-8")) or {}
     return str(loaded.get("current-context") or "")
 

@@ -16,6 +16,7 @@ from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add the `dev` subcommands (cluster, build, demo) to `subparsers`."""
     dev = subparsers.add_parser("dev", help="developer tools (local Kubernetes control plane)")
     commands = dev.add_subparsers(dest="dev_command", required=True, metavar="DEV_COMMAND")
 
@@ -55,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
+    """`dev demo`: run the local demo; its exit code."""
     from whatsapp_operator.devtools.demo import run_demo
 
     return run_demo(args.port, args.auto_scan, args.exit_when_linked)
@@ -70,6 +72,7 @@ def _default_crds() -> list[Path]:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    """`dev build`: find or build the binaries and print their paths; 1 when that fails."""
     from whatsapp_operator.devtools.binaries import (
         BinariesNotFoundError,
         find_binaries,
@@ -91,6 +94,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_cluster(args: argparse.Namespace) -> int:
+    """`dev cluster`: run a local control plane until SIGINT or SIGTERM; 1 when it fails."""
     from whatsapp_operator.devtools.controlplane import (
         BinariesNotFoundError,
         ControlPlane,

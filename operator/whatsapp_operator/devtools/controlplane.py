@@ -152,16 +152,19 @@ class ControlPlane:
 
     @property
     def work_dir(self) -> Path:
+        """The control plane's scratch directory; ControlPlaneError before `start()`."""
         if self._scratch is None:
             raise ControlPlaneError("the control plane has not been started")
         return self._scratch
 
     @property
     def kubeconfig(self) -> Path:
+        """The admin kubeconfig of the running control plane."""
         return self.work_dir / "kubeconfig"
 
     @property
     def ca_file(self) -> Path:
+        """The CA certificate file of the running control plane."""
         return self.work_dir / "ca.crt"
 
     @property
@@ -171,10 +174,12 @@ class ControlPlane:
 
     @property
     def server(self) -> str:
+        """The kube-apiserver's URL."""
         return f"https://127.0.0.1:{self._apiserver_port}"
 
     @property
     def processes(self) -> list[ManagedProcess]:
+        """The component processes started so far."""
         return [p for p in (self._etcd, self._apiserver, self._kcm) if p is not None]
 
     # -- lifecycle ------------------------------------------------------------
@@ -243,9 +248,11 @@ class ControlPlane:
                 )
 
     def log_tails(self, lines: int = 40) -> dict[str, str]:
+        """The last `lines` lines of each component's log, by component name."""
         return {p.name: p.tail(lines) for p in self.processes}
 
     def format_log_tails(self, lines: int = 40) -> str:
+        """The last `lines` lines of each component's log, as one text, a header per component."""
         return "\n".join(
             f"----- {name} (last {lines} lines) -----\n{text}"
             for name, text in self.log_tails(lines).items()

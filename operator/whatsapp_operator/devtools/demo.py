@@ -49,6 +49,8 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
 
 
 class Demo:
+    """The demo's processes (control plane, emulator, operator) and what it shows."""
+
     def __init__(self, port: int, auto_scan: bool, exit_when_linked: bool) -> None:
         self.port = port
         self.auto_scan = auto_scan
@@ -66,6 +68,11 @@ class Demo:
         self.operator: ManagedProcess | None = None
 
     def run(self, stop: threading.Event) -> int:
+        """Start everything, apply the sample and walk through linking a phone; 0 when done.
+
+        Runs until `stop` is set, or ends once linked with `exit_when_linked`; TimeoutError
+        when a step does not happen in time.
+        """
         _say(
             "Starting the local Kubernetes control plane (etcd, kube-apiserver, "
             "kube-controller-manager)..."
@@ -311,6 +318,7 @@ class Demo:
             _say("(kubectl is not installed; skipping)")
 
     def stop(self) -> None:
+        """Stop the operator, the emulator and the control plane, in that order."""
         for process in (self.operator, self.emulator):
             if process is not None:
                 process.stop(timeout=15)
@@ -318,6 +326,7 @@ class Demo:
 
 
 def run_demo(port: int, auto_scan: bool, exit_when_linked: bool = False) -> int:
+    """Run the demo until SIGINT or SIGTERM, then stop everything; its exit code."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -27,6 +27,8 @@ def _die_with_parent() -> None:
 
 
 class ManagedProcess:
+    """One child process, in a session of its own, with its output appended to `log_path`."""
+
     def __init__(
         self,
         name: str,
@@ -42,9 +44,11 @@ class ManagedProcess:
 
     @property
     def pid(self) -> int | None:
+        """The process id, None before `start()`."""
         return self._popen.pid if self._popen is not None else None
 
     def start(self) -> None:
+        """Start the process, its output appended to the log file."""
         with self.log_path.open("ab") as log:
             log.write(f"$ {shlex.join(self.argv)}\n".encode())
             log.flush()
@@ -65,6 +69,7 @@ class ManagedProcess:
         return self._popen.poll() if self._popen is not None else None
 
     def running(self) -> bool:
+        """Whether the process has been started and has not exited."""
         return self._popen is not None and self._popen.poll() is None
 
     def stop(self, timeout: float) -> None:
@@ -80,6 +85,7 @@ class ManagedProcess:
             self._popen.wait()
 
     def tail(self, lines: int = 40) -> str:
+        """The last `lines` lines of the log, "" when there is none."""
         try:
             with self.log_path.open("r", encoding="utf-8", errors="replace") as log:
                 return "".join(deque(log, maxlen=lines))
