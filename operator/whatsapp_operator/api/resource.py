@@ -57,6 +57,8 @@ class SecretKeyRef(ApiModel):
 
 
 class TokenSecretRef(SecretKeyRef):
+    """A key of a Secret in the resource's namespace that holds the instance's apiTokenInstance."""
+
     key: str = Field(
         default="apiTokenInstance",
         min_length=1,
@@ -107,6 +109,8 @@ class InstanceRef(ApiModel):
 
 
 class ManagementPolicy(StrEnum):
+    """Manage: keep GREEN-API equal to the spec. Observe: report drift, never write."""
+
     MANAGE = "Manage"
     OBSERVE = "Observe"
 
@@ -243,6 +247,8 @@ class SettingsSpec(ApiModel):
 
 
 class AuthorizationMethod(StrEnum):
+    """How a phone is linked: by scanning a QR code, or by a pairing code for a phone number."""
+
     QR_CODE = "QRCode"
     PHONE_NUMBER = "PhoneNumber"
 
@@ -287,6 +293,8 @@ class AuthorizationSpec(ApiModel):
 
 
 class IntervalsSpec(ApiModel):
+    """How often GREEN-API is asked, and how long a settings write is given to show."""
+
     state_seconds: int = Field(
         default=60,
         ge=10,
@@ -308,6 +316,8 @@ class IntervalsSpec(ApiModel):
 
 
 class AutoHealSpec(ApiModel):
+    """Reboot an instance stuck in `starting`, as GREEN-API advises, at most once per cooldown."""
+
     enabled: bool = Field(
         default=False,
         description="Reboot an instance stuck in `starting` (GREEN-API's advice).",
@@ -333,6 +343,8 @@ def _defaults(model: type[ApiModel]) -> JsonDict:
 
 
 class PartnerRef(ApiModel):
+    """A WhatsAppPartner in the same namespace whose credentials create and delete the instance."""
+
     name: str = Field(
         min_length=1,
         max_length=253,
@@ -342,11 +354,19 @@ class PartnerRef(ApiModel):
 
 
 class DeletionPolicy(StrEnum):
+    """What deleting the resource does to the GREEN-API instance: Orphan keeps it, Delete
+    removes it.
+    """
+
     ORPHAN = "Orphan"
     DELETE = "Delete"
 
 
 class ConnectionSecretSpec(ApiModel):
+    """A Secret the operator writes for applications: idInstance, apiUrl, mediaUrl,
+    apiTokenInstance.
+    """
+
     name: str = Field(
         min_length=1,
         max_length=253,
@@ -359,6 +379,8 @@ class ConnectionSecretSpec(ApiModel):
 
 
 class WhatsAppInstanceSpec(ApiModel):
+    """The WhatsApp account on GREEN-API and the settings it must have."""
+
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
@@ -473,6 +495,8 @@ class Condition(ObservedModel):
 
 
 class Account(ApiModel):
+    """The WhatsApp account linked to the instance, once a phone is authorized."""
+
     phone: str = ""
     wid: str = ""
     device_id: str = ""
@@ -480,6 +504,8 @@ class Account(ApiModel):
 
 
 class FieldDrift(ApiModel):
+    """One setting that differs from spec: desired and observed value, and since when."""
+
     field: str
     desired: str
     observed: str
@@ -487,6 +513,8 @@ class FieldDrift(ApiModel):
 
 
 class LastApplied(ApiModel):
+    """The last settings write: when, which fields, for which desired values, and its fate."""
+
     time: str
     fields: list[str] = Field(default_factory=list)
     hash: str
@@ -497,6 +525,8 @@ class LastApplied(ApiModel):
 
 
 class LinkingPhase(StrEnum):
+    """Where linking a phone stands: not needed, waiting, code ready, expired or linked."""
+
     NOT_NEEDED = "NotNeeded"
     WAITING = "Waiting"
     CODE_READY = "CodeReady"
@@ -505,6 +535,8 @@ class LinkingPhase(StrEnum):
 
 
 class LinkingStatus(ApiModel):
+    """The linking window: its phase, where the current code is, and when the window ends."""
+
     phase: LinkingPhase
     method: AuthorizationMethod | None = None
     secret_name: str = ""
@@ -515,6 +547,8 @@ class LinkingStatus(ApiModel):
 
 
 class WhatsAppInstanceStatus(ObservedModel):
+    """What the operator observed and did; written by the operator only."""
+
     observed_generation: int | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -548,6 +582,8 @@ class WhatsAppInstance(ObservedModel):
 
 
 class PartnerTokenSecretRef(SecretKeyRef):
+    """A key of a Secret in the partner's namespace that holds the GREEN-API partner token."""
+
     key: str = Field(
         default="partnerToken",
         min_length=1,
@@ -578,6 +614,8 @@ class WhatsAppPartnerSpec(ApiModel):
 
 
 class WhatsAppPartnerStatus(ObservedModel):
+    """Whether GREEN-API accepts the partner token, and how many live instances it lists."""
+
     observed_generation: int | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
