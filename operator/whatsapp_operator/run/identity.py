@@ -1,0 +1,166 @@
+"""Which GREEN-API instance an object stands for: the types and names that
+provisioning, creation and deletion share.
+
+The instance name (`k8s:<namespace>/<name>#<uid prefix>`) is the create marker:
+it finds the instance in the GREEN-API console, and after a crash in getInstances.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+
+from whatsapp_operator import constants
+from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.ports import (
+    Owner,
+    SecretValue,
+)
+from whatsapp_operator.timestamps import parse_time
+from whatsapp_operator.wire.models import (
+    CreatedInstance,
+    PartnerInstance,
+    Settings,
+)
+
+log = logging.getLogger(__name__)
+
+
+def object_log(namespace: str, name: object) -> ObjectLogAdapter:
+    """The logger of provisioning, naming the object in every line."""
+    return object_logger(log, namespace, str(name), kind=constants.KIND)
+
+
+TOKEN_KEY = "apiTokenInstance"  # noqa: S105 - a Secret key name, not a credential
+# GREEN-API: creation takes up to 5 minutes; users report 401 and 400 "expired" meanwhile.
+CREATION_GRACE = timedelta(minutes=10)
+# How long a marker without a listed instance is looked up before a person is asked:
+# GREEN-API creates in up to 5 minutes and may list the instance after that.
+LISTING_GRACE = timedelta(minutes=10)
+
+
+class PartnerApi(Protocol):
+    """The partner API calls provisioning and deletion make."""
+
+    async def create_instance(
+        self, *, name: str | None = None, settings: Settings | None = None
+    ) -> CreatedInstance: ...
+
+    async def get_instances(self) -> list[PartnerInstance]: ...
+
+    async def delete_instance(self, id_instance: int) -> bool: ...
+
+
+class PartnerFactory(Protocol):
+    """Makes a partner API client."""
+
+    def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerApi: ...
+
+
+class ObjectStore(Protocol):
+    """The Kubernetes calls provisioning makes."""
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+
+    async def apply_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        data: dict[str, bytes],
+        owner: Owner,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+    ) -> None: ...
+
+    async def read_partner(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+    async def patch_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str | None],
+        resource_version: str | None = None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The GREEN-API instance an object stands for, and its token."""
+
+    instance_id: int
+    token: SecretValue
+    # Human-readable origin of the token, for messages ("Secret ns/x key k").
+    token_hint: str
+    created_at: datetime | None = None
+
+    def recently_created(self, now: datetime) -> bool:
+        """Whether the operator created the instance within the creation grace before `now`."""
+        return self.created_at is not None and now - self.created_at < CREATION_GRACE
+
+
+def owned_token_secret(resource: str) -> str:
+    """The name of the Secret the operator keeps a created instance's token in."""
+    return resource[: 253 - len("-greenapi-token")] + "-greenapi-token"
+
+
+def instance_name(namespace: str, name: str, uid: str) -> str:
+    """The GREEN-API instance name: finds it in the console, and after a crash in getInstances."""
+    return f"k8s:{namespace}/{name}#{uid[:8]}"
+
+
+def labels_for(resource: str, role: str) -> dict[str, str]:
+    """The labels of a Secret the operator owns for `resource` in `role`."""
+    return {
+        constants.LABEL_MANAGED_BY: "whatsapp-operator",
+        constants.LABEL_INSTANCE_NAME: resource,
+        constants.LABEL_SECRET_ROLE: role,
+    }
+
+
+@dataclass
+class Partner:
+    """A WhatsAppPartner's name and its partner API client."""
+
+    name: str
+    api: PartnerApi
+
+
+def pending_since(annotations: dict[str, str]) -> datetime | None:
+    """When the create marker was written (None: unknown or unreadable)."""
+    return _time(annotations.get(constants.ANNOTATION_CREATE_PENDING_SINCE))
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def next_marker(base: str, previous: str) -> str:
+    """A new instance name after a confirmed re-create: `base.2`, `base.3`, ..."""
+    _, dot, suffix = previous.rpartition(".")
+    attempt = int(suffix) + 1 if dot and previous.startswith(base) and suffix.isdigit() else 2
+    return f"{base}.{attempt}"
+
+
+def instance_id(value: str | None) -> int | None:
+    """An instance-id annotation's value as an id (None unless a positive integer)."""
+    return _int(value)
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        return None
+    return number if number > 0 else None
