@@ -12,63 +12,66 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
+from whatsapp_operator.api.base import (
+    URL_PATTERN,
+    ApiModel,
+    AuthorizationMethod,
+    ObservedModel,
+    SecretKeyRef,
+    TokenSecretRef,
+    cel,
+)
+from whatsapp_operator.api.partner import (
+    PartnerTokenSecretRef,
+    WhatsAppPartner,
+    WhatsAppPartnerSpec,
+    WhatsAppPartnerStatus,
+)
+from whatsapp_operator.api.settings import SettingsSpec
+from whatsapp_operator.api.status import (
+    Account,
+    Condition,
+    FieldDrift,
+    LastApplied,
+    LinkingPhase,
+    LinkingStatus,
+    WhatsAppInstanceStatus,
+)
 
-class ApiModel(BaseModel):
-    """Our own API: camelCase on the wire, unknown fields rejected."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-class ObservedModel(ApiModel):
-    """What the cluster hands back (status, whole objects): unknown fields are tolerated,
-    so an older operator reads what a newer one wrote."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
-    )
-
-
-def _cel(rule: str, message: str) -> JsonDict:
-    """One x-kubernetes-validations entry (CEL), checked by the API server at admission."""
-    return {"rule": rule, "message": message}
-
-
-class SecretKeyRef(ApiModel):
-    """A key of a Secret in the resource's own namespace."""
-
-    name: str = Field(
-        min_length=1,
-        max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-        description="Name of the Secret, in the same namespace as the WhatsAppInstance.",
-    )
-    key: str = Field(
-        min_length=1,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="Key inside the Secret.",
-    )
-
-
-class TokenSecretRef(SecretKeyRef):
-    """A key of a Secret in the resource's namespace that holds the instance's apiTokenInstance."""
-
-    key: str = Field(
-        default="apiTokenInstance",
-        min_length=1,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="Key inside the Secret that holds the apiTokenInstance.",
-    )
-
-
-_URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+# The API in one import; the models live in base, settings, status and partner.
+__all__ = [
+    "Account",
+    "ApiModel",
+    "AuthorizationMethod",
+    "AuthorizationSpec",
+    "AutoHealSpec",
+    "Condition",
+    "ConnectionSecretSpec",
+    "DeletionPolicy",
+    "FieldDrift",
+    "InstanceRef",
+    "IntervalsSpec",
+    "LastApplied",
+    "LinkingPhase",
+    "LinkingStatus",
+    "ManagementPolicy",
+    "ObservedModel",
+    "PartnerRef",
+    "PartnerTokenSecretRef",
+    "SecretKeyRef",
+    "SettingsSpec",
+    "TokenSecretRef",
+    "WhatsAppInstance",
+    "WhatsAppInstanceSpec",
+    "WhatsAppInstanceStatus",
+    "WhatsAppPartner",
+    "WhatsAppPartnerSpec",
+    "WhatsAppPartnerStatus",
+]
 
 
 class InstanceRef(ApiModel):
@@ -86,7 +89,7 @@ class InstanceRef(ApiModel):
     api_url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=_URL_PATTERN,
+        pattern=URL_PATTERN,
         description=(
             "apiUrl from the GREEN-API console. Default: https://{first 4 digits of id}"
             ".api.greenapi.com (the dedicated host convention)."
@@ -95,7 +98,7 @@ class InstanceRef(ApiModel):
     media_url: str | None = Field(
         default=None,
         max_length=2048,
-        pattern=_URL_PATTERN,
+        pattern=URL_PATTERN,
         description="mediaUrl from the GREEN-API console (file uploads only).",
     )
     token_secret_ref: TokenSecretRef | None = Field(
@@ -115,144 +118,6 @@ class ManagementPolicy(StrEnum):
     OBSERVE = "Observe"
 
 
-class SettingsSpec(ApiModel):
-    """GREEN-API settings. Sparse: only the keys present are managed; absent keys are left alone.
-
-    Field names are GREEN-API's (SetSettings); toggles are booleans here and "yes"/"no"
-    on the wire. Deprecated fields, the read-only `wid` and `proxyInstance` (it can
-    carry proxy credentials) are not managed.
-    """
-
-    webhook_url: str | None = Field(
-        default=None,
-        alias="webhookUrl",
-        max_length=2048,
-        description="Where GREEN-API posts notifications; empty string disables webhooks.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel(
-                    "self == '' || self.startsWith('https://') || self.startsWith('http://')",
-                    "webhookUrl must be empty or an http(s) URL",
-                )
-            ]
-        },
-    )
-    webhook_url_token_secret_ref: SecretKeyRef | None = Field(
-        default=None,
-        alias="webhookUrlTokenSecretRef",
-        description="Secret key holding webhookUrlToken (the webhook Authorization header).",
-    )
-    delay_send_messages_milliseconds: int | None = Field(
-        default=None,
-        alias="delaySendMessagesMilliseconds",
-        ge=500,
-        le=600_000,
-        description="Interval between sent messages, 500 to 600000 ms (advised: <= 300000).",
-    )
-    mark_incoming_messages_readed: bool | None = Field(
-        default=None,
-        alias="markIncomingMessagesReaded",
-        description="Mark incoming messages as read (ignored when ...OnReply is true).",
-    )
-    mark_incoming_messages_readed_on_reply: bool | None = Field(
-        default=None,
-        alias="markIncomingMessagesReadedOnReply",
-        description="Mark incoming messages as read when replying through the API.",
-    )
-    outgoing_webhook: bool | None = Field(
-        default=None,
-        alias="outgoingWebhook",
-        description="Notify delivery statuses of sent messages.",
-    )
-    outgoing_message_webhook: bool | None = Field(
-        default=None,
-        alias="outgoingMessageWebhook",
-        description="Notify messages sent from the phone.",
-    )
-    outgoing_api_message_webhook: bool | None = Field(
-        default=None,
-        alias="outgoingAPIMessageWebhook",
-        description="Notify messages sent through the API.",
-    )
-    incoming_webhook: bool | None = Field(
-        default=None,
-        alias="incomingWebhook",
-        description="Notify incoming messages and files.",
-    )
-    device_webhook: bool | None = Field(
-        default=None,
-        alias="deviceWebhook",
-        description="Device status notifications (GREEN-API: temporarily out of service).",
-    )
-    state_webhook: bool | None = Field(
-        default=None,
-        alias="stateWebhook",
-        description="Notify authorization state changes (stateInstanceChanged).",
-    )
-    keep_online_status: bool | None = Field(
-        default=None,
-        alias="keepOnlineStatus",
-        description="Show the account as online (the phone then gets no sound notifications).",
-    )
-    poll_message_webhook: bool | None = Field(
-        default=None,
-        alias="pollMessageWebhook",
-        description="Notify poll creation and votes.",
-    )
-    incoming_block_webhook: bool | None = Field(
-        default=None,
-        alias="incomingBlockWebhook",
-        description="Notify chats being blocked.",
-    )
-    incoming_call_webhook: bool | None = Field(
-        default=None,
-        alias="incomingCallWebhook",
-        description="Notify incoming calls.",
-    )
-    edited_message_webhook: bool | None = Field(
-        default=None,
-        alias="editedMessageWebhook",
-        description="Notify edited messages.",
-    )
-    deleted_message_webhook: bool | None = Field(
-        default=None,
-        alias="deletedMessageWebhook",
-        description="Notify deleted messages.",
-    )
-    auto_typing: int | None = Field(
-        default=None,
-        alias="autoTyping",
-        ge=0,
-        le=4,
-        description="Typing indicator before sending: 0 off, 1 to 4 enabled.",
-    )
-    link_preview: bool | None = Field(
-        default=None,
-        alias="linkPreview",
-        description="Send link previews.",
-    )
-    enable_lid_mode: bool | None = Field(
-        default=None,
-        alias="enableLidMode",
-        description="Use chat ids in @lid form.",
-    )
-
-    def managed(self) -> dict[str, Any]:
-        """Python name -> desired value for the keys present (the webhook token ref excluded)."""
-        return {
-            name: getattr(self, name)
-            for name in sorted(self.model_fields_set)
-            if getattr(self, name) is not None and name != "webhook_url_token_secret_ref"
-        }
-
-
-class AuthorizationMethod(StrEnum):
-    """How a phone is linked: by scanning a QR code, or by a pairing code for a phone number."""
-
-    QR_CODE = "QRCode"
-    PHONE_NUMBER = "PhoneNumber"
-
-
 class AuthorizationSpec(ApiModel):
     """How a phone gets linked while the instance is not authorized."""
 
@@ -263,7 +128,7 @@ class AuthorizationSpec(ApiModel):
         frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "self.method != 'PhoneNumber' || has(self.phoneNumber)",
                     "authorization.phoneNumber is required when method is PhoneNumber",
                 )
@@ -388,27 +253,27 @@ class WhatsAppInstanceSpec(ApiModel):
         frozen=True,
         json_schema_extra={
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "has(self.instance.id) || has(self.partnerRef)",
                     "set instance.id to adopt an existing instance, or partnerRef to create one",
                 ),
-                _cel(
+                cel(
                     "has(self.instance.tokenSecretRef) || has(self.partnerRef)",
                     "instance.tokenSecretRef is required unless partnerRef is set",
                 ),
-                _cel(
+                cel(
                     "self.deletionPolicy != 'Delete' || has(self.partnerRef)",
                     "deletionPolicy Delete needs partnerRef (deleting uses the partner API)",
                 ),
                 # The operator writes the connection Secret; naming a Secret it reads a
                 # token from would ask it to overwrite that token.
-                _cel(
+                cel(
                     "!has(self.connectionSecret) || !has(self.instance.tokenSecretRef) "
                     "|| self.connectionSecret.name != self.instance.tokenSecretRef.name",
                     "connectionSecret.name must differ from instance.tokenSecretRef.name "
                     "(the operator writes the connection Secret; it would overwrite the token)",
                 ),
-                _cel(
+                cel(
                     "!has(self.connectionSecret) || !has(self.settings.webhookUrlTokenSecretRef) "
                     "|| self.connectionSecret.name != self.settings.webhookUrlTokenSecretRef.name",
                     "connectionSecret.name must differ from settings.webhookUrlTokenSecretRef.name "
@@ -424,7 +289,7 @@ class WhatsAppInstanceSpec(ApiModel):
         json_schema_extra={
             "default": {},
             "x-kubernetes-validations": [
-                _cel(
+                cel(
                     "!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",
                     "instance.id is immutable once set",
                 )
@@ -483,91 +348,6 @@ class WhatsAppInstanceSpec(ApiModel):
 # ---------------------------------------------------------------- status
 
 
-class Condition(ObservedModel):
-    """metav1.Condition."""
-
-    type: str
-    status: str = Field(json_schema_extra={"enum": ["True", "False", "Unknown"]})
-    reason: str
-    message: str = ""
-    last_transition_time: str
-    observed_generation: int | None = None
-
-
-class Account(ApiModel):
-    """The WhatsApp account linked to the instance, once a phone is authorized."""
-
-    phone: str = ""
-    wid: str = ""
-    device_id: str = ""
-    avatar_url: str = ""
-
-
-class FieldDrift(ApiModel):
-    """One setting that differs from spec: desired and observed value, and since when."""
-
-    field: str
-    desired: str
-    observed: str
-    since: str
-
-
-class LastApplied(ApiModel):
-    """The last settings write: when, which fields, for which desired values, and its fate."""
-
-    time: str
-    fields: list[str] = Field(default_factory=list)
-    hash: str
-    attempts: int = 1
-    confirmed: bool = False
-    # GREEN-API refused these values (400): they are not sent again until spec changes.
-    rejected: bool = False
-
-
-class LinkingPhase(StrEnum):
-    """Where linking a phone stands: not needed, waiting, code ready, expired or linked."""
-
-    NOT_NEEDED = "NotNeeded"
-    WAITING = "Waiting"
-    CODE_READY = "CodeReady"
-    EXPIRED = "Expired"
-    LINKED = "Linked"
-
-
-class LinkingStatus(ApiModel):
-    """The linking window: its phase, where the current code is, and when the window ends."""
-
-    phase: LinkingPhase
-    method: AuthorizationMethod | None = None
-    secret_name: str = ""
-    window_started_at: str = ""
-    window_ends_at: str = ""
-    refreshed_at: str = ""
-    message: str = ""
-
-
-class WhatsAppInstanceStatus(ObservedModel):
-    """What the operator observed and did; written by the operator only."""
-
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    instance_id: int | None = None
-    api_url: str = ""
-    state: str = ""
-    state_since: str = ""
-    account: Account | None = None
-    observed_settings: dict[str, str] = Field(default_factory=dict)
-    drift: list[FieldDrift] = Field(default_factory=list)
-    last_applied: LastApplied | None = None
-    linking: LinkingStatus | None = None
-    handled_actions: dict[str, str] = Field(default_factory=dict)
-    last_auto_reboot: str = ""
-    last_error: str = ""
-
-
 class WhatsAppInstance(ObservedModel):
     """The whole object as the operator reads it (metadata kept as a plain mapping)."""
 
@@ -579,57 +359,3 @@ class WhatsAppInstance(ObservedModel):
 
 
 # ---------------------------------------------------------------- WhatsAppPartner
-
-
-class PartnerTokenSecretRef(SecretKeyRef):
-    """A key of a Secret in the partner's namespace that holds the GREEN-API partner token."""
-
-    key: str = Field(
-        default="partnerToken",
-        min_length=1,
-        max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
-        description="Key inside the Secret that holds the partner token.",
-    )
-
-
-class WhatsAppPartnerSpec(ApiModel):
-    """GREEN-API partner credentials that WhatsAppInstances in this namespace may use."""
-
-    api_url: str = Field(
-        default="https://api.green-api.com",
-        max_length=2048,
-        pattern=_URL_PATTERN,
-        description="partnerApiUrl from the GREEN-API console.",
-    )
-    token_secret_ref: PartnerTokenSecretRef = Field(
-        description="Secret holding the partner token (gac.…). Never in spec.",
-    )
-    check_seconds: int = Field(
-        default=300,
-        ge=30,
-        le=86400,
-        description="How often the credentials are checked (one getInstances call).",
-    )
-
-
-class WhatsAppPartnerStatus(ObservedModel):
-    """Whether GREEN-API accepts the partner token, and how many live instances it lists."""
-
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    instances: int | None = Field(default=None, description="Live (not deleted) instances.")
-    last_error: str = ""
-
-
-class WhatsAppPartner(ObservedModel):
-    """The whole WhatsAppPartner as the operator reads it (metadata kept as a plain mapping)."""
-
-    api_version: str
-    kind: str
-    metadata: dict[str, Any]
-    spec: WhatsAppPartnerSpec
-    status: WhatsAppPartnerStatus = Field(default_factory=WhatsAppPartnerStatus)
