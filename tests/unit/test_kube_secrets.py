@@ -308,3 +308,19 @@ async def test_delete_spares_a_secret_replaced_after_the_check(kube: Kube, core:
         await kube.delete_secret(NS, "shop-linking", owner_uid=UID, role="linking")
     assert caught.value.retryable
     assert stored_data(core, "shop-linking") == {"token": b"precious"}
+
+
+async def test_a_broken_connection_is_a_retryable_kube_error() -> None:
+    # An API server that hangs up mid-answer (restarting, overloaded) raised urllib3's
+    # ProtocolError straight through the reconcile, which then looked like a crash.
+    import urllib3
+
+    from whatsapp_operator.adapters import kube as kube_module
+
+    def broken() -> None:
+        raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+    with pytest.raises(KubeError) as raised:
+        await kube_module._run(broken)
+    assert raised.value.retryable
+    assert "could not be reached" in raised.value.message

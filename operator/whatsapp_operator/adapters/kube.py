@@ -11,8 +11,10 @@ import asyncio
 import base64
 import binascii
 import logging
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
@@ -30,8 +32,25 @@ from whatsapp_operator.redaction import register_secret
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # The client logs request and response bodies at DEBUG, Secret data included.
 logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
+
+
+async def _run(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`call(*args)` in a worker thread; a broken or refused connection becomes a KubeError.
+
+    The client raises ApiException for answers, but urllib3 and socket errors for
+    answers that never came (an API server restarting or overloaded); those are
+    transient, and must reach the reconcile as such, not as a crash.
+    """
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise KubeError(
+            f"the API server could not be reached ({type(exc).__name__})", retryable=True
+        ) from None
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -127,7 +146,7 @@ class Kube:
         if secret is None:
             epoch = self._secret_epochs.get(cache_key, 0)
             try:
-                secret = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+                secret = await _run(self._core.read_namespaced_secret, name, namespace)
             except ApiException as exc:
                 if exc.status == 404:
                     raise SecretNotFound(
@@ -154,7 +173,7 @@ class Kube:
     async def _read_for_write(self, namespace: str, name: str) -> Any | None:
         """The Secret as it is now (never the cache), or None when it does not exist."""
         try:
-            return await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+            return await _run(self._core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -197,7 +216,7 @@ class Kube:
         }
         what = f"Secret {namespace}/{name}"
         try:
-            await asyncio.to_thread(self._core.create_namespaced_secret, namespace, body)
+            await _run(self._core.create_namespaced_secret, namespace, body)
         except ApiException as exc:
             if exc.status != 409:
                 raise _convert(exc, what) from None
@@ -211,7 +230,7 @@ class Kube:
         # since then has another resourceVersion, and the API server answers 409.
         metadata["resourceVersion"] = current.metadata.resource_version
         try:
-            await asyncio.to_thread(self._core.patch_namespaced_secret, name, namespace, body)
+            await _run(self._core.patch_namespaced_secret, name, namespace, body)
         except ApiException as exc:
             if exc.status == 409:
                 raise KubeError(
@@ -237,9 +256,7 @@ class Kube:
             )
         )
         try:
-            await asyncio.to_thread(
-                self._core.delete_namespaced_secret, name, namespace, body=options
-            )
+            await _run(self._core.delete_namespaced_secret, name, namespace, body=options)
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -255,7 +272,7 @@ class Kube:
     ) -> None:
         """Merge-patch the status subresource (keys set to None are removed)."""
         try:
-            await asyncio.to_thread(
+            await _run(
                 self._custom.patch_namespaced_custom_object_status,
                 constants.GROUP,
                 constants.VERSION,
@@ -271,7 +288,7 @@ class Kube:
         """The WhatsAppPartner `namespace/name` as a mapping; `KubeError` when it cannot be read."""
         what = f"{constants.PARTNER_KIND} {namespace}/{name}"
         try:
-            body = await asyncio.to_thread(
+            body = await _run(
                 self._custom.get_namespaced_custom_object,
                 constants.GROUP,
                 constants.VERSION,
@@ -296,7 +313,7 @@ class Kube:
             metadata["resourceVersion"] = resource_version
         what = f"{constants.KIND} {namespace}/{name} annotations"
         try:
-            await asyncio.to_thread(
+            await _run(
                 self._custom.patch_namespaced_custom_object,
                 constants.GROUP,
                 constants.VERSION,

@@ -23,6 +23,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.adapters.kube import Kube, load_api_client
 from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.plan import SettingsOutcome
@@ -34,6 +35,8 @@ from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
+# Jitter for retries after an unexpected failure (reconciles keep their own).
+_RNG = random.Random()
 
 # What makes a reconcile worth running now rather than at the next interval.
 _TRIGGER_ANNOTATIONS = (*constants.ACTION_ANNOTATIONS.values(), constants.ANNOTATION_PAUSED)
@@ -304,7 +307,8 @@ async def _serve(
             delay = await step(_snapshot(body, entry))
         except Exception:  # one object's bug must not stop its loop for good
             log.exception("Reconcile of %s failed unexpectedly", what)
-            delay = 30.0
+            entry.memory.failures += 1
+            delay = requeue.after_failure(entry.memory.failures, None, _RNG)
         await _wait(entry, delay, stopped)
 
 
