@@ -88,6 +88,18 @@ def test_reservations_are_spaced_by_rate_with_margin() -> None:
     assert limiter.reserve(key, 1.0) == 0.0
 
 
+def test_next_call_waits_a_full_interval_after_a_late_one_ends() -> None:
+    # The 429 seen after an API-server outage: a request that waited 0.8 s for a pooled
+    # connection reached GREEN-API late, and the next, on its own slot, 0.3 s after it.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, margin=1.1)
+    key = ("h", "1", "getstateinstance")
+    assert limiter.reserve(key, 1.0) == 0.0
+    clock.now += 0.8  # queued for a connection, then sent and answered
+    limiter.completed(key, 1.0)
+    assert limiter.reserve(key, 1.0) == pytest.approx(1.1)
+
+
 def test_documented_rates() -> None:
     assert RateLimiter.rate_for("qr") == 3.0
     assert RateLimiter.rate_for("GetSettings") == 1.0

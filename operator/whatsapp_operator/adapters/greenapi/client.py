@@ -148,9 +148,15 @@ class GreenApi:
             attempt += 1
             await self.limiter.acquire(limiter_key, rate)
             try:
-                status, text, headers = await self._send_once(
-                    url, verb, method, instance_id, body, params, timeout
-                )
+                try:
+                    status, text, headers = await self._send_once(
+                        url, verb, method, instance_id, body, params, timeout
+                    )
+                finally:
+                    # The slot was booked before the request waited for a pooled
+                    # connection; spacing the next one from this one's end keeps the
+                    # gap at GREEN-API even when that wait was long.
+                    self.limiter.completed(limiter_key, rate)
                 error = responses.error_for_status(
                     method=method,
                     instance_id=instance_id,

@@ -65,6 +65,16 @@ class RateLimiter:
         self._forget_stale(now)
         return slot - now
 
+    def completed(self, key: tuple[str, str, str], rate: float) -> None:
+        """A call for `key` just ended: the next one waits a full interval from now.
+
+        A request can wait for a connection after its slot came up; at the server
+        it then arrives late, and the next request, sent on its own slot, too soon.
+        """
+        self._next_slot[key] = max(
+            self._next_slot.get(key, 0.0), self._clock() + self._margin / rate
+        )
+
     async def acquire(self, key: tuple[str, str, str], rate: float) -> None:
         """Wait for the next free slot for `key` at `rate` calls per second."""
         delay = self.reserve(key, rate)
