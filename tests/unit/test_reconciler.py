@@ -15,6 +15,7 @@ import pytest
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
 from whatsapp_operator.decide.linking import QR_KEY, secret_name
+from whatsapp_operator.decide.plan import MAX_UNANSWERED, SettingsOutcome
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
@@ -666,13 +667,41 @@ async def test_lost_setsettings_answer_is_never_sent_again_blindly(world: World)
     assert ("Normal", "SettingsApplied") not in [(e.type, e.reason) for e in first.events]
 
 
-async def test_lost_answers_and_dropped_settings_stay_within_the_budget(world: World) -> None:
-    # At most one setSettings plus the one documented re-apply per desired state.
+async def test_unanswered_writes_without_effect_are_resent_observed_and_bounded(
+    world: World,
+) -> None:
+    # Every answer lost and nothing ever shows in getSettings: each resend waits for a
+    # settle window's observation, and a service that never answers is not written forever.
     world.api.lose_answers.add("set_settings")
+    world.api.apply_writes = False
+    outcome = await run_cycles(world, make_body(), minutes=120)
+    assert len(world.api.writes) == MAX_UNANSWERED + 1
+    sent = [o for o in world.outcomes if o.settings is SettingsOutcome.UNCONFIRMED]
+    assert len(sent) == len(world.api.writes)
+    assert conditions(outcome)["Stalled"] == ("True", "SettingsNotApplied")
+
+
+async def test_dropped_settings_are_reapplied_once_even_after_a_lost_answer(
+    world: World,
+) -> None:
+    # Answered writes that GREEN-API drops: one write plus the one documented re-apply.
     world.api.apply_writes = False
     outcome = await run_cycles(world, make_body(), minutes=60)
     assert len(world.api.writes) == 2
     assert conditions(outcome)["Stalled"] == ("True", "SettingsNotApplied")
+
+
+async def test_a_5xx_refused_write_is_resent_after_observing_no_effect(world: World) -> None:
+    # The fault storm: a 500 may or may not have been acted on; after the settle window
+    # getSettings shows it was not, so the values go out again, and converge.
+    world.api.errors["set_settings"] = gerr.ServiceUnavailable("setSettings: 500", status=500)
+    body = make_body()
+    outcome = await world.run(body)
+    assert conditions(outcome)["Synced"] == ("False", "ApplyUnconfirmed")
+    del world.api.errors["set_settings"]
+    outcome = await run_cycles(world, feed_back(body, outcome), minutes=20)
+    assert conditions(outcome)["Synced"] == ("True", "InSync")
+    assert len(world.api.writes) == 1  # the refused call never reached the settings
 
 
 async def test_intent_is_recorded_before_setsettings_and_lost_reports_repeat_nothing(

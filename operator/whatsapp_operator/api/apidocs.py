@@ -413,8 +413,11 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   before doing anything else: getSettings after the settle window
   (`ApplyUnconfirmed`), getInstances for the marker (`CreateResultPending`). A
   reboot or logout without an answer is not repeated.
-- **Budget.** One setSettings per desired state, plus the one documented re-apply
-  when GREEN-API drops settings; then `SettingsNotApplied`.
+- **Budget.** One setSettings per desired state that GREEN-API takes, plus the one
+  documented re-apply when it drops settings; then `SettingsNotApplied`. A write
+  without an answer whose values, a settle window later, are not in getSettings did
+  not reach them (and cost no reboot): it is sent again, each time only after that
+  observation, at most 6 times (`status.lastApplied.unanswered`).
 - **Creation never twice by itself.** A marker whose instance is not listed within
   the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
   `CreateResultUnknown`; a person checks the console and either annotates

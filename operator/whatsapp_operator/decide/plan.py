@@ -28,6 +28,10 @@ from whatsapp_operator.wire.models import InstanceState, Settings
 
 REDACTED = "<redacted>"
 MAX_APPLY_ATTEMPTS = 2
+# Writes without an answer that then showed no effect are sent again (each after a settle
+# window's observation), up to this many; they cost no reboot, but a service that never
+# answers is not written to forever.
+MAX_UNANSWERED = 6
 # setSettings on an instance that is being created or rebooting is refused or lost.
 WRITABLE_STATES = frozenset(
     {
@@ -179,7 +183,14 @@ def write_failed(plan: SettingsPlan, previous: LastApplied | None, rejected: boo
 
 def write_unconfirmed(plan: SettingsPlan) -> SettingsPlan:
     """The plan after its write got no answer: it counts as sent, to be checked later."""
-    return replace(plan, outcome=SettingsOutcome.UNCONFIRMED, write=None)
+    unanswered = (
+        plan.last_applied.model_copy(
+            update={"unanswered": plan.last_applied.unanswered + 1, "pending_answer": True}
+        )
+        if plan.last_applied is not None
+        else None
+    )
+    return replace(plan, outcome=SettingsOutcome.UNCONFIRMED, write=None, last_applied=unanswered)
 
 
 def plan_settings(
@@ -227,6 +238,7 @@ def plan_settings(
         return hold(SettingsOutcome.WAITING_FOR_STATE)
 
     attempts = 1
+    unanswered = 0
     if last_applied is not None and same_values and last_applied.rejected:
         return hold(SettingsOutcome.REJECTED)
     if last_applied is not None and same_values:
@@ -236,10 +248,17 @@ def plan_settings(
             settle_ends = parse_time(last_applied.time) + settle
             if now < settle_ends:
                 return hold(SettingsOutcome.WAITING_TO_SETTLE, settle_ends)
-            if last_applied.attempts >= MAX_APPLY_ATTEMPTS:
-                return hold(SettingsOutcome.NOT_APPLIED)
             outcome = SettingsOutcome.REAPPLY
-            attempts = last_applied.attempts + 1
+            unanswered = last_applied.unanswered
+            if last_applied.pending_answer and unanswered <= MAX_UNANSWERED:
+                # The write got no answer and, a settle window later, shows no effect:
+                # GREEN-API did not take it (no reboot happened). Send it again, observed
+                # first, without spending the one re-apply meant for dropped settings.
+                attempts = last_applied.attempts
+            elif last_applied.attempts >= MAX_APPLY_ATTEMPTS or unanswered > MAX_UNANSWERED:
+                return hold(SettingsOutcome.NOT_APPLIED)
+            else:
+                attempts = last_applied.attempts + 1
     else:
         outcome = SettingsOutcome.APPLY
 
@@ -250,6 +269,7 @@ def plan_settings(
         hash=digest,
         attempts=attempts,
         confirmed=False,
+        unanswered=unanswered,
     )
     return SettingsPlan(
         outcome,
