@@ -15,20 +15,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
 from whatsapp_operator import __version__
 from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.partner import PartnerClient
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
-from whatsapp_operator.adapters.greenapi.ratelimit import PARTNER_RATE, RateLimiter
+from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import protect_loggers, register_secret
 from whatsapp_operator.wire import errors
 from whatsapp_operator.wire.models import (
     AuthorizationCode,
-    CreatedInstance,
-    DeleteInstanceResult,
     LogoutResult,
-    PartnerInstance,
     QrFrame,
     RebootResult,
     SaveSettingsResult,
@@ -246,23 +244,6 @@ class GreenApi:
         return response.status_code, text, response.headers
 
 
-def _parse(
-    model_name: str, method: str, instance_id: int | None, build: Any, payload: object, status: int
-) -> Any:
-    try:
-        return build(payload)
-    except (ValidationError, ValueError, TypeError) as exc:
-        fields = ""
-        if isinstance(exc, ValidationError):
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
-        raise errors.UnexpectedResponse(
-            f"{method}: answer does not match {model_name}" + (f" ({fields})" if fields else ""),
-            method=method,
-            instance_id=instance_id,
-            status=status,
-        ) from None
-
-
 class InstanceClient:
     """The instance API of one account: `{apiUrl}/waInstance{id}/{method}/{token}`."""
 
@@ -307,7 +288,7 @@ class InstanceClient:
     async def get_settings(self) -> Settings:
         """getSettings: the instance's settings as they are now."""
         status, payload = await self._call("getSettings")
-        result: Settings = _parse(
+        result: Settings = responses.parse_model(
             "Settings", "getSettings", self.id_instance, Settings.model_validate, payload, status
         )
         return result
@@ -319,7 +300,7 @@ class InstanceClient:
             raise ValueError("setSettings needs at least one writable field")
         # Not idempotent in effect: every call reboots the instance.
         status, payload = await self._call("setSettings", "POST", body=body, idempotent=False)
-        result: SaveSettingsResult = _parse(
+        result: SaveSettingsResult = responses.parse_model(
             "saveSettings",
             "setSettings",
             self.id_instance,
@@ -332,7 +313,7 @@ class InstanceClient:
     async def get_state(self) -> StateReport:
         """getStateInstance: the instance's state."""
         status, payload = await self._call("getStateInstance")
-        result: StateReport = _parse(
+        result: StateReport = responses.parse_model(
             "stateInstance",
             "getStateInstance",
             self.id_instance,
@@ -345,7 +326,9 @@ class InstanceClient:
     async def qr(self) -> QrFrame:
         """qr: the current QR code, or why there is none (already linked, an error)."""
         status, payload = await self._call("qr")
-        result: QrFrame = _parse("qr", "qr", self.id_instance, QrFrame.from_wire, payload, status)
+        result: QrFrame = responses.parse_model(
+            "qr", "qr", self.id_instance, QrFrame.from_wire, payload, status
+        )
         return result
 
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode:
@@ -360,7 +343,7 @@ class InstanceClient:
         status, payload = await self._call(
             "getAuthorizationCode", "POST", body={"phoneNumber": phone_number}, idempotent=False
         )
-        result: AuthorizationCode = _parse(
+        result: AuthorizationCode = responses.parse_model(
             "authorization code",
             "getAuthorizationCode",
             self.id_instance,
@@ -374,7 +357,7 @@ class InstanceClient:
     async def get_wa_settings(self) -> WaSettings:
         """getWaSettings: the linked account (phone, avatar, device id) and the state."""
         status, payload = await self._call("getWaSettings")
-        result: WaSettings = _parse(
+        result: WaSettings = responses.parse_model(
             "WaSettings",
             "getWaSettings",
             self.id_instance,
@@ -395,7 +378,7 @@ class InstanceClient:
                 status=status,
             )
         return [
-            _parse(
+            responses.parse_model(
                 "state history",
                 "getStateInstanceHistory",
                 self.id_instance,
@@ -410,7 +393,7 @@ class InstanceClient:
         """reboot: whether GREEN-API accepted it. Repeated only if it cannot have taken effect."""
         # ISS#808: reboot right after logout can take long to answer.
         status, payload = await self._call("reboot", idempotent=False, timeout=60.0)
-        result: RebootResult = _parse(
+        result: RebootResult = responses.parse_model(
             "isReboot", "reboot", self.id_instance, RebootResult.model_validate, payload, status
         )
         return result.is_reboot
@@ -418,7 +401,7 @@ class InstanceClient:
     async def logout(self) -> bool:
         """logout: whether GREEN-API accepted it. Repeated only if it cannot have taken effect."""
         status, payload = await self._call("logout", idempotent=False)
-        result: LogoutResult = _parse(
+        result: LogoutResult = responses.parse_model(
             "isLogout", "logout", self.id_instance, LogoutResult.model_validate, payload, status
         )
         return result.is_logout
@@ -434,92 +417,3 @@ class InstanceClient:
             limiter_key=(self.api_url, str(self.id_instance), "scanqrcode"),
             open_timeout=open_timeout,
         )
-
-
-class PartnerClient:
-    """The partner API: `{partnerApiUrl}/partner/{method}/{partnerToken}`."""
-
-    def __init__(self, api: GreenApi, api_url: str, token: SecretStr) -> None:
-        self._api = api
-        self.api_url = api_url
-        self._token = token
-
-    def __repr__(self) -> str:
-        return f"PartnerClient(api_url={self.api_url!r})"
-
-    async def _call(
-        self,
-        method: str,
-        verb: HttpVerb,
-        *,
-        body: dict[str, Any] | None = None,
-        idempotent: bool,
-    ) -> object:
-        url = f"{self.api_url}/partner/{method}/{self._token.get_secret_value()}"
-        # The partner key is the token's tail: enough to tell accounts apart
-        # inside this process without keeping the whole secret as a dict key.
-        key = (self.api_url, "partner:" + self._token.get_secret_value()[-6:], method.lower())
-        status, text = await self._api.request(
-            url=url,
-            verb=verb,
-            method=method,
-            instance_id=None,
-            limiter_key=key,
-            rate=PARTNER_RATE,
-            idempotent=idempotent,
-            body=body,
-        )
-        payload = responses.decode_json(method, None, status, text)
-        error = responses.partner_error(method, payload)
-        if error is not None:
-            raise error
-        return payload
-
-    async def create_instance(
-        self, *, name: str | None = None, settings: Settings | None = None
-    ) -> CreatedInstance:
-        """createInstance. Bills and is not idempotent: never repeated by this client."""
-        body: dict[str, Any] = {}
-        if settings is not None:
-            body.update(settings.to_wire(lenient_bool_style=self._api.options.lenient_bool_style))
-        if name is not None:
-            body["name"] = name
-        payload = await self._call("createInstance", "POST", body=body, idempotent=False)
-        result: CreatedInstance = _parse(
-            "CreatedInstance", "createInstance", None, CreatedInstance.model_validate, payload, 200
-        )
-        register_secret(result.api_token_instance.get_secret_value())
-        return result
-
-    async def delete_instance(self, id_instance: int) -> bool:
-        """deleteInstanceAccount; a 404 code raises PartnerInstanceNotFound."""
-        payload = await self._call(
-            "deleteInstanceAccount", "POST", body={"idInstance": id_instance}, idempotent=True
-        )
-        result: DeleteInstanceResult = _parse(
-            "deleteInstanceAccount",
-            "deleteInstanceAccount",
-            id_instance,
-            DeleteInstanceResult.model_validate,
-            payload,
-            200,
-        )
-        return result.delete_instance_account
-
-    async def get_instances(self) -> list[PartnerInstance]:
-        """getInstances: the partner's instances (deleted ones marked `deleted`)."""
-        payload = await self._call("getInstances", "GET", idempotent=True)
-        if not isinstance(payload, list):
-            raise errors.UnexpectedResponse(
-                "getInstances: answer is not a list", method="getInstances", status=200
-            )
-        instances = [
-            _parse(
-                "PartnerInstance", "getInstances", None, PartnerInstance.model_validate, item, 200
-            )
-            for item in payload
-        ]
-        for item in instances:
-            if item.api_token_instance is not None:
-                register_secret(item.api_token_instance.get_secret_value())
-        return instances

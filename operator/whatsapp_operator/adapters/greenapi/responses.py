@@ -11,6 +11,9 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
 
 from whatsapp_operator.redaction import redact
 from whatsapp_operator.wire import errors
@@ -139,3 +142,21 @@ def partner_error(method: str, payload: object) -> errors.PartnerError | None:
         # Waiting can help; how long is the caller's backoff, the service named no time.
         return errors.PartnerError(message, code=code, method=method, retryable=True)
     return errors.PartnerError(message, code=code, method=method)
+
+
+def parse_model(
+    model_name: str, method: str, instance_id: int | None, build: Any, payload: object, status: int
+) -> Any:
+    """`build(payload)`, or UnexpectedResponse naming the fields that did not match."""
+    try:
+        return build(payload)
+    except (ValidationError, ValueError, TypeError) as exc:
+        fields = ""
+        if isinstance(exc, ValidationError):
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
+        raise errors.UnexpectedResponse(
+            f"{method}: answer does not match {model_name}" + (f" ({fields})" if fields else ""),
+            method=method,
+            instance_id=instance_id,
+            status=status,
+        ) from None
