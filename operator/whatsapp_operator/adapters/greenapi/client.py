@@ -12,14 +12,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
 from whatsapp_operator import __version__
 from whatsapp_operator.adapters.greenapi import responses
-from whatsapp_operator.adapters.greenapi.partner import PartnerClient
+from whatsapp_operator.adapters.greenapi.partner import HttpVerb, PartnerClient
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import protect_loggers, register_secret
@@ -39,7 +39,6 @@ from whatsapp_operator.wire.models import (
 
 log = logging.getLogger(__name__)
 
-HttpVerb = Literal["GET", "POST"]
 # A pairing code is usable for about 2.5 minutes and replaced by the next request; it is
 # scrubbed from logs with a margin, then forgotten (the registry must not grow forever).
 PAIRING_CODE_SECRET_TTL = 600.0
@@ -120,7 +119,12 @@ class GreenApi:
 
     def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerClient:
         """A partner API client; ValueError unless `api_url` is an http(s) URL with a host."""
-        return PartnerClient(self, _validate_base_url(api_url, "partner apiUrl"), _secret(token))
+        return PartnerClient(
+            self.request,
+            self.options.lenient_bool_style,
+            _validate_base_url(api_url, "partner apiUrl"),
+            _secret(token),
+        )
 
     async def request(
         self,

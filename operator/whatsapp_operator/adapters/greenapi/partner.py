@@ -6,7 +6,7 @@ as `{code, description}`. Created instances' tokens are registered for redaction
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -19,17 +19,43 @@ from whatsapp_operator.wire.models import (
     DeleteInstanceResult,
     PartnerInstance,
     Settings,
+    WireBoolStyle,
 )
 
-if TYPE_CHECKING:
-    from whatsapp_operator.adapters.greenapi.client import GreenApi, HttpVerb
+HttpVerb = Literal["GET", "POST"]
+
+
+class Requester(Protocol):
+    """`GreenApi.request`: one paced, timed, classified HTTP call."""
+
+    async def __call__(
+        self,
+        *,
+        url: str,
+        verb: HttpVerb,
+        method: str,
+        instance_id: int | None,
+        limiter_key: tuple[str, str, str],
+        rate: float,
+        idempotent: bool,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[int, str]: ...
 
 
 class PartnerClient:
     """The partner API: `{partnerApiUrl}/partner/{method}/{partnerToken}`."""
 
-    def __init__(self, api: GreenApi, api_url: str, token: SecretStr) -> None:
-        self._api = api
+    def __init__(
+        self,
+        request: Requester,
+        lenient_bool_style: WireBoolStyle,
+        api_url: str,
+        token: SecretStr,
+    ) -> None:
+        self._request = request
+        self._lenient_bool_style = lenient_bool_style
         self.api_url = api_url
         self._token = token
 
@@ -48,7 +74,7 @@ class PartnerClient:
         # The partner key is the token's tail: enough to tell accounts apart
         # inside this process without keeping the whole secret as a dict key.
         key = (self.api_url, "partner:" + self._token.get_secret_value()[-6:], method.lower())
-        status, text = await self._api.request(
+        status, text = await self._request(
             url=url,
             verb=verb,
             method=method,
@@ -70,7 +96,7 @@ class PartnerClient:
         """createInstance. Bills and is not idempotent: never repeated by this client."""
         body: dict[str, Any] = {}
         if settings is not None:
-            body.update(settings.to_wire(lenient_bool_style=self._api.options.lenient_bool_style))
+            body.update(settings.to_wire(lenient_bool_style=self._lenient_bool_style))
         if name is not None:
             body["name"] = name
         payload = await self._call("createInstance", "POST", body=body, idempotent=False)
