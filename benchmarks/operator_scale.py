@@ -239,6 +239,8 @@ def main() -> int:
             NAMESPACE,
             "--liveness",
             "",
+            "--allowed-api-url",
+            url,
         ]
         operator = ManagedProcess("operator", argv, logs / "operator.log", env=env)
         started = time.monotonic()

@@ -53,6 +53,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument(
         "--concurrency", type=int, metavar="N", help="reconciles running at once (default 32)"
     )
+    run.add_argument(
+        "--namespace-concurrency",
+        type=int,
+        metavar="N",
+        help="reconcile slots one namespace may hold at once (default: half of --concurrency)",
+    )
+    run.add_argument(
+        "--allowed-api-url",
+        action="append",
+        dest="allowed_api_urls",
+        default=None,
+        metavar="URL",
+        help=(
+            "a GREEN-API endpoint requests may go to, scheme://host[:port] ('*.' for one DNS "
+            "label, ':*' for any port); repeatable, replaces the default list of GREEN-API's "
+            "own https hosts"
+        ),
+    )
     run.add_argument("--kubeconfig", metavar="FILE")
     run.set_defaults(handler=_run)
 
@@ -71,6 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     from whatsapp_operator.config import OperatorConfig
+    from whatsapp_operator.endpoints import AllowList, UrlRejected
     from whatsapp_operator.logsetup import configure_logging
     from whatsapp_operator.run import handlers  # noqa: F401 - registers the kopf handlers
 
@@ -79,7 +98,10 @@ def _run(args: argparse.Namespace) -> int:
         overrides["namespaces"] = tuple(args.namespaces)
     elif args.all_namespaces:
         overrides["namespaces"] = ()
-    for name in ("peering", "log_format", "log_level", "concurrency", "kubeconfig"):
+    if args.allowed_api_urls:
+        overrides["allowed_api_urls"] = tuple(args.allowed_api_urls)
+    names = ("peering", "log_format", "log_level", "concurrency", "namespace_concurrency")
+    for name in (*names, "kubeconfig"):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
@@ -90,6 +112,11 @@ def _run(args: argparse.Namespace) -> int:
     config = dataclasses.replace(OperatorConfig(), **overrides)
     if config.concurrency < 1:
         print("--concurrency must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        AllowList(config.allowed_api_urls)
+    except UrlRejected as exc:
+        print(f"--allowed-api-url: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format, quiet_kopf=not config.verbose_kopf)
     if config.kubeconfig:

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from whatsapp_operator.endpoints import DEFAULT_ALLOWED
+
 LogFormat = Literal["text", "json"]
 
 
@@ -58,6 +60,33 @@ class OperatorConfig:
     create_listing_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("WAOP_CREATE_LISTING_GRACE", "600"))
     )
+
+    # The GREEN-API endpoints requests may go to (endpoints.AllowList entries); a resource
+    # naming any other apiUrl is stalled before a Secret is read or a connection opened.
+    allowed_api_urls: tuple[str, ...] = field(
+        default_factory=lambda: _env_list("WAOP_ALLOWED_API_URLS") or DEFAULT_ALLOWED
+    )
+    # Reconcile slots one namespace may hold at once (0: half of `concurrency`), so one
+    # namespace's slow endpoint cannot take every slot from the others.
+    namespace_concurrency: int = field(
+        default_factory=lambda: int(os.environ.get("WAOP_NAMESPACE_CONCURRENCY", "0"))
+    )
+    # Whole-call deadline of one GREEN-API request (connect, send, every byte of the answer):
+    # a server that drips a byte before each read timeout cannot hold a slot longer.
+    greenapi_deadline: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_GREENAPI_DEADLINE", "30"))
+    )
+    # Deadline of one whole reconcile, retries included.
+    reconcile_deadline: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_RECONCILE_DEADLINE", "180"))
+    )
+
+    @property
+    def namespace_slots(self) -> int:
+        """Reconcile slots one namespace may hold at once."""
+        if self.namespace_concurrency > 0:
+            return min(self.namespace_concurrency, self.concurrency)
+        return max(1, self.concurrency // 2)
 
     @property
     def clusterwide(self) -> bool:

@@ -254,10 +254,13 @@ def pod(
     api: client.ApiClient,
     module_prefix: str,
     tmp_path_factory: pytest.TempPathFactory,
+    emulator: Emulator,
 ) -> Iterator[RunningPod]:
     namespace = f"{module_prefix}-system"
     repository, _, tag = image.rpartition(":")
     values = [*VALUES, "--set", f"image.repository={repository}", "--set", f"image.tag={tag}"]
+    # The chart's allow-list holds the emulator alone, as an administrator would list a host.
+    values += ["--set", f"allowedApiUrls={{{emulator.url}}}"]
     deployment = render_chart(kube_cluster, namespace, values)
     spec = deployment["spec"]["template"]["spec"]
     busy = [p["containerPort"] for c in spec["containers"] for p in c["ports"]]

@@ -28,16 +28,20 @@ from whatsapp_operator.adapters.greenapi import (
 )
 from whatsapp_operator.adapters.greenapi.client import PAIRING_CODE_SECRET_TTL
 from whatsapp_operator.emulator import RunningEmulator
+from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.wire import errors as gerr
 
 ID = 7105000901
+# The emulators and stub servers of these tests listen on loopback at random ports.
+LOOPBACK = AllowList(["http://127.0.0.1:*"])
 TOKEN = "0123456789abcdef0123456789abcdef0123456789abcdef01"
 
 
 @pytest.fixture
 async def api(caplog: pytest.LogCaptureFixture) -> AsyncIterator[GreenApi]:
     caplog.set_level(logging.DEBUG)
-    async with GreenApi(ClientOptions(read_timeout=2.0, connect_timeout=1.0)) as client:
+    options = ClientOptions(read_timeout=2.0, connect_timeout=1.0)
+    async with GreenApi(options, allowed=LOOPBACK) as client:
         yield client
 
 
@@ -340,7 +344,7 @@ async def test_lenient_booleans_in_yes_no_form(
     seeded: EmulatorAdmin,
 ) -> None:
     await seeded.patch_config({"variants": {"linkPreviewForm": "yesno"}})
-    async with GreenApi(ClientOptions(lenient_bool_style="yesno")) as api:
+    async with GreenApi(ClientOptions(lenient_bool_style="yesno"), allowed=LOOPBACK) as api:
         instance = api.instance(api_url=emulator.url, id_instance=ID, token=SecretStr(TOKEN))
         await instance.set_settings(Settings(link_preview=True))
         await seeded.advance_clock(11)

@@ -26,7 +26,7 @@ from whatsapp_operator.ports import (
     SecretNotOwned,
     SecretValue,
 )
-from whatsapp_operator.wire.errors import GreenApiError, TransportFailure
+from whatsapp_operator.wire.errors import EndpointNotAllowed, GreenApiError, TransportFailure
 from whatsapp_operator.wire.models import (
     AuthorizationCode,
     InstanceState,
@@ -154,12 +154,20 @@ class FakeGreenApiFactory:
     # (api_url, id_instance, token text) per `instance` call
     requests: list[tuple[str, int, str]] = field(default_factory=list)
 
+    # URLs `admit` refuses, as the operator's allow-list would
+    refused: set[str] = field(default_factory=set)
+
     def instance(
         self, *, api_url: str, id_instance: int, token: SecretStr | str
     ) -> FakeInstanceApi:
+        self.admit(api_url, "apiUrl")
         text = token.get_secret_value() if isinstance(token, SecretStr) else token
         self.requests.append((api_url, id_instance, text))
         return self.api
+
+    def admit(self, url: str, field: str) -> None:
+        if url in self.refused:
+            raise EndpointNotAllowed(f"{field} is not in the allow-list")
 
 
 @dataclass

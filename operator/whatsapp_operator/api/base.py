@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+from whatsapp_operator.endpoints import URL_PATTERN
+
+# What the API server accepts as a Secret name (a DNS subdomain) and as a data key
+# (`.`, `..` and names starting with `..` are refused), as plain regular expressions
+# so the schema and pydantic agree.
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+SECRET_NAME_PATTERN = rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$"
+SECRET_KEY_PATTERN = r"^([-_a-zA-Z0-9][-._a-zA-Z0-9]*|\.[-_a-zA-Z0-9][-._a-zA-Z0-9]*)$"  # noqa: S105
 
 
 class ApiModel(BaseModel):
@@ -37,13 +47,13 @@ class SecretKeyRef(ApiModel):
     name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=SECRET_NAME_PATTERN,
         description="Name of the Secret, in the same namespace as the WhatsAppInstance.",
     )
     key: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
+        pattern=SECRET_KEY_PATTERN,
         description="Key inside the Secret.",
     )
 
@@ -55,12 +65,33 @@ class TokenSecretRef(SecretKeyRef):
         default="apiTokenInstance",
         min_length=1,
         max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
+        pattern=SECRET_KEY_PATTERN,
         description="Key inside the Secret that holds the apiTokenInstance.",
     )
 
 
-URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+def url_field(default: str | None, description: str) -> Any:
+    """An http(s) endpoint field: the grammar of `endpoints.URL_PATTERN`, plus CEL rules that
+    name the broken rule for the common mistakes (the pattern alone only says "should match")."""
+    return Field(
+        default=default,
+        max_length=2048,
+        pattern=URL_PATTERN,
+        description=description,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.startsWith('https://') || self.startsWith('http://')",
+                    "must start with http:// or https://",
+                ),
+                cel("!self.contains('@')", "must not carry user info (user:password@)"),
+                cel(
+                    "!self.contains('?') && !self.contains('#')",
+                    "must not have a query string or a fragment",
+                ),
+            ]
+        },
+    )
 
 
 class AuthorizationMethod(StrEnum):

@@ -6,7 +6,13 @@ from typing import Any
 
 from pydantic import Field
 
-from whatsapp_operator.api.base import URL_PATTERN, ApiModel, ObservedModel, SecretKeyRef
+from whatsapp_operator.api.base import (
+    SECRET_KEY_PATTERN,
+    ApiModel,
+    ObservedModel,
+    SecretKeyRef,
+    url_field,
+)
 from whatsapp_operator.api.status import Condition
 
 
@@ -17,7 +23,7 @@ class PartnerTokenSecretRef(SecretKeyRef):
         default="partnerToken",
         min_length=1,
         max_length=253,
-        pattern=r"^[-._a-zA-Z0-9]+$",
+        pattern=SECRET_KEY_PATTERN,
         description="Key inside the Secret that holds the partner token.",
     )
 
@@ -25,11 +31,9 @@ class PartnerTokenSecretRef(SecretKeyRef):
 class WhatsAppPartnerSpec(ApiModel):
     """GREEN-API partner credentials that WhatsAppInstances in this namespace may use."""
 
-    api_url: str = Field(
-        default="https://api.green-api.com",
-        max_length=2048,
-        pattern=URL_PATTERN,
-        description="partnerApiUrl from the GREEN-API console.",
+    api_url: str = url_field(
+        "https://api.green-api.com",
+        "partnerApiUrl from the GREEN-API console; must be in the operator's allow-list.",
     )
     token_secret_ref: PartnerTokenSecretRef = Field(
         description="Secret holding the partner token (gac.…). Never in spec.",

@@ -17,13 +17,13 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from whatsapp_operator.api.base import (
-    URL_PATTERN,
     ApiModel,
     AuthorizationMethod,
     ObservedModel,
     SecretKeyRef,
     TokenSecretRef,
     cel,
+    url_field,
 )
 from whatsapp_operator.api.partner import (
     PartnerTokenSecretRef,
@@ -86,20 +86,15 @@ class InstanceRef(ApiModel):
             "partnerRef to have the operator create one. Immutable once set."
         ),
     )
-    api_url: str | None = Field(
-        default=None,
-        max_length=2048,
-        pattern=URL_PATTERN,
-        description=(
-            "apiUrl from the GREEN-API console. Default: https://{first 4 digits of id}"
-            ".api.greenapi.com (the dedicated host convention)."
-        ),
+    api_url: str | None = url_field(
+        None,
+        "apiUrl from the GREEN-API console; must be in the operator's allow-list. Default: "
+        "https://{first 4 digits of id}.api.greenapi.com (the dedicated host convention).",
     )
-    media_url: str | None = Field(
-        default=None,
-        max_length=2048,
-        pattern=URL_PATTERN,
-        description="mediaUrl from the GREEN-API console (file uploads only).",
+    media_url: str | None = url_field(
+        None,
+        "mediaUrl from the GREEN-API console (file uploads only); must be in the operator's "
+        "allow-list.",
     )
     token_secret_ref: TokenSecretRef | None = Field(
         default=None,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
@@ -27,7 +29,9 @@ def from_greenapi(
     error: gerr.GreenApiError, token_hint: str, api_url: str, instance_id: int
 ) -> Setback:
     """An instance API error, worded for the resource it happened to."""
-    if isinstance(error, gerr.TokenRejected):
+    if isinstance(error, gerr.EndpointNotAllowed):
+        failure = Failure(Reason.API_URL_NOT_ALLOWED, error.message, permanent=True)
+    elif isinstance(error, gerr.TokenRejected):
         failure = Failure(
             Reason.TOKEN_REJECTED,
             f"GREEN-API rejected the token from {token_hint} (401); put the "
@@ -76,7 +80,9 @@ def from_greenapi(
 
 def from_partner(error: gerr.GreenApiError) -> Setback:
     """A partner API error (createInstance, getInstances, deleteInstanceAccount)."""
-    if isinstance(error, gerr.PartnerTokenRejected):
+    if isinstance(error, gerr.EndpointNotAllowed):
+        failure = Failure(Reason.API_URL_NOT_ALLOWED, error.message, permanent=True)
+    elif isinstance(error, gerr.PartnerTokenRejected):
         failure = Failure(
             Reason.PARTNER_TOKEN_REJECTED,
             "GREEN-API rejected the partner token of the referenced WhatsAppPartner",
@@ -108,3 +114,14 @@ def from_provisioning(error: ProvisioningFailure) -> Setback:
 def from_intent(error: IntentNotRecorded) -> Setback:
     """A write not attempted because its intent could not be recorded: worth retrying."""
     return Setback(Failure(Reason.INTENT_NOT_RECORDED, error.message, permanent=False))
+
+
+def describe_invalid(error: ValidationError, limit: int = 3) -> str:
+    """Which fields a resource breaks and how, without their values (they may be anything)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:limit]:
+        where = ".".join(str(part) for part in item["loc"]) or "the resource"
+        parts.append(f"{where}: {item['msg'][:200]}")
+    more = len(error.errors()) - limit
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return "The resource does not match the API: " + "; ".join(parts) + suffix

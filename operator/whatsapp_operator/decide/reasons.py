@@ -43,6 +43,9 @@ class Reason(StrEnum):
     SECRET_KEY_MISSING = "SecretKeyMissing"
     SECRET_NOT_OWNED = "SecretNotOwned"
     KUBERNETES_ERROR = "KubernetesError"
+    API_URL_NOT_ALLOWED = "ApiUrlNotAllowed"
+    INVALID_SPEC = "InvalidSpec"
+    RECONCILE_DEADLINE_EXCEEDED = "ReconcileDeadlineExceeded"
     SETTINGS_NOT_APPLIED = "SettingsNotApplied"
     DRIFT_DETECTED = "DriftDetected"
     SETTINGS_IN_SYNC = "SettingsInSync"
@@ -165,6 +168,21 @@ FAILURES: dict[Reason, FailureReason] = {
     ),
     Reason.KUBERNETES_ERROR: FailureReason(
         "transient (permanent for 404/403/422)", "The Kubernetes API server failed the request."
+    ),
+    Reason.API_URL_NOT_ALLOWED: FailureReason(
+        "permanent",
+        "An apiUrl or mediaUrl (of the instance, or of its WhatsAppPartner) is outside the "
+        "operator's allow-list of GREEN-API endpoints; nothing was sent and no Secret was read.",
+    ),
+    Reason.INVALID_SPEC: FailureReason(
+        "permanent",
+        "The resource cannot be read as the API defines it (a field the schema let through); "
+        "the message names the field.",
+    ),
+    Reason.RECONCILE_DEADLINE_EXCEEDED: FailureReason(
+        "transient",
+        "One reconcile ran past the operator's per-reconcile deadline (a slow endpoint); it was "
+        "cut off and is retried with backoff.",
     ),
 }
 

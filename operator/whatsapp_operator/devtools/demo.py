@@ -243,6 +243,7 @@ class Demo:
 
     def _start_operator(self, kubeconfig: str) -> None:
         env = {**os.environ, "KUBECONFIG": kubeconfig}
+        # The emulator is the only GREEN-API endpoint the demo's operator may reach.
         argv = [
             sys.executable,
             "-m",
@@ -252,6 +253,8 @@ class Demo:
             NAMESPACE,
             "--liveness",
             "",
+            "--allowed-api-url",
+            self.emulator_url,
         ]
         self.operator = ManagedProcess("operator", argv, self.logs / "operator.log", env=env)
         self.operator.start()

@@ -12,10 +12,13 @@ import random
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import DeletionPolicy, WhatsAppInstance
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.cycle import Finalization, default_api_url
@@ -41,7 +44,15 @@ async def finalize(
     rng: random.Random,
 ) -> Finalization:
     """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
-    obj = WhatsAppInstance.model_validate(body)
+    try:
+        obj = WhatsAppInstance.model_validate(body)
+    except ValidationError as exc:
+        # Its reconcile stalled before any call, and deleting on a guess could hit an
+        # instance that is not this resource's: let it go and say what was left.
+        message = (
+            f"{describe_invalid(exc)}; its GREEN-API instance, if it has one, was left in place"
+        )
+        return Finalization(True, [Event("Warning", Reason.INVALID_SPEC, message)])
     metadata = body.get("metadata", {})
     namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
     annotations = dict(metadata.get("annotations") or {})

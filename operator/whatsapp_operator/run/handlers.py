@@ -27,11 +27,14 @@ from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
+from whatsapp_operator.run.slots import FairSlots
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,7 @@ class Runtime:
     kube: Kube
     reconciler: Reconciler
     partners: PartnerReconciler
-    slots: asyncio.Semaphore
+    slots: FairSlots
     metrics: Metrics
     entries: dict[str, Entry] = field(default_factory=dict)
 
@@ -122,9 +125,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics.serve(host or "0.0.0.0", int(port))
     green_api = GreenApi(
         ClientOptions(
-            read_timeout=config.greenapi_read_timeout, lenient_bool_style=config.lenient_bool_style
+            read_timeout=config.greenapi_read_timeout,
+            deadline=config.greenapi_deadline,
+            lenient_bool_style=config.lenient_bool_style,
         ),
         observer=metrics.greenapi_call,
+        allowed=AllowList(config.allowed_api_urls),
     )
     kube = Kube(load_api_client(config.kubeconfig))
     memo["runtime"] = Runtime(
@@ -138,7 +144,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
         ),
         partners=PartnerReconciler(green_api, kube),
-        slots=asyncio.Semaphore(max(1, config.concurrency)),
+        slots=FairSlots(max(1, config.concurrency), config.namespace_slots),
         metrics=metrics,
     )
 
@@ -191,11 +197,16 @@ async def run_instance(
         entry.last_status = apply_merge_patch(base, patch)
 
     async def step(snapshot: dict[str, Any]) -> float:
-        async with entry.busy, runtime.slots:
-            with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppInstance").time():
-                outcome = await runtime.reconciler.reconcile(
-                    snapshot, entry.memory, entry.wake, record
-                )
+        async with entry.busy, runtime.slots.hold(namespace):
+            deadline = runtime.config.reconcile_deadline
+            try:
+                with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppInstance").time():
+                    async with asyncio.timeout(deadline):
+                        outcome = await runtime.reconciler.reconcile(
+                            snapshot, entry.memory, entry.wake, record
+                        )
+            except TimeoutError:
+                return _deadline_exceeded(body, entry, deadline)
             _count(runtime.metrics, uid, outcome)
             if outcome.status_patch is not None:
                 await _write_status(
@@ -310,6 +321,27 @@ async def _serve(
             entry.memory.failures += 1
             delay = requeue.after_failure(entry.memory.failures, None, _RNG)
         await _wait(entry, delay, stopped)
+
+
+def _deadline_exceeded(body: kopf.Body, entry: Entry, deadline: float) -> float:
+    """A reconcile cut off at its deadline: say so, and back off like any failure.
+
+    Every write it may have been making was recorded as an intent first, so the next
+    reconcile observes before it acts again.
+    """
+    message = (
+        f"The reconcile ran past the operator's {deadline:.0f} s per-reconcile deadline "
+        "(WAOP_RECONCILE_DEADLINE) and was cut off; a GREEN-API endpoint answers too slowly"
+    )
+    log.warning("%s: %s", _name(body), message)
+    _post(body, [Event("Warning", Reason.RECONCILE_DEADLINE_EXCEEDED, message)])
+    entry.memory.failures += 1
+    return requeue.after_failure(entry.memory.failures, None, _RNG)
+
+
+def _name(body: kopf.Body) -> str:
+    metadata = body.get("metadata", {})
+    return f"{metadata.get('namespace')}/{metadata.get('name')}"
 
 
 async def _write_status(

@@ -60,6 +60,9 @@ class PartnerFactory(Protocol):
 
     def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerApi: ...
 
+    def admit(self, url: str, field: str) -> None:
+        """EndpointNotAllowed unless the operator's allow-list admits `url` (named `field`)."""
+
 
 class ObjectStore(Protocol):
     """The Kubernetes calls provisioning makes."""

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from whatsapp_operator.api.resource import WhatsAppPartner, WhatsAppPartnerStatus
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError, SecretValue
@@ -42,6 +45,10 @@ class PartnerOutcome:
     transient_failure: bool = False
 
 
+# A partner the models cannot read only changes by an edit, which wakes it anyway.
+INVALID_PARTNER_RECHECK_SECONDS = 600.0
+
+
 class PartnerReconciler:
     """Checks one WhatsAppPartner's credentials and reports them in its status."""
 
@@ -56,7 +63,10 @@ class PartnerReconciler:
         self, body: dict[str, Any], now: datetime, failures: int = 0
     ) -> PartnerOutcome:
         """One credentials check; `failures`: transient failures in a row before this one."""
-        partner = WhatsAppPartner.model_validate(body)
+        try:
+            partner = WhatsAppPartner.model_validate(body)
+        except ValidationError as exc:
+            return self._unreadable(body, now, exc)
         metadata = partner.metadata
         namespace = str(metadata.get("namespace") or "")
         generation = int(metadata.get("generation") or 0)
@@ -68,6 +78,7 @@ class PartnerReconciler:
         reconciling: Verdict = (FALSE, "Converged", "")
         retry = float(partner.spec.check_seconds)
         try:
+            self.partners.admit(partner.spec.api_url, "spec.apiUrl")
             token = await self.secrets.read_secret_key(namespace, ref.name, ref.key)
             api = self.partners.partner(api_url=partner.spec.api_url, token=token.value)
             listed = await api.get_instances()
@@ -115,16 +126,58 @@ class PartnerReconciler:
             instances=instances,
             last_error="" if ready[0] == TRUE else ready[2],
         )
-        events: list[Event] = []
-        before = next((c for c in previous.conditions if c.type == "Ready"), None)
-        if before is None or before.reason != ready[1]:
-            if ready[0] == TRUE:
-                events.append(Event("Normal", Reason.CREDENTIALS_VALID, ready[2]))
-            elif ready[0] == FALSE:
-                events.append(Event("Warning", ready[1], ready[2]))
+        events = _ready_events(previous, ready)
         new_doc = status.model_dump(mode="json", by_alias=True, exclude_none=True)
         old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
         patch = merge_patch(old_doc, new_doc)
         return PartnerOutcome(
             patch, events, retry, (namespace, ref.name), reconciling[1] == "RetryingAfterError"
         )
+
+    def _unreadable(
+        self, body: dict[str, Any], now: datetime, error: ValidationError
+    ) -> PartnerOutcome:
+        """A partner the schema let through that the models refuse: Stalled, naming the field."""
+        metadata = body.get("metadata", {})
+        generation = int(metadata.get("generation") or 0)
+        stored = dict(body.get("status") or {})
+        try:
+            previous = WhatsAppPartnerStatus.model_validate(stored)
+        except ValidationError:
+            previous = WhatsAppPartnerStatus()
+        message = describe_invalid(error)
+        verdict: Verdict = (FALSE, Reason.INVALID_SPEC, message)
+        conditions = merge_conditions(
+            previous.conditions,
+            {
+                ConditionType.READY: verdict,
+                ConditionType.RECONCILING: (FALSE, "Converged", ""),
+                ConditionType.STALLED: (TRUE, Reason.INVALID_SPEC, message),
+            },
+            generation,
+            now,
+        )
+        status = WhatsAppPartnerStatus(
+            observed_generation=generation,
+            conditions=conditions,
+            instances=previous.instances,
+            last_error=message,
+        )
+        document = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        events = _ready_events(previous, verdict)
+        namespace = str(metadata.get("namespace") or "")
+        return PartnerOutcome(
+            merge_patch(stored, document), events, INVALID_PARTNER_RECHECK_SECONDS, (namespace, "")
+        )
+
+
+def _ready_events(previous: WhatsAppPartnerStatus, ready: Verdict) -> list[Event]:
+    """An Event when Ready changes its reason: Normal when valid, Warning when failing."""
+    before = next((c for c in previous.conditions if c.type == "Ready"), None)
+    if before is not None and before.reason == ready[1]:
+        return []
+    if ready[0] == TRUE:
+        return [Event("Normal", Reason.CREDENTIALS_VALID, ready[2])]
+    if ready[0] == FALSE:
+        return [Event("Warning", ready[1], ready[2])]
+    return []

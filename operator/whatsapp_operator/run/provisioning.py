@@ -119,6 +119,10 @@ class Provisioner:
                     ) from None
                 raise
             partner = WhatsAppPartner.model_validate(body)
+            # Before the token is read: an endpoint outside the allow-list gets nothing.
+            self.partners.admit(
+                partner.spec.api_url, f"WhatsAppPartner {namespace}/{ref.name} spec.apiUrl"
+            )
             token_ref = partner.spec.token_secret_ref
             token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
         except (ProvisioningFailure, SecretNotFound) as exc:

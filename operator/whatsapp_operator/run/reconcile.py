@@ -17,9 +17,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from whatsapp_operator import constants
-from whatsapp_operator.api.resource import ManagementPolicy, WhatsAppInstance
+from whatsapp_operator.api.resource import (
+    LinkingPhase,
+    LinkingStatus,
+    ManagementPolicy,
+    WhatsAppInstance,
+    WhatsAppInstanceStatus,
+)
 from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -59,6 +69,9 @@ from whatsapp_operator.wire.models import Settings
 
 __all__ = ["Memory", "Outcome", "Reconciler", "default_api_url"]
 
+# A resource the models cannot read only changes by an edit, which wakes it anyway.
+INVALID_SPEC_RECHECK_SECONDS = 600.0
+
 
 class Reconciler:
     """Runs the reconcile of one WhatsAppInstance and its finalization."""
@@ -90,7 +103,10 @@ class Reconciler:
         without it (unit tests) intents are only kept in the cycle.
         """
         metadata = body.get("metadata", {})
-        obj = WhatsAppInstance.model_validate(body)
+        try:
+            obj = WhatsAppInstance.model_validate(body)
+        except ValidationError as exc:
+            return self._unreadable(body, exc)
         namespace = str(metadata.get("namespace") or "")
         name = str(metadata.get("name") or "")
         cycle = Cycle(
@@ -114,6 +130,8 @@ class Reconciler:
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
         try:
+            # Before any Secret is read: a URL outside the allow-list gets nothing.
+            self._admit_endpoints(cycle)
             desired = await self._desired(cycle)
             identity = await self._identity(cycle, desired)
             cycle.instance_id = identity.instance_id
@@ -199,6 +217,15 @@ class Reconciler:
                 drift=tuple(cycle.previous.drift),
             )
         await act.auto_heal(cycle, api, writes_allowed)
+
+    def _admit_endpoints(self, cycle: Cycle) -> None:
+        instance = cycle.obj.spec.instance
+        for field, url in (
+            ("spec.instance.apiUrl", instance.api_url),
+            ("spec.instance.mediaUrl", instance.media_url),
+        ):
+            if url is not None:
+                self.green_api.admit(url, field)
 
     def _api_url(self, cycle: Cycle, instance_id: int) -> str:
         return cycle.obj.spec.instance.api_url or default_api_url(instance_id)
@@ -307,6 +334,45 @@ class Reconciler:
             report.status,
             report.plan.outcome,
             cycle.failure.reason if cycle.failure else None,
+            report.document,
+        )
+
+    def _unreadable(self, body: dict[str, Any], error: ValidationError) -> Outcome:
+        """A resource the schema let through that the models refuse: Stalled, naming the field."""
+        now = self.clock()
+        stored = dict(body.get("status") or {})
+        try:
+            previous = WhatsAppInstanceStatus.model_validate(stored)
+        except ValidationError:
+            previous = WhatsAppInstanceStatus()
+        failure = Failure(Reason.INVALID_SPEC, describe_invalid(error), permanent=True)
+        seen = Observed(
+            generation=int(body.get("metadata", {}).get("generation") or 0),
+            now=now,
+            state=None,
+            plan=None,
+            failure=failure,
+            settings=None,
+            account=None,
+            instance_id=None,
+            api_url="",
+            handled=dict(previous.handled_actions),
+            last_auto_reboot=previous.last_auto_reboot,
+            require_authorization=False,
+        )
+        linking = LinkingDecision(
+            previous.linking or LinkingStatus(phase=LinkingPhase.NOT_NEEDED),
+            active=False,
+            remove_codes=False,
+        )
+        report = build_report(previous, stored, seen, linking)
+        return Outcome(
+            report.patch,
+            report.events,
+            INVALID_SPEC_RECHECK_SECONDS,
+            report.status,
+            report.plan.outcome,
+            failure.reason,
             report.document,
         )
 

@@ -10,7 +10,9 @@ status codes::
     ├── RateLimited                    429: Retry-After or the method's rate  retryable
     ├── QuotaExceeded                  466: Developer-plan quota              retryable, hours
     ├── ServiceUnavailable             5xx, 502, 499                          retryable, backoff
-    ├── TransportFailure               timeout, refused, reset               retryable, backoff
+    ├── TransportFailure               timeout, refused, reset, deadline      retryable, backoff
+    ├── ResponseTooLarge               an answer over the size limit          retryable, backoff
+    ├── EndpointNotAllowed             apiUrl outside the allow-list          permanent, unsent
     ├── UnexpectedResponse             a body that is not the documented one  retryable, backoff
     ├── InstanceStarting               400 "starting"                         retryable, seconds
     ├── InstanceNotAuthorized          400 "not authorized"                   retryable, a minute
@@ -143,6 +145,19 @@ class TransportFailure(GreenApiError):
     ) -> None:
         super().__init__(message, method=method, instance_id=instance_id)
         self.request_not_sent = request_not_sent
+
+
+class ResponseTooLarge(GreenApiError):
+    """The answer grew past the operator's size limit; the rest was not read."""
+
+    reason = "ResponseTooLarge"
+    transient = True
+
+
+class EndpointNotAllowed(GreenApiError):
+    """The URL is outside the operator's allow-list or grammar; nothing was sent."""
+
+    reason = "ApiUrlNotAllowed"
 
 
 class UnexpectedResponse(GreenApiError):

@@ -43,6 +43,9 @@ def free_port() -> int:
         return port
 
 
+LOOPBACK_ANY_PORT = "http://127.0.0.1:*"
+
+
 @dataclass
 class OperatorProcess:
     """`whatsapp-operator run` as a subprocess, logging to a file."""
@@ -65,7 +68,10 @@ class OperatorProcess:
         """Start it and wait for its liveness endpoint; `env`: extra WAOP_* settings."""
         liveness = f"http://127.0.0.1:{free_port()}/healthz"
         metrics_port = free_port()
-        env = {**os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)}
+        # The emulators of the suite listen on loopback at random ports; the security
+        # tests narrow this to one exact origin.
+        allowed = {"WAOP_ALLOWED_API_URLS": LOOPBACK_ANY_PORT}
+        env = {**allowed, **os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)}
         log = log_path.open("wb")
         process = subprocess.Popen(
             [

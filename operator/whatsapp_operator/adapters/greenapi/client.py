@@ -22,6 +22,7 @@ from whatsapp_operator.adapters.greenapi import responses
 from whatsapp_operator.adapters.greenapi.partner import HttpVerb, PartnerClient
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
+from whatsapp_operator.endpoints import AllowList, UrlRejected
 from whatsapp_operator.redaction import protect_loggers, register_secret
 from whatsapp_operator.wire import errors
 from whatsapp_operator.wire.models import (
@@ -57,13 +58,11 @@ class ClientOptions:
     max_connections: int = 100
     lenient_bool_style: WireBoolStyle = "yesno"
     trust_env: bool = True
-
-
-def _validate_base_url(url: str, what: str) -> str:
-    parsed = httpx.URL(url)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"{what} must be an http(s) URL with a host")
-    return url.rstrip("/")
+    # Whole-call limit (connect, send, every byte of the answer), on top of the per-read
+    # timeout: a server dripping a byte before each read timeout is cut off here.
+    deadline: float = 30.0
+    # GREEN-API's largest answer is a QR PNG of ~10 KB; anything near this is not GREEN-API.
+    max_response_bytes: int = 1 << 20
 
 
 def _secret(value: SecretStr | str) -> SecretStr:
@@ -82,8 +81,11 @@ class GreenApi:
         limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observer: Callable[[str, str], None] | None = None,
+        allowed: AllowList | None = None,
     ) -> None:
         self.options = options or ClientOptions()
+        # Checked before any connection: the last guard if a caller forgot to check first.
+        self.allowed = allowed or AllowList()
         self.limiter = limiter or RateLimiter()
         # Told (method, outcome) for every HTTP exchange: "ok" or the error's reason.
         self.observer = observer
@@ -112,19 +114,28 @@ class GreenApi:
         await self.aclose()
 
     def instance(self, *, api_url: str, id_instance: int, token: SecretStr | str) -> InstanceClient:
-        """A client for one instance; ValueError unless `api_url` is an http(s) URL with a host."""
-        return InstanceClient(
-            self, _validate_base_url(api_url, "apiUrl"), id_instance, _secret(token)
-        )
+        """A client for one instance; EndpointNotAllowed unless the allow-list admits `api_url`."""
+        return InstanceClient(self, self._base_url(api_url, "apiUrl"), id_instance, _secret(token))
 
     def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerClient:
-        """A partner API client; ValueError unless `api_url` is an http(s) URL with a host."""
+        """A partner API client; EndpointNotAllowed unless the allow-list admits `api_url`."""
         return PartnerClient(
             self.request,
             self.options.lenient_bool_style,
-            _validate_base_url(api_url, "partner apiUrl"),
+            self._base_url(api_url, "partner apiUrl"),
             _secret(token),
         )
+
+    def admit(self, url: str, field: str) -> None:
+        """EndpointNotAllowed unless the allow-list admits `url`; `field` names it in the error."""
+        try:
+            self.allowed.check(url, field)
+        except UrlRejected as exc:
+            raise errors.EndpointNotAllowed(str(exc)) from None
+
+    def _base_url(self, url: str, field: str) -> str:
+        self.admit(url, field)
+        return url.rstrip("/")
 
     async def request(
         self,
@@ -215,9 +226,19 @@ class GreenApi:
         extra: dict[str, Any] = {}
         if timeout is not None:
             extra["timeout"] = httpx.Timeout(timeout, connect=self.options.connect_timeout)
+        deadline = max(self.options.deadline, timeout or 0.0)
         try:
-            response = await self._http.request(verb, url, json=body, params=params, **extra)
-            text = response.text
+            async with asyncio.timeout(deadline):
+                status, text, headers = await self._exchange(
+                    verb, url, body, params, extra, where, method, instance_id
+                )
+        except TimeoutError:
+            raise errors.TransportFailure(
+                f"{where}: GREEN-API did not finish answering within the {deadline:.0f} s "
+                "request deadline",
+                method=method,
+                instance_id=instance_id,
+            ) from None
         except httpx.ConnectError as exc:
             raise errors.TransportFailure(
                 f"{where}: cannot connect to GREEN-API ({type(exc).__name__})",
@@ -245,7 +266,47 @@ class GreenApi:
                 method=method,
                 instance_id=instance_id,
             ) from None
-        return response.status_code, text, response.headers
+        return status, text, headers
+
+    async def _exchange(
+        self,
+        verb: HttpVerb,
+        url: str,
+        body: dict[str, Any] | None,
+        params: dict[str, Any] | None,
+        extra: dict[str, Any],
+        where: str,
+        method: str,
+        instance_id: int | None,
+    ) -> tuple[int, str, httpx.Headers]:
+        """One request, its answer read up to the size limit and no further."""
+        limit = self.options.max_response_bytes
+        async with self._http.stream(verb, url, json=body, params=params, **extra) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise errors.ResponseTooLarge(
+                    f"{where}: the answer is {int(declared)} bytes, over the operator's "
+                    f"{limit} byte limit for a GREEN-API answer",
+                    method=method,
+                    instance_id=instance_id,
+                    status=response.status_code,
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise errors.ResponseTooLarge(
+                        f"{where}: the answer grew past the operator's {limit} byte limit "
+                        "for a GREEN-API answer",
+                        method=method,
+                        instance_id=instance_id,
+                        status=response.status_code,
+                    )
+                chunks.append(chunk)
+            content = b"".join(chunks)
+            text = content.decode(response.encoding or "utf-8", errors="replace")
+            return response.status_code, text, response.headers
 
 
 class InstanceClient:

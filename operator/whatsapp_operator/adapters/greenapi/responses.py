@@ -116,8 +116,11 @@ def decode_json(method: str, instance_id: int | None, status: int, body: str) ->
     try:
         return json.loads(body)
     except ValueError:
+        # No excerpt: an answer that is not JSON came from something other than GREEN-API's
+        # JSON API, and reading it back into the status would make the operator a reader
+        # of whatever that endpoint returns.
         raise errors.UnexpectedResponse(
-            f"{method}: answer is not JSON: {body_excerpt(body)}",
+            f"{method}: answer is not JSON ({len(body)} characters, status {status})",
             method=method,
             instance_id=instance_id,
             status=status,
