@@ -16,6 +16,7 @@ from typing import Any
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.crd import build_crd, build_partner_crd
+from whatsapp_operator.api.promises import SIDE_EFFECTS, security_section
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import _AUTHORIZATION, _CONVERGING, _SYNCED
 from whatsapp_operator.decide.events import _PLAN_EVENTS
@@ -397,49 +398,16 @@ def _conditions_section() -> list[str]:
     return lines
 
 
-SIDE_EFFECTS = """\
-## Side effects: what the operator promises
-
-Every write to GREEN-API (createInstance, setSettings, reboot, logout,
-deleteInstanceAccount) goes through one gate, at most once per desired state:
-
-- **Intent first.** Before setSettings, a reboot or a logout, the operator records
-  what it is about to do in status (`lastApplied`, `handledActions`,
-  `lastAutoReboot`); before createInstance, the marker annotation. If that record
-  cannot be written, the call is not made (`IntentNotRecorded`, retried later).
-- **Outcomes: done, not sent, unknown.** An answer that proves nothing was done
-  (429, 4xx, connection refused) leaves the write to be tried again after a backoff.
-  An answer that never came (timeout, 5xx) counts as sent: the operator observes
-  before doing anything else: getSettings after the settle window
-  (`ApplyUnconfirmed`), getInstances for the marker (`CreateResultPending`). A
-  reboot or logout without an answer is not repeated.
-- **Budget.** One setSettings per desired state that GREEN-API takes, plus the one
-  documented re-apply when it drops settings; then `SettingsNotApplied`. A write
-  without an answer whose values, a settle window later, are not in getSettings did
-  not reach them (and cost no reboot): it is sent again, each time only after that
-  observation, at most 6 times (`status.lastApplied.unanswered`).
-- **Creation never twice by itself.** A marker whose instance is not listed within
-  the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
-  `CreateResultUnknown`; a person checks the console and either annotates
-  `instance-id`, or sets `confirm-create` to the marker's value to create anew.
-- **Deletion.** A deletion waits for a creation in flight and deletes what it made;
-  an unlisted marker is looked up for the grace. When the partner or its Secret is
-  already gone (a deleted namespace takes them first), the credentials the operator
-  last read for that partner are used. Without any, the resource is let go after 3
-  attempts with a `DeletionAbandoned` Warning naming the instance left behind, so
-  namespace deletion always finishes.
-- **Backoff.** Transient failures back off per object, exponentially with full
-  jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
-  5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a
-  healthy one and an object notices its recovery within one poll interval;
-  Retry-After and the 466 quota hour are honoured even above the cap.
-- **Restores.** An action annotation whose value is a time before the object's
-  creation (a restored or re-applied manifest) is recorded, not performed.
-"""
-
-
 def _metadata_section() -> list[str]:
-    lines = [*SIDE_EFFECTS.splitlines(), "", "## Annotations", "", "| Annotation | Meaning |"]
+    lines = [
+        *SIDE_EFFECTS.splitlines(),
+        "",
+        *security_section(),
+        "",
+        "## Annotations",
+        "",
+        "| Annotation | Meaning |",
+    ]
     lines += ["| --- | --- |"]
     lines += [f"| `{name}` | {_one_line(text)} |" for name, text in _ANNOTATIONS]
     lines += ["", "## Labels", "", "| Label | Meaning |", "| --- | --- |"]
