@@ -328,6 +328,9 @@ def start_operator(kubeconfig: Path, scope: list[str], log_path: Path) -> Operat
                 liveness,
                 "--log-level",
                 "DEBUG",
+                # The emulator listens on loopback at a random port.
+                "--allowed-api-url",
+                "http://127.0.0.1:*",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
