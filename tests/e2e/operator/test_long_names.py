@@ -13,24 +13,13 @@ import pytest
 from kubernetes import client
 
 from support.kube_helpers import has_condition, put_secret, wait_for
+from support.long_names import long_name
 from tests.e2e.operator.harness import FAST_INTERVALS, Emulator, OperatorProcess, Scenario
 from whatsapp_operator import constants
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.names import instance_selector, label_value
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def long_name(length: int) -> str:
-    """A valid name of `length` characters, with dots (a DNS subdomain, as Kubernetes allows)."""
-    parts, total = [], 0
-    while total < length:
-        part = "l" * min(40, length - total - (1 if parts else 0))
-        parts.append(part)
-        total = len(".".join(parts))
-    name = ".".join(parts)
-    assert len(name) == length, name
-    return name
 
 
 @pytest.mark.parametrize("length", [64, 253])
