@@ -60,6 +60,11 @@ class OperatorConfig:
     create_listing_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("WAOP_CREATE_LISTING_GRACE", "600"))
     )
+    # How often the Secrets that objects reference are re-read to notice a change (there
+    # is no Secret watch): one GET per referenced Secret per interval.
+    secret_recheck_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_SECRET_RECHECK_SECONDS", "15"))
+    )
 
     # The GREEN-API endpoints requests may go to (endpoints.AllowList entries); a resource
     # naming any other apiUrl is stalled before a Secret is read or a connection opened.

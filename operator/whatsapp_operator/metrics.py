@@ -70,6 +70,13 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.secret_reads = Counter(
+            f"{PREFIX}_secret_reads",
+            "Secret GETs sent to the API server, by purpose (reconcile: a cache miss; "
+            "recheck: the timed re-read of referenced Secrets; write: before a write)",
+            ["purpose"],
+            registry=r,
+        )
         self._states: dict[str, str] = {}
         self._shown: set[str] = set()
 
@@ -80,6 +87,10 @@ class Metrics:
     def greenapi_call(self, method: str, outcome: str) -> None:
         """Count one GREEN-API request by method and outcome."""
         self.greenapi_requests.labels(method=method.lower(), outcome=outcome).inc()
+
+    def secret_read(self, purpose: str) -> None:
+        """Count one Secret GET sent to the API server."""
+        self.secret_reads.labels(purpose=purpose).inc()
 
     def set_state(self, uid: str, state: str) -> None:
         """Count the instance `uid` in `state` (mapped onto `STATE_LABELS`)."""

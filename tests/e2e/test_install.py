@@ -428,6 +428,25 @@ def check_partner_mode(api: client.ApiClient, namespace: str, emulator_url: str)
     )
 
 
+def secret_access(api: client.ApiClient, user: str, namespace: str | None) -> set[str]:
+    """Which of get, list and watch on Secrets the API server allows `user`."""
+    authorization = client.AuthorizationV1Api(api)
+    allowed = set()
+    for verb in ("get", "list", "watch"):
+        review = client.V1SubjectAccessReview(
+            spec=client.V1SubjectAccessReviewSpec(
+                user=user,
+                groups=["system:serviceaccounts", "system:authenticated"],
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=verb, resource="secrets", namespace=namespace
+                ),
+            )
+        )
+        if authorization.create_subject_access_review(review).status.allowed:
+            allowed.add(verb)
+    return allowed
+
+
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorProcess]:
     running = start_emulator_process(*EMULATOR_ARGS, "--partner-token", PARTNER_TOKEN)
@@ -533,6 +552,14 @@ def test_operator_lifecycle_as_the_chart_service_account(
         # it creates (get on the partner, annotation patches, owned token and connection
         # Secrets), deleted again through the partner API (deletionPolicy Delete).
         check_partner_mode(api, apps, emulator.url)
+
+        # Secrets are read by name only: the ServiceAccount can neither list nor watch them,
+        # in its namespaces or anywhere else; a namespaced install cannot even get one
+        # outside its namespaces.
+        account = f"system:serviceaccount:{system}:{FULLNAME}"
+        assert secret_access(api, account, apps) == {"get"}
+        everywhere = secret_access(api, account, None)
+        assert everywhere == (set() if mode == "namespaced" else {"get"})
 
         assert operator.process.poll() is None, "the operator exited"
         log = operator.log()

@@ -43,8 +43,6 @@ OPERATOR_PERMISSIONS: frozenset[Permission] = frozenset(
         ("whatsapp-operator.io", "whatsapppartners", "patch"),
         ("whatsapp-operator.io", "whatsapppartners/status", "patch"),
         ("", "secrets", "get"),
-        ("", "secrets", "list"),
-        ("", "secrets", "watch"),
         ("", "secrets", "create"),
         ("", "secrets", "patch"),
         ("", "secrets", "delete"),
@@ -61,7 +59,8 @@ NAMESPACE_DISCOVERY: frozenset[Permission] = frozenset(
     {("", "namespaces", "list"), ("", "namespaces", "watch")}
 )
 # What must never appear, whatever the list above says: spec writes, Secret updates,
-# wildcards, escalation.
+# listing or watching Secrets (that reads every Secret in scope; referenced ones are
+# read by name), wildcards, escalation.
 NEVER: frozenset[Permission] = frozenset(
     {
         ("whatsapp-operator.io", "whatsappinstances", "create"),
@@ -70,6 +69,8 @@ NEVER: frozenset[Permission] = frozenset(
         ("whatsapp-operator.io", "whatsapppartners", "create"),
         ("whatsapp-operator.io", "whatsapppartners", "update"),
         ("whatsapp-operator.io", "whatsapppartners", "delete"),
+        ("", "secrets", "list"),
+        ("", "secrets", "watch"),
         ("", "secrets", "update"),
         ("", "secrets", "deletecollection"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "create"),

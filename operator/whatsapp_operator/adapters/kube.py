@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -20,12 +21,12 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.adapters.ownership import check_owned, version_of
 from whatsapp_operator.ports import (
     KubeError,
     Owner,
     SecretKeyMissing,
     SecretNotFound,
-    SecretNotOwned,
     SecretValue,
 )
 from whatsapp_operator.redaction import register_secret
@@ -68,6 +69,19 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
+def _invalid_fields(exc: ApiException) -> list[str]:
+    """The field paths a 422 names (`metadata.labels`), never the values it quotes.
+
+    The causes' messages repeat the rejected value, which may be Secret data.
+    """
+    try:
+        details = json.loads(exc.body or "{}").get("details") or {}
+        causes = details.get("causes") or []
+        return sorted({str(c["field"]) for c in causes if isinstance(c, dict) and c.get("field")})
+    except (ValueError, TypeError, AttributeError):
+        return []
+
+
 def _convert(exc: ApiException, what: str) -> KubeError:
     status = exc.status
     if status in (401, 403):
@@ -82,57 +96,95 @@ def _convert(exc: ApiException, what: str) -> KubeError:
             retryable=False,
         )
     if status == 422:
-        return KubeError(f"{what}: rejected by the API server (422)", status=422, retryable=False)
-    return KubeError(f"{what}: API server answered {status}", status=status)
-
-
-def _ownership_problem(secret: Any, owner_uid: str, role: str) -> str:
-    """Why this Secret is not the object's to write or delete; "" when it is."""
-    metadata = secret.metadata
-    labels: dict[str, str] = (metadata.labels if metadata is not None else None) or {}
-    if labels.get(constants.LABEL_MANAGED_BY) != constants.MANAGED_BY:
-        return f"it lacks the label {constants.LABEL_MANAGED_BY}={constants.MANAGED_BY}"
-    references = (metadata.owner_references if metadata is not None else None) or []
-    if not any(ref.controller is True and ref.uid == owner_uid for ref in references):
-        return f"it has no controller ownerReference to this {constants.KIND} (uid {owner_uid})"
-    found = labels.get(constants.LABEL_SECRET_ROLE, "")
-    if found != role:
-        return f"its label {constants.LABEL_SECRET_ROLE} is {found!r}, not {role!r}"
-    return ""
-
-
-def _check_owned(secret: Any, what: str, owner_uid: str, role: str) -> None:
-    problem = _ownership_problem(secret, owner_uid, role)
-    if problem:
-        raise SecretNotOwned(
-            f"{what} exists and is not the operator's to change: {problem}. "
-            "Use another Secret name, or delete that Secret if nothing else needs it",
-            retryable=False,
+        fields = _invalid_fields(exc)
+        detail = f": invalid {', '.join(fields)}" if fields else ""
+        return KubeError(
+            f"{what}: rejected by the API server (422){detail}", status=422, retryable=False
         )
+    return KubeError(f"{what}: API server answered {status}", status=status)
 
 
 class Kube:
     """The operator's Kubernetes API calls, run in worker threads; referenced Secrets cached."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, on_secret_read: Callable[[str], None] | None = None
+    ) -> None:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
-        # Referenced Secrets, cached until the Secret watch reports a change
-        # (`forget_secret`): a settled fleet then reads nothing from the API server.
+        # Referenced Secrets only, as last read. There is no Secret watch (it would need
+        # list/watch on every Secret): `recheck_secrets` re-reads them on a timer, keeps
+        # this cache fresh and drops what nothing references any more.
         self._secrets: dict[tuple[str, str], Any] = {}
-        # Bumped by every change notice, so a read that raced a change is not cached.
+        # The resourceVersion last seen per referenced Secret; "" for absent.
+        self._versions: dict[tuple[str, str], str] = {}
+        # Bumped by `forget_secret`, so a read that raced it is not cached.
         self._secret_epochs: dict[tuple[str, str], int] = {}
+        # Counts Secret GETs by purpose ("reconcile", "recheck"): their cost is measured.
+        self._on_secret_read = on_secret_read or (lambda _purpose: None)
 
     def forget_secret(self, namespace: str, name: str) -> None:
-        """Drop the cached Secret `namespace/name` (it changed); the next read fetches it."""
+        """Drop the cached Secret `namespace/name`; the next read fetches it."""
         key = (namespace, name)
         self._secrets.pop(key, None)
+        self._versions.pop(key, None)
         self._secret_epochs[key] = self._secret_epochs.get(key, 0) + 1
+
+    def cached_secrets(self) -> int:
+        """How many Secrets the cache holds (only referenced ones)."""
+        return len(self._secrets)
 
     def close(self) -> None:
         """Close the API client's connections."""
         self._api_client.close()
+
+    async def _get_secret(self, namespace: str, name: str, purpose: str) -> Any | None:
+        """The Secret as it is now, or None when it does not exist."""
+        self._on_secret_read(purpose)
+        try:
+            return await _run(self._core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _convert(exc, f"Secret {namespace}/{name}") from None
+
+    async def recheck_secrets(self, wanted: set[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Re-read the `wanted` Secrets; those that appeared, changed or went since last seen.
+
+        Cache entries of Secrets no longer wanted are dropped. A Secret never read before
+        is not reported (its readers have not used it yet). A read that fails is skipped:
+        the next recheck tries again.
+        """
+        for key in [key for key in self._versions if key not in wanted]:
+            self._versions.pop(key, None)
+            self._secrets.pop(key, None)
+        for key in [key for key in self._secrets if key not in wanted]:
+            self._secrets.pop(key, None)
+        self._secret_epochs = {k: v for k, v in self._secret_epochs.items() if k in wanted}
+        changed: list[tuple[str, str]] = []
+        for key in sorted(wanted):
+            epoch = self._secret_epochs.get(key, 0)
+            try:
+                secret = await self._get_secret(*key, purpose="recheck")
+            except KubeError as exc:
+                log.debug("Secret %s/%s not rechecked: %s", *key, exc.message)
+                continue
+            if self._secret_epochs.get(key, 0) != epoch:
+                continue
+            before = self._versions.get(key)
+            now = version_of(secret)
+            self._remember(key, secret)
+            if before is not None and before != now:
+                changed.append(key)
+        return changed
+
+    def _remember(self, key: tuple[str, str], secret: Any | None) -> None:
+        self._versions[key] = version_of(secret)
+        if secret is None:
+            self._secrets.pop(key, None)
+        else:
+            self._secrets[key] = secret
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
         """One key of a Secret, trimmed and registered for redaction, with the Secret's version.
@@ -145,16 +197,11 @@ class Kube:
         secret: Any = self._secrets.get(cache_key)
         if secret is None:
             epoch = self._secret_epochs.get(cache_key, 0)
-            try:
-                secret = await _run(self._core.read_namespaced_secret, name, namespace)
-            except ApiException as exc:
-                if exc.status == 404:
-                    raise SecretNotFound(
-                        f"{what} does not exist", status=404, retryable=False
-                    ) from None
-                raise _convert(exc, what) from None
+            secret = await self._get_secret(namespace, name, purpose="reconcile")
             if self._secret_epochs.get(cache_key, 0) == epoch:
-                self._secrets[cache_key] = secret
+                self._remember(cache_key, secret)
+            if secret is None:
+                raise SecretNotFound(f"{what} does not exist", status=404, retryable=False)
         data = secret.data or {}
         if key not in data:
             raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)
@@ -172,12 +219,7 @@ class Kube:
 
     async def _read_for_write(self, namespace: str, name: str) -> Any | None:
         """The Secret as it is now (never the cache), or None when it does not exist."""
-        try:
-            return await _run(self._core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _convert(exc, f"Secret {namespace}/{name}") from None
+        return await self._get_secret(namespace, name, purpose="write")
 
     async def apply_secret(
         self,
@@ -214,7 +256,18 @@ class Kube:
             "metadata": metadata,
             "data": encoded,
         }
+        # What this object reads back (the token Secret it created) must be what it wrote.
+        self.forget_secret(namespace, name)
+        try:
+            await self._create_or_patch(namespace, name, body, owner.uid, role)
+        finally:
+            self.forget_secret(namespace, name)
+
+    async def _create_or_patch(
+        self, namespace: str, name: str, body: Any, owner_uid: str, role: str
+    ) -> None:
         what = f"Secret {namespace}/{name}"
+        metadata = body["metadata"]
         try:
             await _run(self._core.create_namespaced_secret, namespace, body)
         except ApiException as exc:
@@ -225,7 +278,7 @@ class Kube:
         current = await self._read_for_write(namespace, name)
         if current is None:
             raise KubeError(f"{what} was deleted meanwhile; retrying", status=404)
-        _check_owned(current, what, owner.uid, role)
+        check_owned(current, what, owner_uid, role)
         # The patch applies only to the Secret that was checked: one replaced or relabelled
         # since then has another resourceVersion, and the API server answers 409.
         metadata["resourceVersion"] = current.metadata.resource_version
@@ -248,7 +301,7 @@ class Kube:
         current = await self._read_for_write(namespace, name)
         if current is None:
             return False
-        _check_owned(current, what, owner_uid, role)
+        check_owned(current, what, owner_uid, role)
         # Preconditions: a Secret replaced or changed after the check is not deleted.
         options = client.V1DeleteOptions(
             preconditions=client.V1Preconditions(

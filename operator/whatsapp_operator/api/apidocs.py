@@ -138,7 +138,12 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
 
 _LABELS: tuple[tuple[str, str], ...] = (
     (constants.LABEL_MANAGED_BY, "On Secrets the operator writes."),
-    (constants.LABEL_INSTANCE_NAME, "On Secrets the operator writes: the owning instance."),
+    (
+        constants.LABEL_INSTANCE_NAME,
+        "On Secrets the operator writes: the owning instance's name; a name that is not a "
+        "valid label value (over 63 characters) becomes its first 52 characters, '-' and 10 "
+        "hex digits of its sha256. Informative: ownership is the controller ownerReference.",
+    ),
     (constants.LABEL_SECRET_ROLE, "On Secrets the operator writes: what the Secret holds."),
 )
 

@@ -18,6 +18,7 @@ from whatsapp_operator.api.resource import (
     LinkingStatus,
 )
 from whatsapp_operator.constants import ANNOTATION_RELINK
+from whatsapp_operator.names import derived_name
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire.models import InstanceState
 
@@ -28,8 +29,7 @@ CODE_KEY = "code"
 
 def secret_name(resource_name: str) -> str:
     """The name of the Secret with a resource's linking codes, within the 253-character limit."""
-    # Resource names are DNS subdomains (<= 253); leave room for the suffix.
-    return resource_name[: 253 - len(SECRET_SUFFIX)] + SECRET_SUFFIX
+    return derived_name(resource_name, SECRET_SUFFIX)
 
 
 @dataclass(frozen=True)

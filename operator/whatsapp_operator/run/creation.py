@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
 from whatsapp_operator.run.effects import Result, SideEffects
 from whatsapp_operator.run.identity import (
@@ -26,7 +27,6 @@ from whatsapp_operator.run.identity import (
     ObjectStore,
     Partner,
     instance_name,
-    labels_for,
     next_marker,
     object_log,
     owned_token_secret,
@@ -58,7 +58,7 @@ class Creation:
             owned_token_secret(name),
             data={TOKEN_KEY: token.get_secret_value().encode()},
             owner=Owner(name, uid),
-            labels=labels_for(name, "token"),
+            labels=owned_secret_labels(name, constants.ROLE_TOKEN),
             annotations={},
         )
 

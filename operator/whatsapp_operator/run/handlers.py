@@ -2,8 +2,9 @@
 
 Each WhatsAppInstance gets one daemon that runs the level-based reconcile in a
 loop: right away, then again when its wait is over or when something relevant
-changes (the spec, an action annotation, a referenced Secret). One loop per
-object means one writer of its status and no overlapping GREEN-API calls.
+changes (the spec, an action annotation, a referenced Secret: re-read on a timer,
+`secret_recheck`, since Secrets are not watched). One loop per object means one
+writer of its status and no overlapping GREEN-API calls.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -33,7 +33,9 @@ from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.partners import PartnerReconciler
-from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
+from whatsapp_operator.run.reconcile import Outcome, Reconciler
+from whatsapp_operator.run.runtime import Entry, Runtime
+from whatsapp_operator.run.secret_recheck import recheck_forever
 from whatsapp_operator.run.slots import FairSlots
 from whatsapp_operator.timestamps import utcnow
 
@@ -49,52 +51,6 @@ def _trigger(body: Any) -> tuple[object, ...]:
     metadata = body.get("metadata", {})
     annotations = metadata.get("annotations") or {}
     return (metadata.get("generation"), *(annotations.get(name) for name in _TRIGGER_ANNOTATIONS))
-
-
-@dataclass
-class Entry:
-    """One object's loop: its memory, its wake-up signal and its lock."""
-
-    memory: Memory = field(default_factory=Memory)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    trigger: tuple[object, ...] = ()
-    last_status: dict[str, Any] | None = None
-    # Serialises the reconcile and the deletion of one object: a deletion never runs
-    # beside a reconcile that may be creating the instance it has to delete.
-    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def wake(self) -> None:
-        """Run the object's reconcile now rather than at the end of its wait."""
-        self.wakeup.set()
-
-
-@dataclass
-class Runtime:
-    """What the handlers share for the life of the process."""
-
-    config: OperatorConfig
-    green_api: GreenApi
-    kube: Kube
-    reconciler: Reconciler
-    partners: PartnerReconciler
-    slots: FairSlots
-    metrics: Metrics
-    entries: dict[str, Entry] = field(default_factory=dict)
-
-    def wake_partner_users(self, namespace: str, name: str) -> None:
-        """Wake every object that uses the WhatsAppPartner `namespace/name`."""
-        for entry in self.entries.values():
-            if entry.memory.partner == (namespace, name):
-                entry.wake()
-
-    def wake_referencing(self, namespace: str, name: str) -> int:
-        """Wake every object that reads the Secret `namespace/name`; return how many."""
-        woken = 0
-        for entry in self.entries.values():
-            if (namespace, name) in entry.memory.referenced_secrets:
-                entry.wake()
-                woken += 1
-        return woken
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -132,8 +88,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         observer=metrics.greenapi_call,
         allowed=AllowList(config.allowed_api_urls),
     )
-    kube = Kube(load_api_client(config.kubeconfig))
-    memo["runtime"] = Runtime(
+    kube = Kube(load_api_client(config.kubeconfig), on_secret_read=metrics.secret_read)
+    runtime = memo["runtime"] = Runtime(
         config=config,
         green_api=green_api,
         kube=kube,
@@ -147,6 +103,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         slots=FairSlots(max(1, config.concurrency), config.namespace_slots),
         metrics=metrics,
     )
+    runtime.secret_recheck = asyncio.create_task(
+        recheck_forever(
+            kube,
+            runtime.referenced_secrets,
+            runtime.wake_referencing,
+            config.secret_recheck_seconds,
+        ),
+        name="secret recheck",
+    )
 
 
 @kopf.on.cleanup()
@@ -155,6 +120,10 @@ async def shut_down(memo: kopf.Memo, **_: Any) -> None:
     runtime = memo.get("runtime")
     if runtime is None:
         return
+    if runtime.secret_recheck is not None:
+        runtime.secret_recheck.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runtime.secret_recheck
     for entry in runtime.entries.values():
         if entry.memory.session is not None:
             await entry.memory.session.stop()
@@ -424,16 +393,11 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Wake an object's loop when its generation or a trigger annotation changed."""
-    runtime = memo.get("runtime")
+    runtime: Runtime | None = memo.get("runtime")
     entry = runtime.entries.get(uid) if runtime is not None else None
-    if entry is not None and _trigger(body) != entry.trigger:
+    if runtime is not None and entry is not None and _trigger(body) != entry.trigger:
+        # "Re-read and retry now" includes the Secrets: a person who just rotated a token
+        # need not wait for the next recheck.
+        for namespace, name in entry.memory.referenced_secrets:
+            runtime.kube.forget_secret(namespace, name)
         entry.wake()
-
-
-@kopf.on.event("", "v1", "secrets")
-async def wake_on_secret(name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    """Drop a changed Secret from the cache and wake the objects that read it."""
-    runtime = memo.get("runtime")
-    if runtime is not None and namespace:
-        runtime.kube.forget_secret(namespace, name)
-        runtime.wake_referencing(namespace, name)

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.names import derived_name
 from whatsapp_operator.ports import (
     Owner,
     SecretValue,
@@ -35,6 +36,7 @@ def object_log(namespace: str, name: object) -> ObjectLogAdapter:
     return object_logger(log, namespace, str(name), kind=constants.KIND)
 
 
+OWNED_TOKEN_SUFFIX = "-greenapi-token"  # noqa: S105 - a name suffix, not a credential
 TOKEN_KEY = "apiTokenInstance"  # noqa: S105 - a Secret key name, not a credential
 # GREEN-API: creation takes up to 5 minutes; users report 401 and 400 "expired" meanwhile.
 CREATION_GRACE = timedelta(minutes=10)
@@ -108,21 +110,12 @@ class Identity:
 
 def owned_token_secret(resource: str) -> str:
     """The name of the Secret the operator keeps a created instance's token in."""
-    return resource[: 253 - len("-greenapi-token")] + "-greenapi-token"
+    return derived_name(resource, OWNED_TOKEN_SUFFIX)
 
 
 def instance_name(namespace: str, name: str, uid: str) -> str:
     """The GREEN-API instance name: finds it in the console, and after a crash in getInstances."""
     return f"k8s:{namespace}/{name}#{uid[:8]}"
-
-
-def labels_for(resource: str, role: str) -> dict[str, str]:
-    """The labels of a Secret the operator owns for `resource` in `role`."""
-    return {
-        constants.LABEL_MANAGED_BY: "whatsapp-operator",
-        constants.LABEL_INSTANCE_NAME: resource,
-        constants.LABEL_SECRET_ROLE: role,
-    }
 
 
 @dataclass

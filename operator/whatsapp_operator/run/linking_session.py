@@ -24,6 +24,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import AuthorizationMethod
 from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
+from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import KubeError, Owner
 from whatsapp_operator.redaction import register_secret
 from whatsapp_operator.timestamps import format_time, utcnow
@@ -134,11 +135,7 @@ class LinkingSession:
 
     async def _store(self, key: str, value: bytes, kind: str) -> None:
         now = self.clock()
-        labels = {
-            constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
-            constants.LABEL_INSTANCE_NAME: self.resource,
-            constants.LABEL_SECRET_ROLE: constants.ROLE_LINKING,
-        }
+        labels = owned_secret_labels(self.resource, constants.ROLE_LINKING)
         annotations = {
             constants.ANNOTATION_REFRESHED_AT: format_time(now),
             f"{constants.GROUP}/kind": kind,
@@ -153,6 +150,9 @@ class LinkingSession:
                 annotations=annotations,
             )
         except KubeError as exc:
+            # Otherwise the status says "fetching a code" forever and nobody learns why.
+            if exc.message != self.state.last_error:
+                self._log().warning("Linking Secret not written: %s", exc.message)
             self.state.last_error = exc.message
             return
         self.state.refreshed_at = now

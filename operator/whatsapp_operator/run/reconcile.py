@@ -39,6 +39,7 @@ from whatsapp_operator.decide.plan import (
 )
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
+from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, Owner, ProvisioningFailure
 from whatsapp_operator.run import act
 from whatsapp_operator.run.cycle import (
@@ -274,11 +275,7 @@ class Reconciler:
             target.name,
             data={k: v.encode() for k, v in data.items()},
             owner=Owner(cycle.name, uid),
-            labels={
-                constants.LABEL_MANAGED_BY: "whatsapp-operator",
-                constants.LABEL_INSTANCE_NAME: cycle.name,
-                constants.LABEL_SECRET_ROLE: "connection",
-            },
+            labels=owned_secret_labels(cycle.name, constants.ROLE_CONNECTION),
             annotations={},
         )
         memory.connection_fingerprint = fingerprint

@@ -24,7 +24,8 @@ from tests.e2e.operator.harness import (
 )
 
 # Failures that need a person are re-checked only every stateSeconds; a recovery well
-# inside that proves the operator reacted to the Secret changing (it watches Secrets).
+# inside that proves the operator noticed the Secret changing (it re-reads referenced
+# Secrets every WAOP_SECRET_RECHECK_SECONDS, 15 s; it does not watch Secrets).
 SLOW_POLL = {**FAST_INTERVALS, "stateSeconds": 60}
 RECOVERY_DEADLINE = 25.0
 

@@ -1,0 +1,69 @@
+"""What the kopf handlers share for the life of the process: one `Entry` per object
+(its loop's memory, wake-up signal and lock) and the `Runtime` that holds them with
+the clients and reconcilers. No kopf here: `handlers` wires these to kopf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from whatsapp_operator.adapters.greenapi import GreenApi
+from whatsapp_operator.adapters.kube import Kube
+from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.run.reconcile import Memory, Reconciler
+from whatsapp_operator.run.slots import FairSlots
+
+
+@dataclass
+class Entry:
+    """One object's loop: its memory, its wake-up signal and its lock."""
+
+    memory: Memory = field(default_factory=Memory)
+    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    trigger: tuple[object, ...] = ()
+    last_status: dict[str, Any] | None = None
+    # Serialises the reconcile and the deletion of one object: a deletion never runs
+    # beside a reconcile that may be creating the instance it has to delete.
+    busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def wake(self) -> None:
+        """Run the object's reconcile now rather than at the end of its wait."""
+        self.wakeup.set()
+
+
+@dataclass
+class Runtime:
+    """What the handlers share for the life of the process."""
+
+    config: OperatorConfig
+    green_api: GreenApi
+    kube: Kube
+    reconciler: Reconciler
+    partners: PartnerReconciler
+    slots: FairSlots
+    metrics: Metrics
+    entries: dict[str, Entry] = field(default_factory=dict)
+    secret_recheck: asyncio.Task[None] | None = None
+
+    def referenced_secrets(self) -> set[tuple[str, str]]:
+        """Every Secret a live object reads: the only Secrets re-read and cached."""
+        return {key for entry in self.entries.values() for key in entry.memory.referenced_secrets}
+
+    def wake_partner_users(self, namespace: str, name: str) -> None:
+        """Wake every object that uses the WhatsAppPartner `namespace/name`."""
+        for entry in self.entries.values():
+            if entry.memory.partner == (namespace, name):
+                entry.wake()
+
+    def wake_referencing(self, namespace: str, name: str) -> int:
+        """Wake every object that reads the Secret `namespace/name`; return how many."""
+        woken = 0
+        for entry in self.entries.values():
+            if (namespace, name) in entry.memory.referenced_secrets:
+                entry.wake()
+                woken += 1
+        return woken

@@ -1,0 +1,62 @@
+"""Noticing that a referenced Secret changed, without watching Secrets.
+
+A watch on Secrets needs list and watch on every Secret in the watched namespaces
+(RBAC cannot narrow either to some names or labels), and costs memory for every
+Secret there. Instead, the Secrets that live objects reference (token and webhook
+token Secrets, partner tokens) are re-read by name every few seconds; a
+resourceVersion that moved wakes the objects that read the Secret. The cost is one
+GET per referenced Secret per interval, whatever else the cluster holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+SecretKey = tuple[str, str]
+
+DEFAULT_INTERVAL_SECONDS = 15.0
+
+
+class SecretRechecker(Protocol):
+    """The Kubernetes side: re-read Secrets by name, report the ones that moved."""
+
+    async def recheck_secrets(self, wanted: set[SecretKey]) -> list[SecretKey]: ...
+
+
+async def recheck_once(
+    store: SecretRechecker,
+    referenced: Callable[[], set[SecretKey]],
+    wake: Callable[[str, str], int],
+) -> int:
+    """One round: re-read every referenced Secret, wake the readers of those that moved.
+
+    Returns how many objects were woken.
+    """
+    woken = 0
+    for namespace, name in await store.recheck_secrets(referenced()):
+        count = wake(namespace, name)
+        log.debug("Secret %s/%s changed; woke %d object(s)", namespace, name, count)
+        woken += count
+    return woken
+
+
+async def recheck_forever(
+    store: SecretRechecker,
+    referenced: Callable[[], set[SecretKey]],
+    wake: Callable[[str, str], int],
+    interval: float,
+) -> None:
+    """`recheck_once` every `interval` seconds until cancelled; a failed round is logged."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await recheck_once(store, referenced, wake)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the next round tries again; one bad read must not end them
+            log.exception("Re-reading the referenced Secrets failed")
