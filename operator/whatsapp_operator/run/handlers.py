@@ -31,7 +31,9 @@ from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
+from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,14 @@ class Runtime:
     partners: PartnerReconciler
     slots: asyncio.Semaphore
     metrics: Metrics
+    profiles: ProfileReconciler
     entries: dict[str, Entry] = field(default_factory=dict)
+
+    def wake_profile_users(self, namespace: str, name: str) -> None:
+        """Wake every object that uses the WhatsAppSettingsProfile `namespace/name`."""
+        for entry in self.entries.values():
+            if entry.memory.profile == (namespace, name):
+                entry.wake()
 
     def wake_partner_users(self, namespace: str, name: str) -> None:
         """Wake every object that uses the WhatsAppPartner `namespace/name`."""
@@ -127,6 +136,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         observer=metrics.greenapi_call,
     )
     kube = Kube(load_api_client(config.kubeconfig))
+    gate = RolloutGate()
     memo["runtime"] = Runtime(
         config=config,
         green_api=green_api,
@@ -136,10 +146,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             kube,
             clock=utcnow,
             listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
+            profiles=kube,
+            rollout=gate,
         ),
         partners=PartnerReconciler(green_api, kube),
         slots=asyncio.Semaphore(max(1, config.concurrency)),
         metrics=metrics,
+        profiles=ProfileReconciler(kube, gate),
     )
 
 
@@ -223,6 +236,8 @@ async def run_instance(
                 )
             runtime.entries.pop(uid, None)
             runtime.metrics.forget(uid)
+            if entry.memory.profile is not None:
+                runtime.profiles.gate.leave(entry.memory.profile, name)
 
 
 @kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -290,6 +305,53 @@ async def run_partner(
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             runtime.entries.pop(uid, None)
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PROFILE_PLURAL,
+    cancellation_timeout=10.0,
+    cancellation_backoff=1.0,
+    initial_delay=lambda **_: random.uniform(0.0, 1.0),
+)
+async def run_profile(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    """Follow one WhatsAppSettingsProfile's rollout in a loop until its daemon is stopped."""
+    namespace = namespace or ""
+    runtime = _runtime(memo)
+    entry = runtime.entries.setdefault(uid, Entry())
+
+    async def step(snapshot: dict[str, Any]) -> float:
+        with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppSettingsProfile").time():
+            outcome = await runtime.profiles.reconcile(snapshot, utcnow(), entry.wake)
+        if outcome.status_patch is not None:
+            await _write_status(
+                runtime,
+                entry,
+                constants.PROFILE_PLURAL,
+                namespace,
+                name,
+                outcome.status_patch,
+                outcome.document,
+            )
+        _post(body, outcome.events)
+        return outcome.requeue_after
+
+    try:
+        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+    finally:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            runtime.entries.pop(uid, None)
+            runtime.profiles.forget(namespace, name)
+            runtime.wake_profile_users(namespace, name)
 
 
 async def _serve(
@@ -388,6 +450,7 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
                 wake_waiter.cancel()
 
 
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
@@ -396,6 +459,20 @@ async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -
     entry = runtime.entries.get(uid) if runtime is not None else None
     if entry is not None and _trigger(body) != entry.trigger:
         entry.wake()
+
+
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
+async def wake_profile_users(
+    body: kopf.Body, name: str, namespace: str | None, memo: Any, type: str | None, **_: Any
+) -> None:
+    """A changed (or deleted) profile: drop it from the cache and wake its instances."""
+    runtime = memo.get("runtime")
+    if runtime is None or not namespace:
+        return
+    runtime.kube.forget_profile(namespace, name)
+    if type == "DELETED":
+        runtime.profiles.forget(namespace, name)
+    runtime.wake_profile_users(namespace, name)
 
 
 @kopf.on.event("", "v1", "secrets")
