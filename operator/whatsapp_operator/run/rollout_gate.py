@@ -65,14 +65,14 @@ class RolloutGate:
         members: list[Member],
         wake_profile: Callable[[], None],
     ) -> Progress:
-        """Replace the members with what their statuses say (admissions not yet visible
-        there are kept) and return the progress."""
+        """Take the profile's members (their statuses for those not heard from in this
+        process) and return the progress."""
         book = self.book(key)
-        known = {m.name: m for m in members}
-        for name in book.admitted & known.keys():
-            known[name] = book.members.get(name, known[name])
-        for name in book.admitted - known.keys():
-            book.admitted.discard(name)
+        # This process writes every instance's status, so what an instance reported here
+        # is at least as fresh as its status; statuses fill in the ones not heard from
+        # yet (after a restart: everyone).
+        known = {m.name: book.members.get(m.name, m) for m in members}
+        book.admitted &= known.keys()
         book.members = known
         book.revision = revision
         book.max_unavailable = max_unavailable
