@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from support.emulator_process import start_emulator_process, stop_emulator_process
-from support.kube_helpers import events_for, has_condition, read_secret, wait_for
+from support.kube_helpers import has_condition, list_events, read_secret, wait_for
 from tests.e2e.operator.harness import Emulator, Scenario
 from whatsapp_operator import constants
 from whatsapp_operator.api.profile import RECOMMENDED
@@ -74,6 +74,15 @@ class Profiles:
 
     def delete(self, name: str) -> None:
         self.objects.delete_namespaced_custom_object(*self.args, name)
+
+
+def profile_events(scenario: Scenario, name: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in list_events(scenario.api, scenario.namespace)
+        if e.get("involvedObject", {}).get("kind") == constants.PROFILE_KIND
+        and e.get("involvedObject", {}).get("name") == name
+    ]
 
 
 def profile_status(profiles: Profiles, name: str) -> dict[str, Any]:
@@ -156,10 +165,7 @@ def test_a_profile_change_is_rolled_out_a_few_instances_at_a_time(
     # An instance is in flight from its write until it is Synced again, which takes at
     # least its settle window: so no window shorter than that holds more writes than slots.
     assert most_writes_within(change_times, INTERVALS["settleSeconds"] * 0.9) <= limit
-    assert any(
-        e["reason"] == "RolloutComplete"
-        for e in events_for(scenario.api, scenario.namespace, "fleet")
-    )
+    assert any(e["reason"] == "RolloutComplete" for e in profile_events(scenario, "fleet"))
 
 
 def test_an_instance_that_does_not_come_back_pauses_the_rollout(
@@ -190,7 +196,7 @@ def test_an_instance_that_does_not_come_back_pauses_the_rollout(
     assert has_condition(obj, "Reconciling", "False")
     assert any(
         e["reason"] == "RolloutPaused" and failed in e["message"]
-        for e in events_for(scenario.api, scenario.namespace, "paced")
+        for e in profile_events(scenario, "paced")
     )
     # The failed one got its write and the one re-apply; nobody else started meanwhile.
     logs = {n: emulator.set_settings_log(scenario.ids[n]) for n in names}
