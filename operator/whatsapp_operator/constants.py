@@ -19,6 +19,11 @@ PARTNER_PLURAL = "whatsapppartners"
 PARTNER_SINGULAR = "whatsapppartner"
 PARTNER_SHORT_NAMES = ("wap",)
 
+PROFILE_KIND = "WhatsAppSettingsProfile"
+PROFILE_PLURAL = "whatsappsettingsprofiles"
+PROFILE_SINGULAR = "whatsappsettingsprofile"
+PROFILE_SHORT_NAMES = ("wasp",)
+
 FINALIZER = f"{GROUP}/finalizer"
 
 # Partner mode bookkeeping on the WhatsAppInstance. The id lives in an annotation so that

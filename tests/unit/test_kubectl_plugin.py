@@ -294,3 +294,14 @@ def test_link_page() -> None:
     assert "Linked as" not in page.split("<script>")[0]
     linked = render_page({**waiting, "linked": True, "phone": "+79001112233"})
     assert "Linked as +79001112233" in linked
+
+
+def test_status_shows_the_profiles_in_use() -> None:
+    obj = {
+        "metadata": {"name": "x", "namespace": "ns"},
+        "spec": {"settingsProfile": "Recommended", "settingsProfileRef": {"name": "fleet"}},
+        "status": {"settingsProfile": {"name": "fleet", "revision": "sha256:ab"}},
+    }
+    text = format_status(obj, [], now=NOW)
+    assert "Profile:    Recommended (built-in), then WhatsAppSettingsProfile fleet" in text
+    assert "has sha256:ab" in text

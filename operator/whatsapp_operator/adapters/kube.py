@@ -123,6 +123,8 @@ class Kube:
         self._secret_epochs: dict[tuple[str, str], int] = {}
         # Counts Secret GETs by purpose ("reconcile", "recheck"): their cost is measured.
         self._on_secret_read = on_secret_read or (lambda _purpose: None)
+        self._profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        self._profile_epochs: dict[tuple[str, str], int] = {}
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop the cached Secret `namespace/name`; the next read fetches it."""
@@ -352,6 +354,50 @@ class Kube:
         except ApiException as exc:
             raise _convert(exc, what) from None
         return cast(dict[str, Any], body)
+
+    async def read_profile(self, namespace: str, name: str) -> dict[str, Any]:
+        """The WhatsAppSettingsProfile `namespace/name`, cached until its watch reports a
+        change (`forget_profile`); `KubeError` (404 included) when it cannot be read."""
+        key = (namespace, name)
+        cached = self._profiles.get(key)
+        if cached is not None:
+            return cached
+        epoch = self._profile_epochs.get(key, 0)
+        what = f"{constants.PROFILE_KIND} {namespace}/{name}"
+        try:
+            body = await _run(
+                self._custom.get_namespaced_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PROFILE_PLURAL,
+                name,
+            )
+        except ApiException as exc:
+            raise _convert(exc, what) from None
+        if self._profile_epochs.get(key, 0) == epoch:
+            self._profiles[key] = cast(dict[str, Any], body)
+        return cast(dict[str, Any], body)
+
+    def forget_profile(self, namespace: str, name: str) -> None:
+        """Drop the cached WhatsAppSettingsProfile `namespace/name` (it changed)."""
+        key = (namespace, name)
+        self._profiles.pop(key, None)
+        self._profile_epochs[key] = self._profile_epochs.get(key, 0) + 1
+
+    async def list_instances(self, namespace: str) -> list[dict[str, Any]]:
+        """Every WhatsAppInstance in `namespace` (a profile's rollout reads their status)."""
+        try:
+            listed = await _run(
+                self._custom.list_namespaced_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PLURAL,
+            )
+        except ApiException as exc:
+            raise _convert(exc, f"{constants.KIND} list in {namespace}") from None
+        return cast(list[dict[str, Any]], cast(dict[str, Any], listed).get("items", []))
 
     async def patch_annotations(
         self,

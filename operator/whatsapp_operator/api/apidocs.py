@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from whatsapp_operator import constants
-from whatsapp_operator.api.crd import build_crd, build_partner_crd
+from whatsapp_operator.api.crd import build_crd, build_partner_crd, build_profile_crd
+from whatsapp_operator.api.profile import BUILT_IN_PROFILES
 from whatsapp_operator.api.promises import SIDE_EFFECTS, security_section
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import _AUTHORIZATION, _CONVERGING, _SYNCED
@@ -88,6 +89,54 @@ _PARTNER_REASONS: tuple[tuple[str, str, str, str], ...] = (
     ("Reconciling", "Converged", "False", "Nothing left to do."),
     ("Stalled", "NotStalled", "False", "Nothing needs a person."),
 )
+
+# `profile_rollout.verdicts`.
+_PROFILE_REASONS: tuple[tuple[str, str, str, str], ...] = (
+    ("Ready", "RolledOut", "True", "Every instance using the profile has its current revision."),
+    (
+        "Ready, Reconciling",
+        "RollingOut",
+        "False / True",
+        "Instances apply the revision, at most rollout.maxUnavailable at a time.",
+    ),
+    (
+        "Ready, Stalled",
+        "RolloutPaused",
+        "False / True",
+        "An instance did not come back from applying the revision (settings not applied, "
+        "or not Synced and linked again within 10 minutes plus twice its settle window); no "
+        "new instance starts until it does. The message names it.",
+    ),
+    ("Reconciling", "Converged", "False", "Nothing left to do."),
+    ("Stalled", "NotStalled", "False", "Nothing needs a person."),
+)
+
+
+def _built_in_profiles() -> list[str]:
+    lines = [
+        "## Built-in settings profiles",
+        "",
+        "`spec.settingsProfile` (or a WhatsAppSettingsProfile's) names one; keys in the "
+        "referenced profile's `settings` and then in the instance's `spec.settings` override "
+        "single values (built-in < referenced profile < spec.settings). `status.observedSettings` "
+        "and `status.drift` show the effective desired values.",
+        "",
+    ]
+    for name, spec in BUILT_IN_PROFILES.items():
+        lines += [
+            f"### {name.value}",
+            "",
+            "GREEN-API's recommended parameters (creating and configuring an instance); "
+            "`webhookUrl` and `webhookUrlToken` are left for you.",
+            "",
+            "| Setting | Value |",
+            "| --- | --- |",
+        ]
+        values = spec.model_dump(mode="json", by_alias=True, exclude_none=True)
+        lines += [f"| `{key}` | `{_json(value)}` |" for key, value in values.items()]
+        lines.append("")
+    return lines
+
 
 _ANNOTATIONS: tuple[tuple[str, str], ...] = (
     (
@@ -399,6 +448,14 @@ def _conditions_section() -> list[str]:
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {c} | {_reason(r)} | {s} | {_one_line(m)} |" for c, r, s, m in _PARTNER_REASONS]
+    lines += [
+        "",
+        "## Conditions (WhatsAppSettingsProfile)",
+        "",
+        "| Condition | Reason | Status | Meaning |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {c} | {_reason(r)} | {s} | {_one_line(m)} |" for c, r, s, m in _PROFILE_REASONS]
     lines.append("")
     return lines
 
@@ -444,6 +501,8 @@ def render_reference() -> str:
     lines = ["# API reference", "", HEADER, ""]
     lines += _kind_section(build_crd())
     lines += _kind_section(build_partner_crd())
+    lines += _kind_section(build_profile_crd())
+    lines += _built_in_profiles()
     lines += _conditions_section()
     lines += _metadata_section()
     return "\n".join(lines)

@@ -19,10 +19,13 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstanceStatus,
     WhatsAppPartnerSpec,
     WhatsAppPartnerStatus,
+    WhatsAppSettingsProfileSpec,
+    WhatsAppSettingsProfileStatus,
 )
 
 CRD_FILE_NAME = f"{constants.GROUP}_{constants.PLURAL}.yaml"
 PARTNER_CRD_FILE_NAME = f"{constants.GROUP}_{constants.PARTNER_PLURAL}.yaml"
+PROFILE_CRD_FILE_NAME = f"{constants.GROUP}_{constants.PROFILE_PLURAL}.yaml"
 
 _DROP_KEYS = frozenset({"title", "additionalProperties_false"})
 
@@ -127,6 +130,23 @@ def partner_printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+def profile_printer_columns() -> list[dict[str, Any]]:
+    """The columns `kubectl get whatsappsettingsprofiles` shows."""
+    return [
+        {"name": "Ready", "type": "string", "jsonPath": _condition("Ready")},
+        {"name": "Updated", "type": "integer", "jsonPath": ".status.updated"},
+        {"name": "Total", "type": "integer", "jsonPath": ".status.total"},
+        {"name": "Failed", "type": "string", "jsonPath": ".status.failed"},
+        {
+            "name": "Message",
+            "type": "string",
+            "priority": 1,
+            "jsonPath": '.status.conditions[?(@.type=="Ready")].message',
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
 def _crd(
     *,
     kind: str,
@@ -211,6 +231,23 @@ def build_partner_crd() -> dict[str, Any]:
     )
 
 
+def build_profile_crd() -> dict[str, Any]:
+    """The WhatsAppSettingsProfile CustomResourceDefinition."""
+    return _crd(
+        kind=constants.PROFILE_KIND,
+        plural=constants.PROFILE_PLURAL,
+        singular=constants.PROFILE_SINGULAR,
+        short_names=constants.PROFILE_SHORT_NAMES,
+        description=(
+            "Settings shared by WhatsAppInstances (settingsProfileRef), rolled out a few "
+            "instances at a time."
+        ),
+        spec=WhatsAppSettingsProfileSpec,
+        status=WhatsAppSettingsProfileStatus,
+        columns=profile_printer_columns(),
+    )
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
@@ -243,9 +280,15 @@ def render_partner_crd_yaml() -> str:
     return _render(build_partner_crd())
 
 
+def render_profile_crd_yaml() -> str:
+    """The WhatsAppSettingsProfile CRD as the YAML committed in `crds/`."""
+    return _render(build_profile_crd())
+
+
 def crd_files() -> dict[str, str]:
     """File name in `crds/` -> content, for every CRD of the project."""
     return {
         CRD_FILE_NAME: render_crd_yaml(),
         PARTNER_CRD_FILE_NAME: render_partner_crd_yaml(),
+        PROFILE_CRD_FILE_NAME: render_profile_crd_yaml(),
     }

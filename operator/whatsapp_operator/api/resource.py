@@ -31,6 +31,15 @@ from whatsapp_operator.api.partner import (
     WhatsAppPartnerSpec,
     WhatsAppPartnerStatus,
 )
+from whatsapp_operator.api.profile import (
+    BUILT_IN_PROFILES,
+    ProfileRef,
+    RolloutSpec,
+    SettingsProfileName,
+    WhatsAppSettingsProfile,
+    WhatsAppSettingsProfileSpec,
+    WhatsAppSettingsProfileStatus,
+)
 from whatsapp_operator.api.settings import SettingsSpec
 from whatsapp_operator.api.status import (
     Account,
@@ -39,11 +48,13 @@ from whatsapp_operator.api.status import (
     LastApplied,
     LinkingPhase,
     LinkingStatus,
+    ProfileRollout,
     WhatsAppInstanceStatus,
 )
 
 # The API in one import; the models live in base, settings, status and partner.
 __all__ = [
+    "BUILT_IN_PROFILES",
     "Account",
     "ApiModel",
     "AuthorizationMethod",
@@ -62,7 +73,11 @@ __all__ = [
     "ObservedModel",
     "PartnerRef",
     "PartnerTokenSecretRef",
+    "ProfileRef",
+    "ProfileRollout",
+    "RolloutSpec",
     "SecretKeyRef",
+    "SettingsProfileName",
     "SettingsSpec",
     "TokenSecretRef",
     "WhatsAppInstance",
@@ -71,6 +86,9 @@ __all__ = [
     "WhatsAppPartner",
     "WhatsAppPartnerSpec",
     "WhatsAppPartnerStatus",
+    "WhatsAppSettingsProfile",
+    "WhatsAppSettingsProfileSpec",
+    "WhatsAppSettingsProfileStatus",
 ]
 
 
@@ -318,10 +336,25 @@ class WhatsAppInstanceSpec(ApiModel):
         default=ManagementPolicy.MANAGE,
         description="Manage: correct drift. Observe: only report, never write to GREEN-API.",
     )
+    settings_profile: SettingsProfileName | None = Field(
+        default=None,
+        description=(
+            "A built-in settings profile under spec.settings. Recommended: GREEN-API's "
+            "recommended parameters (see the profile's content below). Default: none."
+        ),
+    )
+    settings_profile_ref: ProfileRef | None = Field(
+        default=None,
+        description=(
+            "A WhatsAppSettingsProfile in this namespace whose settings apply under "
+            "spec.settings (precedence: built-in profile < this profile < spec.settings). "
+            "Changes to it are rolled out a few instances at a time."
+        ),
+    )
     settings: SettingsSpec = Field(
         default_factory=SettingsSpec,
         json_schema_extra={"default": _defaults(SettingsSpec)},
-        description="Settings to keep equal on GREEN-API (sparse).",
+        description="Settings to keep equal on GREEN-API (sparse); they override the profiles.",
     )
     authorization: AuthorizationSpec = Field(
         default_factory=AuthorizationSpec,

@@ -78,6 +78,19 @@ class LinkingStatus(ApiModel):
     message: str = ""
 
 
+class ProfileRollout(ApiModel):
+    """An instance's part in its profile's rollout (restart-safe: the rollout reads it)."""
+
+    name: str = Field(description="The WhatsAppSettingsProfile.")
+    revision: str = Field(default="", description="The profile revision this instance has.")
+    applying: str = Field(default="", description="The revision being applied now, if any.")
+    applying_since: str = ""
+    was_authorized: bool = Field(
+        default=False, description="Linked when the apply began: it must come back linked."
+    )
+    failed: str = Field(default="", description="Why the apply did not come back, if it did not.")
+
+
 class WhatsAppInstanceStatus(ObservedModel):
     """What the operator observed and did; written by the operator only."""
 
@@ -95,6 +108,7 @@ class WhatsAppInstanceStatus(ObservedModel):
     drift: list[FieldDrift] = Field(default_factory=list)
     last_applied: LastApplied | None = None
     linking: LinkingStatus | None = None
+    settings_profile: ProfileRollout | None = None
     handled_actions: dict[str, str] = Field(default_factory=dict)
     last_auto_reboot: str = ""
     last_error: str = ""

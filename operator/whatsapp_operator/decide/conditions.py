@@ -106,6 +106,12 @@ _SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
         "WaitingForInstance",
         "{fields} will be sent once the instance has started",
     ),
+    SettingsOutcome.WAITING_FOR_ROLLOUT: (
+        FALSE,
+        "WaitingForRollout",
+        "{fields} come from a profile change that is rolled out a few instances at a time; "
+        "waiting for a slot",
+    ),
     SettingsOutcome.NOT_APPLIED: (
         FALSE,
         "SettingsNotApplied",
@@ -143,6 +149,7 @@ _CONVERGING = frozenset(
         SettingsOutcome.CORRECT_DRIFT,
         SettingsOutcome.WAITING_TO_SETTLE,
         SettingsOutcome.WAITING_FOR_STATE,
+        SettingsOutcome.WAITING_FOR_ROLLOUT,
         SettingsOutcome.UNCONFIRMED,
     }
 )

@@ -61,9 +61,15 @@ def decide_linking(
     relink_requested: bool,
     refreshed_at: datetime | None,
     now: datetime,
+    settings_restart: bool = False,
 ) -> LinkingDecision:
-    """This cycle's linking phase and window: codes only while notAuthorized, inside the window."""
+    """This cycle's linking phase and window: codes only while notAuthorized (or restarting
+    to apply settings on an unlinked instance: `settings_restart`), inside the window."""
     name = secret_name(resource)
+    if state is InstanceState.STARTING and settings_restart:
+        # GREEN-API: "Setting the settings may take up to 5 minutes. During this time, you
+        # can request a QR code." The window opens (or stays open) across that reboot.
+        state = InstanceState.NOT_AUTHORIZED
     method = spec.method
     if state is InstanceState.AUTHORIZED:
         was_linking = previous is not None and previous.phase not in (

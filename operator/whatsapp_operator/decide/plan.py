@@ -60,6 +60,8 @@ class SettingsOutcome(StrEnum):
     OBSERVED_DRIFT = "ObservedDrift"
     PAUSED = "Paused"
     WAITING_FOR_STATE = "WaitingForState"
+    # A profile change waits for a slot of its paced rollout (maxUnavailable).
+    WAITING_FOR_ROLLOUT = "WaitingForRollout"
     # GREEN-API refused the values (400); held until spec changes.
     REJECTED = "Rejected"
     # GREEN-API answered that it did not take the write (429, 400 starting, ...).
@@ -175,6 +177,17 @@ def write_failed(plan: SettingsPlan, previous: LastApplied | None, rejected: boo
     return replace(
         plan,
         outcome=SettingsOutcome.WRITE_FAILED,
+        write=None,
+        last_applied=previous,
+        settle_ends=None,
+    )
+
+
+def wait_for_rollout(plan: SettingsPlan, previous: LastApplied | None) -> SettingsPlan:
+    """The plan held back by the profile's rollout: nothing is sent, nothing counts as sent."""
+    return replace(
+        plan,
+        outcome=SettingsOutcome.WAITING_FOR_ROLLOUT,
         write=None,
         last_applied=previous,
         settle_ends=None,

@@ -70,6 +70,9 @@ class Reason(StrEnum):
     SETTINGS_REAPPLIED = "SettingsReapplied"
     DRIFT_CORRECTED = "DriftCorrected"
     SETTINGS_UNCONFIRMED = "SettingsUnconfirmed"
+    PROFILE_NOT_FOUND = "ProfileNotFound"
+    ROLLOUT_PAUSED = "RolloutPaused"
+    ROLLOUT_COMPLETE = "RolloutComplete"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,11 @@ FAILURES: dict[Reason, FailureReason] = {
         "A Secret the operator would write or delete exists and is not its own for this resource "
         "(managed-by label, controller ownerReference, role label); the message names it.",
     ),
+    Reason.PROFILE_NOT_FOUND: FailureReason(
+        "permanent",
+        "The WhatsAppSettingsProfile named in settingsProfileRef does not exist; nothing is "
+        "written until it does or the reference is removed.",
+    ),
     Reason.KUBERNETES_ERROR: FailureReason(
         "transient (permanent for 404/403/422)", "The Kubernetes API server failed the request."
     ),
@@ -247,5 +255,13 @@ EVENTS: dict[Reason, EventReason] = {
     ),
     Reason.SETTINGS_UNCONFIRMED: EventReason(
         "Warning", "setSettings got no answer; checked with getSettings before sending again."
+    ),
+    Reason.ROLLOUT_PAUSED: EventReason(
+        "Warning",
+        "WhatsAppSettingsProfile: an instance did not come back from applying the profile; "
+        "the rollout holds (the message names it).",
+    ),
+    Reason.ROLLOUT_COMPLETE: EventReason(
+        "Normal", "WhatsAppSettingsProfile: every instance has the current revision."
     ),
 }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from whatsapp_operator.api.resource import Account, WhatsAppInstanceStatus
+from whatsapp_operator.api.resource import Account, ProfileRollout, WhatsAppInstanceStatus
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
 from whatsapp_operator.decide.events import Event, transition_events
 from whatsapp_operator.decide.linking import LinkingDecision
@@ -45,6 +45,7 @@ class Observed:
     handled: dict[str, str]
     last_auto_reboot: str
     require_authorization: bool
+    settings_profile: ProfileRollout | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ def build_report(
         drift=list(plan.drift),
         last_applied=plan.last_applied,
         linking=linking.status,
+        settings_profile=seen.settings_profile,
         handled_actions=seen.handled,
         last_auto_reboot=seen.last_auto_reboot,
         last_error=seen.failure.message if seen.failure else "",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, cast
@@ -83,8 +84,10 @@ class Demo:
         self._start_emulator()
         self._start_operator(kubeconfig)
         api = self._api(kubeconfig)
+        applied_at = time.monotonic()
         self._apply_sample(api)
         custom = client.CustomObjectsApi(api)
+        core = client.CoreV1Api(api)
 
         def get() -> dict[str, Any]:
             obj = custom.get_namespaced_custom_object(
@@ -92,15 +95,23 @@ class Demo:
             )
             return cast(dict[str, Any], obj)
 
-        _say("\nWaiting for the operator to apply the settings (GREEN-API takes a while)...")
+        secret = wait_until(
+            lambda: self._linking_secret(core, "sales"), "the QR Secret", timeout=120
+        )
+        _say(
+            f"\nFirst QR code in Secret sales-linking {time.monotonic() - applied_at:.1f} s "
+            "after the resource was applied (adopt mode; GREEN-API hands out codes while "
+            "the settings apply)."
+        )
+        _say("Waiting for the operator to apply the settings (GREEN-API takes a while)...")
         wait_until(
             lambda: (_condition(get(), "Synced") or {}).get("status") == "True",
             "Synced=True",
             timeout=180,
         )
+        _say(f"Synced {time.monotonic() - applied_at:.1f} s after the resource was applied.")
         self._kubectl_get(kubeconfig)
-        core = client.CoreV1Api(api)
-        secret = wait_until(lambda: self._linking_secret(core), "the QR Secret", timeout=60)
+        secret = self._linking_secret(core, "sales") or secret
         png = base64.b64decode(secret.data["qr.png"])
         _say(
             "\nThe operator keeps the current QR code in Secret sales-linking "
@@ -168,6 +179,7 @@ class Demo:
                 },
             },
         )
+        applied_at = time.monotonic()
         custom.create_namespaced_custom_object(
             "whatsapp-operator.io",
             "v1alpha1",
@@ -181,7 +193,7 @@ class Demo:
                     "instance": {"apiUrl": self.emulator_url},
                     "partnerRef": {"name": "main"},
                     "deletionPolicy": "Delete",
-                    "settings": {"incomingWebhook": True, "stateWebhook": True},
+                    "settingsProfile": "Recommended",
                     "intervals": {"stateSeconds": 10, "settleSeconds": 20},
                 },
             },
@@ -193,6 +205,12 @@ class Demo:
             )
             return (_condition(cast(dict[str, Any], obj), "Synced") or {}).get("status") == "True"
 
+        core = client.CoreV1Api(api)
+        wait_until(lambda: self._linking_secret(core, "support"), "its QR Secret", timeout=180)
+        _say(
+            f"First QR code in Secret support-linking {time.monotonic() - applied_at:.1f} s "
+            "after the resource was applied (partner mode: createInstance included)."
+        )
         wait_until(synced, "the partner-created instance", timeout=180)
         _say("Created (GREEN-API took ~10 s to set it up), configured, and waiting for a phone:")
         self._kubectl_get(kubeconfig)
@@ -294,9 +312,9 @@ class Demo:
             "(apiUrl pointed at the emulator)"
         )
 
-    def _linking_secret(self, core: client.CoreV1Api) -> Any:
+    def _linking_secret(self, core: client.CoreV1Api, name: str) -> Any:
         try:
-            return core.read_namespaced_secret("sales-linking", NAMESPACE)
+            return core.read_namespaced_secret(f"{name}-linking", NAMESPACE)
         except ApiException as exc:
             if exc.status == 404:
                 return None

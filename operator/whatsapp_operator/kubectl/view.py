@@ -190,6 +190,9 @@ def format_status(
     lines.append(f"Phone:      {'+' + account['phone'] if account.get('phone') else '-'}")
     instance = status.get("instanceId") or ((obj.get("spec") or {}).get("instance") or {}).get("id")
     lines.append(f"Instance:   {instance or '-'}")
+    profile = profile_line(obj)
+    if profile:
+        lines.append(f"Profile:    {profile}")
     annotations = metadata.get("annotations") or {}
     if constants.is_paused(annotations):
         lines.append("Paused:     yes (reads go on, writes to GREEN-API stop)")
@@ -199,6 +202,26 @@ def format_status(
     lines += _linking_lines(status, now)
     lines += _events_lines(events, now)
     return "\n".join(lines)
+
+
+def profile_line(obj: dict[str, Any]) -> str:
+    """The settings profiles in use (built-in, referenced) and where the rollout stands."""
+    spec = obj.get("spec") or {}
+    parts = []
+    if spec.get("settingsProfile"):
+        parts.append(f"{spec['settingsProfile']} (built-in)")
+    ref = (spec.get("settingsProfileRef") or {}).get("name")
+    if ref:
+        record = (obj.get("status") or {}).get("settingsProfile") or {}
+        detail = ""
+        if record.get("failed"):
+            detail = f"; applying {record.get('applying')} failed: {record['failed']}"
+        elif record.get("applying"):
+            detail = f"; applying {record['applying']}"
+        elif record.get("revision"):
+            detail = f"; has {record['revision']}"
+        parts.append(f"WhatsAppSettingsProfile {ref}{detail}")
+    return ", then ".join(parts)
 
 
 def _conditions_lines(status: dict[str, Any]) -> list[str]:

@@ -17,7 +17,12 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.api.resource import Account, WhatsAppInstance, WhatsAppInstanceStatus
+from whatsapp_operator.api.resource import (
+    Account,
+    ProfileRollout,
+    WhatsAppInstance,
+    WhatsAppInstanceStatus,
+)
 from whatsapp_operator.decide import failures
 from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.events import Event
@@ -110,6 +115,21 @@ def requested_before_creation(value: str, created: str) -> bool:
         return False
 
 
+class ProfileReader(Protocol):
+    """Reads the WhatsAppSettingsProfile an instance refers to."""
+
+    async def read_profile(self, namespace: str, name: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ProfileContext:
+    """The referenced profile as this cycle read it: its key, revision and pacing."""
+
+    key: tuple[str, str]
+    revision: str
+    max_unavailable: int | str
+
+
 @dataclass
 class Memory:
     """What one object's reconciles remember between runs (in-process only).
@@ -130,6 +150,10 @@ class Memory:
     connection_fingerprint: str = ""
     # The WhatsAppPartner this object uses, so a change there can wake it.
     partner: tuple[str, str] | None = None
+    # The WhatsAppSettingsProfile this object uses, so a change there can wake it.
+    profile: tuple[str, str] | None = None
+    # The desired settings the cached getSettings was read for: a new desire re-reads.
+    settings_read_for: str = ""
 
 
 @dataclass
@@ -181,6 +205,8 @@ class Cycle:
     identity: Identity | None = None
     instance_id: int | None = None
     api_url: str = ""
+    profile: ProfileContext | None = None
+    settings_profile: ProfileRollout | None = None
 
     def fail(self, setback: failures.Setback) -> None:
         """Record why this reconcile could not finish, and the least wait before the next."""

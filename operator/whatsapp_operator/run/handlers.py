@@ -33,7 +33,9 @@ from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Outcome, Reconciler
+from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.secret_recheck import recheck_forever
 from whatsapp_operator.run.slots import FairSlots
@@ -89,6 +91,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         allowed=AllowList(config.allowed_api_urls),
     )
     kube = Kube(load_api_client(config.kubeconfig), on_secret_read=metrics.secret_read)
+    gate = RolloutGate()
     runtime = memo["runtime"] = Runtime(
         config=config,
         green_api=green_api,
@@ -98,10 +101,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             kube,
             clock=utcnow,
             listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
+            profiles=kube,
+            rollout=gate,
         ),
         partners=PartnerReconciler(green_api, kube),
         slots=FairSlots(max(1, config.concurrency), config.namespace_slots),
         metrics=metrics,
+        profiles=ProfileReconciler(kube, gate),
     )
     runtime.secret_recheck = asyncio.create_task(
         recheck_forever(
@@ -203,6 +209,8 @@ async def run_instance(
                 )
             runtime.entries.pop(uid, None)
             runtime.metrics.forget(uid)
+            if entry.memory.profile is not None:
+                runtime.profiles.gate.leave(entry.memory.profile, name)
 
 
 @kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
@@ -270,6 +278,53 @@ async def run_partner(
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             runtime.entries.pop(uid, None)
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.PROFILE_PLURAL,
+    cancellation_timeout=10.0,
+    cancellation_backoff=1.0,
+    initial_delay=lambda **_: random.uniform(0.0, 1.0),
+)
+async def run_profile(
+    body: kopf.Body,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
+    """Follow one WhatsAppSettingsProfile's rollout in a loop until its daemon is stopped."""
+    namespace = namespace or ""
+    runtime = _runtime(memo)
+    entry = runtime.entries.setdefault(uid, Entry())
+
+    async def step(snapshot: dict[str, Any]) -> float:
+        with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppSettingsProfile").time():
+            outcome = await runtime.profiles.reconcile(snapshot, utcnow(), entry.wake)
+        if outcome.status_patch is not None:
+            await _write_status(
+                runtime,
+                entry,
+                constants.PROFILE_PLURAL,
+                namespace,
+                name,
+                outcome.status_patch,
+                outcome.document,
+            )
+        _post(body, outcome.events)
+        return outcome.requeue_after
+
+    try:
+        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+    finally:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            runtime.entries.pop(uid, None)
+            runtime.profiles.forget(namespace, name)
+            runtime.wake_profile_users(namespace, name)
 
 
 async def _serve(
@@ -389,6 +444,7 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
                 wake_waiter.cancel()
 
 
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
@@ -401,3 +457,17 @@ async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -
         for namespace, name in entry.memory.referenced_secrets:
             runtime.kube.forget_secret(namespace, name)
         entry.wake()
+
+
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
+async def wake_profile_users(
+    body: kopf.Body, name: str, namespace: str | None, memo: Any, type: str | None, **_: Any
+) -> None:
+    """A changed (or deleted) profile: drop it from the cache and wake its instances."""
+    runtime = memo.get("runtime")
+    if runtime is None or not namespace:
+        return
+    runtime.kube.forget_profile(namespace, name)
+    if type == "DELETED":
+        runtime.profiles.forget(namespace, name)
+    runtime.wake_profile_users(namespace, name)

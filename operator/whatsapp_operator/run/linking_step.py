@@ -23,8 +23,21 @@ from whatsapp_operator.run.cycle import (
     pending_action,
 )
 from whatsapp_operator.run.linking_session import LinkingSession
+from whatsapp_operator.wire.models import InstanceState
 
 log = logging.getLogger(__name__)
+
+
+def _settings_restart(cycle: Cycle, memory: Memory) -> bool:
+    """Whether the instance restarts to apply our settings write while no phone is linked."""
+    plan = cycle.plan
+    applying = (
+        plan is not None and plan.last_applied is not None and not plan.last_applied.confirmed
+    )
+    linked = (memory.account is not None and bool(memory.account.phone)) or (
+        cycle.previous.state == InstanceState.AUTHORIZED.value
+    )
+    return applying and not linked
 
 
 async def reconcile_linking(
@@ -50,6 +63,7 @@ async def reconcile_linking(
         relink_requested=relink is not None,
         refreshed_at=session.state.refreshed_at if session is not None else None,
         now=cycle.now,
+        settings_restart=_settings_restart(cycle, memory),
     )
     wanted = decision.active and api is not None and not is_paused(cycle)
     if session is not None and (

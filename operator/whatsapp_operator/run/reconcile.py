@@ -24,6 +24,7 @@ from whatsapp_operator.api.resource import (
     LinkingPhase,
     LinkingStatus,
     ManagementPolicy,
+    SettingsSpec,
     WhatsAppInstance,
     WhatsAppInstanceStatus,
 )
@@ -49,6 +50,7 @@ from whatsapp_operator.run.cycle import (
     InstanceApi,
     Memory,
     Outcome,
+    ProfileReader,
     SecretsApi,
     StatusRecorder,
     default_api_url,
@@ -59,12 +61,14 @@ from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import reconcile_linking
 from whatsapp_operator.run.observe import observe
+from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
     Identity,
     Provisioner,
     owned_token_secret,
 )
+from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import Settings
 
@@ -84,9 +88,13 @@ class Reconciler:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         listing_grace: timedelta = LISTING_GRACE,
+        profiles: ProfileReader | None = None,
+        rollout: RolloutGate | None = None,
     ) -> None:
         self.green_api = green_api
         self.secrets = secrets
+        self.profiles = profiles
+        self.rollout = rollout
         self.clock = clock
         self.rng = rng or random.Random()
         self.provisioner = Provisioner(secrets, green_api, listing_grace=listing_grace)
@@ -130,10 +138,11 @@ class Reconciler:
 
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
+        profile_before = memory.profile
         try:
             # Before any Secret is read: a URL outside the allow-list gets nothing.
             self._admit_endpoints(cycle)
-            desired = await self._desired(cycle)
+            desired = await self._desired(cycle, memory)
             identity = await self._identity(cycle, desired)
             cycle.instance_id = identity.instance_id
             cycle.api_url = self._api_url(cycle, identity.instance_id)
@@ -151,7 +160,7 @@ class Reconciler:
 
         if api is not None and desired is not None and cycle.identity is not None:
             try:
-                await self._converge(cycle, api, desired, memory)
+                await self._converge(cycle, api, desired, memory, wake)
             except gerr.GreenApiError as exc:
                 cycle.fail(
                     failures.from_greenapi(
@@ -163,6 +172,9 @@ class Reconciler:
             except IntentNotRecorded as exc:
                 cycle.fail(failures.from_intent(exc))
 
+        if profile_before is not None and profile_before != memory.profile and self.rollout:
+            self.rollout.leave(profile_before, cycle.name)
+        record_profile(cycle, self.rollout)
         linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
         return self._report(cycle, memory, linking)
 
@@ -178,7 +190,12 @@ class Reconciler:
         )
 
     async def _converge(
-        self, cycle: Cycle, api: InstanceApi, desired: DesiredSettings, memory: Memory
+        self,
+        cycle: Cycle,
+        api: InstanceApi,
+        desired: DesiredSettings,
+        memory: Memory,
+        wake: Callable[[], None],
     ) -> None:
         """Requested actions, then observe, plan and act on the settings."""
         spec = cycle.obj.spec
@@ -190,7 +207,11 @@ class Reconciler:
             await act.perform_requested_actions(cycle, api)
 
         fresh_attempt = reconcile_request is not None
-        if await observe(cycle, api, memory, force_settings=fresh_attempt):
+        # A new desire (a profile changed, not the spec) is planned against fresh settings.
+        new_desire = bool(memory.settings_read_for) and memory.settings_read_for != desired.hash
+        if await observe(cycle, api, memory, force_settings=fresh_attempt or new_desire):
+            if memory.settings_read_at == cycle.now or not memory.settings_read_for:
+                memory.settings_read_for = desired.hash
             last_applied = cycle.previous.last_applied
             if fresh_attempt and last_applied is not None and not last_applied.confirmed:
                 # A person asked for a fresh attempt: forget the give-up bookkeeping.
@@ -207,6 +228,8 @@ class Reconciler:
                 settle=timedelta(seconds=spec.intervals.settle_seconds),
                 now=cycle.now,
             )
+            if cycle.plan.write is not None and writes_allowed:
+                cycle.plan = await admit_write(cycle, cycle.plan, self.rollout, wake)
             if cycle.plan.write is not None and writes_allowed:
                 # GREEN-API applies within minutes; the cached copy is stale from now on.
                 memory.settings_read_at = cycle.now
@@ -282,7 +305,9 @@ class Reconciler:
 
     # ------------------------------------------------------------------ observe + act
 
-    def _referenced(self, cycle: Cycle) -> frozenset[tuple[str, str]]:
+    def _referenced(
+        self, cycle: Cycle, settings: SettingsSpec | None = None
+    ) -> frozenset[tuple[str, str]]:
         token_ref = cycle.obj.spec.instance.token_secret_ref
         refs = {
             (
@@ -290,13 +315,14 @@ class Reconciler:
                 token_ref.name if token_ref is not None else owned_token_secret(cycle.name),
             )
         }
-        hook = cycle.obj.spec.settings.webhook_url_token_secret_ref
+        hook = (settings or cycle.obj.spec.settings).webhook_url_token_secret_ref
         if hook is not None:
             refs.add((cycle.namespace, hook.name))
         return frozenset(refs)
 
-    async def _desired(self, cycle: Cycle) -> DesiredSettings:
-        spec_settings = cycle.obj.spec.settings
+    async def _desired(self, cycle: Cycle, memory: Memory) -> DesiredSettings:
+        spec_settings = await layered_spec(cycle, self.profiles, memory)
+        memory.referenced_secrets = self._referenced(cycle, spec_settings)
         values = spec_settings.managed()
         version = ""
         hook = spec_settings.webhook_url_token_secret_ref
@@ -322,6 +348,7 @@ class Reconciler:
             handled=cycle.handled,
             last_auto_reboot=cycle.last_auto_reboot,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
+            settings_profile=cycle.settings_profile,
         )
         report = build_report(cycle.previous, cycle.stored, seen, linking)
         return Outcome(

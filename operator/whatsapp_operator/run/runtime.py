@@ -14,6 +14,7 @@ from whatsapp_operator.adapters.kube import Kube
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run.partners import PartnerReconciler
+from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Memory, Reconciler
 from whatsapp_operator.run.slots import FairSlots
 
@@ -46,12 +47,19 @@ class Runtime:
     partners: PartnerReconciler
     slots: FairSlots
     metrics: Metrics
+    profiles: ProfileReconciler
     entries: dict[str, Entry] = field(default_factory=dict)
     secret_recheck: asyncio.Task[None] | None = None
 
     def referenced_secrets(self) -> set[tuple[str, str]]:
         """Every Secret a live object reads: the only Secrets re-read and cached."""
         return {key for entry in self.entries.values() for key in entry.memory.referenced_secrets}
+
+    def wake_profile_users(self, namespace: str, name: str) -> None:
+        """Wake every object that uses the WhatsAppSettingsProfile `namespace/name`."""
+        for entry in self.entries.values():
+            if entry.memory.profile == (namespace, name):
+                entry.wake()
 
     def wake_partner_users(self, namespace: str, name: str) -> None:
         """Wake every object that uses the WhatsAppPartner `namespace/name`."""
