@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 LogFormat = Literal["text", "json"]
@@ -19,6 +20,21 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None:
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+# Mounted into every pod with a service account token: the pod's namespace.
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str | None:
+    """WAOP_OPERATOR_NAMESPACE, else the pod's namespace; None outside a cluster."""
+    named = os.environ.get("WAOP_OPERATOR_NAMESPACE", "").strip()
+    if named:
+        return named
+    try:
+        return _SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,9 @@ class OperatorConfig:
     create_listing_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("WAOP_CREATE_LISTING_GRACE", "600"))
     )
+
+    # Where a ClusterWhatsAppPartner's token Secret is when its reference names no namespace.
+    operator_namespace: str | None = field(default_factory=_own_namespace)
 
     @property
     def clusterwide(self) -> bool:

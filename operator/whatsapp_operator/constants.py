@@ -19,6 +19,11 @@ PARTNER_PLURAL = "whatsapppartners"
 PARTNER_SINGULAR = "whatsapppartner"
 PARTNER_SHORT_NAMES = ("wap",)
 
+CLUSTER_PARTNER_KIND = "ClusterWhatsAppPartner"
+CLUSTER_PARTNER_PLURAL = "clusterwhatsapppartners"
+CLUSTER_PARTNER_SINGULAR = "clusterwhatsapppartner"
+CLUSTER_PARTNER_SHORT_NAMES = ("cwap",)
+
 FINALIZER = f"{GROUP}/finalizer"
 
 # Partner mode bookkeeping on the WhatsAppInstance. The id lives in an annotation so that

@@ -136,6 +136,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             kube,
             clock=utcnow,
             listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
+            operator_namespace=config.operator_namespace,
         ),
         partners=PartnerReconciler(green_api, kube),
         slots=asyncio.Semaphore(max(1, config.concurrency)),

@@ -48,6 +48,7 @@ from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import reconcile_linking
 from whatsapp_operator.run.observe import observe
+from whatsapp_operator.run.partner_access import partner_key
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
     Identity,
@@ -70,12 +71,18 @@ class Reconciler:
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
         listing_grace: timedelta = LISTING_GRACE,
+        operator_namespace: str | None = None,
     ) -> None:
         self.green_api = green_api
         self.secrets = secrets
         self.clock = clock
         self.rng = rng or random.Random()
-        self.provisioner = Provisioner(secrets, green_api, listing_grace=listing_grace)
+        self.provisioner = Provisioner(
+            secrets,
+            green_api,
+            listing_grace=listing_grace,
+            operator_namespace=operator_namespace,
+        )
 
     async def reconcile(
         self,
@@ -109,7 +116,7 @@ class Reconciler:
         )
         memory.referenced_secrets = self._referenced(cycle)
         partner_ref = obj.spec.partner_ref
-        memory.partner = (cycle.namespace, partner_ref.name) if partner_ref else None
+        memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
 
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
