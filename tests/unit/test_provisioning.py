@@ -146,6 +146,8 @@ class FakeStore(FakeSecrets):
 
     journal: list[tuple[str, Any]] = field(default_factory=list)
     partners: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    cluster_partners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # (annotations, resource_version) per successful patch
     patches: list[tuple[dict[str, str | None], str | None]] = field(default_factory=list)
     patch_error: KubeError | None = None
@@ -154,6 +156,14 @@ class FakeStore(FakeSecrets):
         if (namespace, name) not in self.partners:
             raise KubeError(f"WhatsAppPartner {namespace}/{name}: not found", status=404)
         return self.partners[(namespace, name)]
+
+    async def read_cluster_partner(self, name: str) -> dict[str, Any]:
+        if name not in self.cluster_partners:
+            raise KubeError(f"ClusterWhatsAppPartner {name}: not found", status=404)
+        return self.cluster_partners[name]
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return dict(self.labels.get(namespace, {}))
 
     async def patch_annotations(
         self,
