@@ -109,11 +109,7 @@ class PartnerAccess:
             credentials = await self._credentials(namespace, ref)
         except (ProvisioningFailure, SecretNotFound) as exc:
             remembered = self._last_read.get(key)
-            if (
-                not for_deletion
-                or remembered is None
-                or getattr(exc, "reason", None) == Reason.PARTNER_NOT_ALLOWED
-            ):
+            if not for_deletion or remembered is None:
                 raise
             object_log(namespace, obj.metadata.get("name")).warning(
                 "partner credentials gone (%s); deleting with the ones last read", exc
@@ -129,6 +125,9 @@ class PartnerAccess:
             policy is not None and policy.namespace_selector is not None
         ):
             labels = await self.store.namespace_labels(namespace)
+        # Checked on every use, deletion included: a namespace the partner no longer
+        # selects cannot delete through it either (the remembered credentials are only
+        # for a partner that is gone).
         if not ownership.namespace_allowed(credentials.namespace_selector, labels):
             assert credentials.namespace_selector is not None
             raise ProvisioningFailure(
