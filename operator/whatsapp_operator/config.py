@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from whatsapp_operator.endpoints import DEFAULT_ALLOWED
@@ -21,6 +22,21 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None:
         return default
     return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+# Mounted into every pod with a service account token: the pod's namespace.
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _own_namespace() -> str | None:
+    """WAOP_OPERATOR_NAMESPACE, else the pod's namespace; None outside a cluster."""
+    named = os.environ.get("WAOP_OPERATOR_NAMESPACE", "").strip()
+    if named:
+        return named
+    try:
+        return _SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,9 @@ class OperatorConfig:
         if self.namespace_concurrency > 0:
             return min(self.namespace_concurrency, self.concurrency)
         return max(1, self.concurrency // 2)
+
+    # Where a ClusterWhatsAppPartner's token Secret is when its reference names no namespace.
+    operator_namespace: str | None = field(default_factory=_own_namespace)
 
     @property
     def clusterwide(self) -> bool:

@@ -23,6 +23,10 @@ PROFILE_KIND = "WhatsAppSettingsProfile"
 PROFILE_PLURAL = "whatsappsettingsprofiles"
 PROFILE_SINGULAR = "whatsappsettingsprofile"
 PROFILE_SHORT_NAMES = ("wasp",)
+CLUSTER_PARTNER_KIND = "ClusterWhatsAppPartner"
+CLUSTER_PARTNER_PLURAL = "clusterwhatsapppartners"
+CLUSTER_PARTNER_SINGULAR = "clusterwhatsapppartner"
+CLUSTER_PARTNER_SHORT_NAMES = ("cwap",)
 
 FINALIZER = f"{GROUP}/finalizer"
 

@@ -54,6 +54,18 @@ OPERATOR_PERMISSIONS: frozenset[Permission] = frozenset(
         ("", "events", "create"),
     }
 )
+# Cluster-scoped: a ClusterRole grants them whether the operator watches all namespaces or
+# some (ClusterWhatsAppPartners, and the namespace labels their selectors match).
+CLUSTER_SCOPED: frozenset[Permission] = frozenset(
+    {
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "get"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "list"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "watch"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "patch"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners/status", "patch"),
+        ("", "namespaces", "get"),
+    }
+)
 CRD_DISCOVERY: frozenset[Permission] = frozenset(
     {
         ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
@@ -76,6 +88,9 @@ NEVER: frozenset[Permission] = frozenset(
         ("whatsapp-operator.io", "whatsapppartners", "delete"),
         ("", "secrets", "list"),
         ("", "secrets", "watch"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "create"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "update"),
+        ("whatsapp-operator.io", "clusterwhatsapppartners", "delete"),
         ("", "secrets", "update"),
         ("", "secrets", "deletecollection"),
         ("apiextensions.k8s.io", "customresourcedefinitions", "create"),
@@ -351,8 +366,10 @@ def test_chart_renders_watch_namespaces(helm: Path) -> None:
     for binding in bindings:
         assert binding["subjects"][0]["namespace"] == "whatsapp-operator"
         assert binding["roleRef"]["kind"] == "Role"
-    # Cluster-wide, only discovery reads remain.
-    assert permissions(one(docs, "ClusterRole")["rules"]) == CRD_DISCOVERY | NAMESPACE_DISCOVERY
+    # Cluster-wide, only discovery reads and the cluster-scoped partners remain.
+    assert permissions(one(docs, "ClusterRole")["rules"]) == (
+        CRD_DISCOVERY | NAMESPACE_DISCOVERY | CLUSTER_SCOPED
+    )
 
 
 def test_chart_crds_are_a_byte_identical_copy() -> None:
@@ -373,7 +390,9 @@ def test_chart_rbac_equals_manifests(helm: Path) -> None:
     assert normalized_rules(chart_role["rules"]) == normalized_rules(manifest_role["rules"])
     # The namespaced mode's Role holds the same application rules.
     role = one(render(helm, "watchNamespaces={team-a}"), "Role")
-    assert permissions(role["rules"]) == permissions(manifest_role["rules"]) - CRD_DISCOVERY
+    assert permissions(role["rules"]) == (
+        permissions(manifest_role["rules"]) - CRD_DISCOVERY - CLUSTER_SCOPED
+    )
 
 
 CONTAINER_KEYS = (
@@ -492,14 +511,14 @@ def test_least_privilege(helm: Path) -> None:
     }
     for where, rules in cluster_wide.items():
         granted = permissions(rules)
-        assert granted == OPERATOR_PERMISSIONS | CRD_DISCOVERY, (
-            f"{where}: wider {sorted(granted - OPERATOR_PERMISSIONS - CRD_DISCOVERY)}, "
-            f"missing {sorted(OPERATOR_PERMISSIONS | CRD_DISCOVERY - granted)}"
+        wanted = OPERATOR_PERMISSIONS | CRD_DISCOVERY | CLUSTER_SCOPED
+        assert granted == wanted, (
+            f"{where}: wider {sorted(granted - wanted)}, missing {sorted(wanted - granted)}"
         )
     namespaced = render(helm, "watchNamespaces={team-a}")
     assert permissions(one(namespaced, "Role")["rules"]) == OPERATOR_PERMISSIONS
     assert permissions(one(namespaced, "ClusterRole")["rules"]) == (
-        CRD_DISCOVERY | NAMESPACE_DISCOVERY
+        CRD_DISCOVERY | NAMESPACE_DISCOVERY | CLUSTER_SCOPED
     )
     every_rule = [
         rule

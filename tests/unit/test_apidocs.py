@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from whatsapp_operator.api.apidocs import render_reference
-from whatsapp_operator.api.crd import build_crd, build_partner_crd
+from whatsapp_operator.api.crd import build_cluster_partner_crd, build_crd, build_partner_crd
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions
 from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.wire.models import InstanceState
@@ -56,7 +56,11 @@ def test_header_tells_how_to_regenerate(document: str) -> None:
     assert f"`{REGENERATE}`" in document.splitlines()[2]
 
 
-@pytest.mark.parametrize("build", [build_crd, build_partner_crd], ids=["instance", "partner"])
+@pytest.mark.parametrize(
+    "build",
+    [build_crd, build_partner_crd, build_cluster_partner_crd],
+    ids=["instance", "partner", "cluster-partner"],
+)
 def test_every_spec_leaf_is_documented(build: Any, document: str) -> None:
     crd: dict[str, Any] = build()
     spec = _schema(crd)["properties"]["spec"]
@@ -66,7 +70,11 @@ def test_every_spec_leaf_is_documented(build: Any, document: str) -> None:
     assert not missing, f"spec fields missing from docs/reference.md: {missing}"
 
 
-@pytest.mark.parametrize("build", [build_crd, build_partner_crd], ids=["instance", "partner"])
+@pytest.mark.parametrize(
+    "build",
+    [build_crd, build_partner_crd, build_cluster_partner_crd],
+    ids=["instance", "partner", "cluster-partner"],
+)
 def test_every_status_leaf_is_documented(build: Any, document: str) -> None:
     crd: dict[str, Any] = build()
     status = _schema(crd)["properties"]["status"]
@@ -85,7 +93,7 @@ def _validations(node: dict[str, Any]) -> Iterator[dict[str, str]]:
 def test_every_cel_rule_is_documented(document: str) -> None:
     rules = [
         rule
-        for build in (build_crd, build_partner_crd)
+        for build in (build_crd, build_partner_crd, build_cluster_partner_crd)
         for rule in _validations(_schema(build())["properties"]["spec"])
     ]
     assert rules

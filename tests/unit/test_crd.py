@@ -10,9 +10,11 @@ import pytest
 import yaml
 
 from whatsapp_operator.api.crd import (
+    CLUSTER_PARTNER_CRD_FILE_NAME,
     CRD_FILE_NAME,
     PARTNER_CRD_FILE_NAME,
     build_crd,
+    render_cluster_partner_crd_yaml,
     render_crd_yaml,
     render_partner_crd_yaml,
 )
@@ -142,6 +144,24 @@ def test_instance_id_is_immutable_and_adopt_or_create(schema: dict[str, Any]) ->
     spec_rules = {v["rule"]: v["message"] for v in spec.get("x-kubernetes-validations", [])}
     assert "has(self.instance.id) || has(self.partnerRef)" in spec_rules
     assert "has(self.instance.tokenSecretRef) || has(self.partnerRef)" in spec_rules
+
+
+def test_instance_id_cannot_be_added_after_creation(schema: dict[str, Any]) -> None:
+    instance = schema["properties"]["spec"]["properties"]["instance"]
+    rules = [v["rule"] for v in instance.get("x-kubernetes-validations", [])]
+    assert "has(oldSelf.id) || !has(self.id)" in rules
+
+
+def test_committed_cluster_partner_crd_is_generated() -> None:
+    path = REPO / "crds" / CLUSTER_PARTNER_CRD_FILE_NAME
+    assert path.read_text() == render_cluster_partner_crd_yaml(), (
+        f"{path.relative_to(REPO)} differs from the models; regenerate it with `{REGENERATE}`"
+    )
+    crd = yaml.safe_load(path.read_text())
+    assert crd["spec"]["scope"] == "Cluster"
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert "namespaceSelector" in spec["required"]
+    assert "namespace" in spec["properties"]["tokenSecretRef"]["properties"]
 
 
 def test_committed_partner_crd_is_generated() -> None:

@@ -146,6 +146,8 @@ class FakeStore(FakeSecrets):
 
     journal: list[tuple[str, Any]] = field(default_factory=list)
     partners: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    cluster_partners: dict[str, dict[str, Any]] = field(default_factory=dict)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
     # (annotations, resource_version) per successful patch
     patches: list[tuple[dict[str, str | None], str | None]] = field(default_factory=list)
     patch_error: KubeError | None = None
@@ -154,6 +156,14 @@ class FakeStore(FakeSecrets):
         if (namespace, name) not in self.partners:
             raise KubeError(f"WhatsAppPartner {namespace}/{name}: not found", status=404)
         return self.partners[(namespace, name)]
+
+    async def read_cluster_partner(self, name: str) -> dict[str, Any]:
+        if name not in self.cluster_partners:
+            raise KubeError(f"ClusterWhatsAppPartner {name}: not found", status=404)
+        return self.cluster_partners[name]
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return dict(self.labels.get(namespace, {}))
 
     async def patch_annotations(
         self,
@@ -420,19 +430,24 @@ async def test_ambiguous_create_result_is_stalled_in_status(world: World) -> Non
 
 
 async def test_id_from_the_annotation_needs_no_create(world: World) -> None:
-    """A restore without status: the instance-id annotation is enough."""
+    """A restore without status: the instance-id annotation is enough, once its marker
+    (of another uid: a restored object is a new object) shows it was made for this name."""
+    world.partner.add(7105000042, instance_name(NS, NAME, "0ld0b1ec7-uid"))
     world.store.put(NS, OWNED, {TOKEN_KEY: "tokRESTORED"})
-    identity = await resolve(
-        world, body(annotations={constants.ANNOTATION_INSTANCE_ID: "7105000042"})
-    )
+    restored = body(annotations={constants.ANNOTATION_INSTANCE_ID: "7105000042"})
+    identity = await resolve(world, restored)
     assert identity.instance_id == 7105000042
     assert identity.token.value.get_secret_value() == "tokRESTORED"
     assert world.calls("create_instance") == []
-    assert world.calls("get_instances") == []
+    assert len(world.calls("get_instances")) == 1
     assert world.store.patches == []
+    # Verified once per object and process: the next reconcile asks GREEN-API nothing.
+    await resolve(world, restored)
+    assert len(world.calls("get_instances")) == 1
 
 
 async def test_id_from_status_when_annotations_were_lost(world: World) -> None:
+    world.partner.add(7105000043, MARKER)
     world.store.put(NS, OWNED, {TOKEN_KEY: "tokRESTORED"})
     identity = await resolve(world, body(status={"instanceId": 7105000043}))
     assert identity.instance_id == 7105000043
@@ -507,7 +522,13 @@ async def test_delete_logs_an_authorized_phone_out_then_deletes(world: World) ->
     result = await delete(world, body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete"))
 
     assert result.done
-    assert [name for name, _ in world.journal] == ["get_state", "logout", "delete_instance"]
+    # Ownership is checked afresh on deletion: the instance carries this resource's marker.
+    assert [name for name, _ in world.journal] == [
+        "get_instances",
+        "get_state",
+        "logout",
+        "delete_instance",
+    ]
     assert world.green.requests == [(API_URL, 7105000070, token_of(7105000070))]
     assert world.partner.deleted == [7105000070]
     assert [(e.type, e.reason) for e in result.events] == [
@@ -521,7 +542,7 @@ async def test_delete_skips_logout_when_not_authorized(world: World) -> None:
     world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
     world.instance_api.state = InstanceState.NOT_AUTHORIZED
     result = await delete(world, body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete"))
-    assert [name for name, _ in world.journal] == ["get_state", "delete_instance"]
+    assert [name for name, _ in world.journal] == ["get_instances", "get_state", "delete_instance"]
     assert [e.reason for e in result.events] == ["InstanceDeleted"]
 
 
@@ -572,6 +593,7 @@ async def test_orphan_policy_makes_no_calls(world: World) -> None:
 
 
 async def test_finalize_404_is_done_without_event(world: World) -> None:
+    world.partner.add(7105000070, MARKER, deleted=True)
     world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
     world.instance_api.state = InstanceState.NOT_AUTHORIZED
     result = await finalize(world, body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete"))
@@ -580,6 +602,7 @@ async def test_finalize_404_is_done_without_event(world: World) -> None:
 
 
 async def test_finalize_failure_keeps_the_object_and_says_how_to_orphan(world: World) -> None:
+    world.partner.add(7105000070, MARKER)
     world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
     world.instance_api.state = InstanceState.NOT_AUTHORIZED
     world.partner.errors["delete_instance"] = gerr.ServiceUnavailable(
@@ -669,6 +692,7 @@ async def test_deletion_with_credentials_gone_lets_go_after_bounded_attempts(
 
 
 async def test_transient_deletion_failures_back_off(world: World) -> None:
+    world.partner.add(7105000070, MARKER)
     world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
     world.instance_api.state = InstanceState.NOT_AUTHORIZED
     world.partner.errors["delete_instance"] = gerr.ServiceUnavailable(

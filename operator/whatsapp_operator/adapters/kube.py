@@ -399,6 +399,48 @@ class Kube:
             raise _convert(exc, f"{constants.KIND} list in {namespace}") from None
         return cast(list[dict[str, Any]], cast(dict[str, Any], listed).get("items", []))
 
+    async def read_cluster_partner(self, name: str) -> dict[str, Any]:
+        """The ClusterWhatsAppPartner `name` as a mapping; `KubeError` when it cannot be read."""
+        what = f"{constants.CLUSTER_PARTNER_KIND} {name}"
+        try:
+            body = await _run(
+                self._custom.get_cluster_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                constants.CLUSTER_PARTNER_PLURAL,
+                name,
+            )
+        except ApiException as exc:
+            raise _convert(exc, what) from None
+        return cast(dict[str, Any], body)
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """The labels of `namespace` (a partner's namespaceSelector is matched against them).
+
+        A namespace that does not exist has none; other failures raise `KubeError`.
+        """
+        try:
+            found = await _run(self._core.read_namespace, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise _convert(exc, f"Namespace {namespace}") from None
+        return dict(found.metadata.labels or {}) if found.metadata else {}
+
+    async def patch_cluster_status(self, name: str, status: dict[str, Any], plural: str) -> None:
+        """Merge-patch the status subresource of a cluster-scoped object."""
+        try:
+            await _run(
+                self._custom.patch_cluster_custom_object_status,
+                constants.GROUP,
+                constants.VERSION,
+                plural,
+                name,
+                {"status": status},
+            )
+        except ApiException as exc:
+            raise _convert(exc, f"{plural} {name} status") from None
+
     async def patch_annotations(
         self,
         namespace: str,

@@ -1,10 +1,10 @@
 """Render `docs/reference.md`: the API reference, generated so it cannot drift.
 
 Spec and status tables are walked from the generated CRD schemas (`crd.build_crd()`,
-`crd.build_partner_crd()`), so they show exactly what admission enforces. Condition
-reasons come from the tables in `conditions`; reasons built inside functions (and in
-`reconciler`, `provisioning`, `partners`, `events`) are listed explicitly below, each
-list saying where its names come from. Pure: no I/O apart from `__main__`.
+`crd.build_partner_crd()`, `crd.build_cluster_partner_crd()`), so they show exactly what
+admission enforces. Condition reasons come from the tables in `conditions`; reasons built
+inside functions (and in `reconciler`, `provisioning`, `partners`, `events`) are listed
+explicitly below, each list saying where its names come from. Pure: no I/O apart from `__main__`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from whatsapp_operator import constants
-from whatsapp_operator.api.crd import build_crd, build_partner_crd, build_profile_crd
+from whatsapp_operator.api.crd import (
+    build_cluster_partner_crd,
+    build_crd,
+    build_partner_crd,
+    build_profile_crd,
+)
 from whatsapp_operator.api.profile import BUILT_IN_PROFILES
 from whatsapp_operator.api.promises import SIDE_EFFECTS, security_section
 from whatsapp_operator.constants import ConditionType
@@ -327,7 +332,8 @@ def _kind_section(crd: dict[str, Any]) -> list[str]:
     lines = [
         f"## {names['kind']}",
         "",
-        f"`apiVersion: {crd['spec']['group']}/{version['name']}`, namespaced; "
+        f"`apiVersion: {crd['spec']['group']}/{version['name']}`, "
+        f"{'namespaced' if crd['spec']['scope'] == 'Namespaced' else 'cluster-scoped'}; "
         f"short names {', '.join(_code(n) for n in names['shortNames'])}.",
         "",
         _one_line(str(schema.get("description", ""))),
@@ -442,7 +448,7 @@ def _conditions_section() -> list[str]:
 
     lines += [
         "",
-        "## Conditions (WhatsAppPartner)",
+        "## Conditions (WhatsAppPartner, ClusterWhatsAppPartner)",
         "",
         "| Condition | Reason | Status | Meaning |",
         "| --- | --- | --- | --- |",
@@ -501,6 +507,7 @@ def render_reference() -> str:
     lines = ["# API reference", "", HEADER, ""]
     lines += _kind_section(build_crd())
     lines += _kind_section(build_partner_crd())
+    lines += _kind_section(build_cluster_partner_crd())
     lines += _kind_section(build_profile_crd())
     lines += _built_in_profiles()
     lines += _conditions_section()

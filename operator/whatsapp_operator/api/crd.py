@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import (
+    ClusterWhatsAppPartnerSpec,
     WhatsAppInstanceSpec,
     WhatsAppInstanceStatus,
     WhatsAppPartnerSpec,
@@ -26,6 +27,7 @@ from whatsapp_operator.api.resource import (
 CRD_FILE_NAME = f"{constants.GROUP}_{constants.PLURAL}.yaml"
 PARTNER_CRD_FILE_NAME = f"{constants.GROUP}_{constants.PARTNER_PLURAL}.yaml"
 PROFILE_CRD_FILE_NAME = f"{constants.GROUP}_{constants.PROFILE_PLURAL}.yaml"
+CLUSTER_PARTNER_CRD_FILE_NAME = f"{constants.GROUP}_{constants.CLUSTER_PARTNER_PLURAL}.yaml"
 
 _DROP_KEYS = frozenset({"title", "additionalProperties_false"})
 
@@ -147,6 +149,19 @@ def profile_printer_columns() -> list[dict[str, Any]]:
     ]
 
 
+def cluster_partner_printer_columns() -> list[dict[str, Any]]:
+    """The columns `kubectl get clusterwhatsapppartners` shows."""
+    columns = partner_printer_columns()
+    selector = {
+        "name": "Namespaces",
+        "type": "string",
+        "priority": 1,
+        "jsonPath": ".spec.namespaceSelector",
+        "description": "Which namespaces may use these credentials",
+    }
+    return [*columns[:3], selector, *columns[3:]]
+
+
 def _crd(
     *,
     kind: str,
@@ -157,6 +172,7 @@ def _crd(
     spec: type[BaseModel],
     status: type[BaseModel],
     columns: list[dict[str, Any]],
+    scope: str = "Namespaced",
 ) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
@@ -167,7 +183,7 @@ def _crd(
         },
         "spec": {
             "group": constants.GROUP,
-            "scope": "Namespaced",
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
@@ -248,6 +264,24 @@ def build_profile_crd() -> dict[str, Any]:
     )
 
 
+def build_cluster_partner_crd() -> dict[str, Any]:
+    """The ClusterWhatsAppPartner CustomResourceDefinition (cluster-scoped)."""
+    return _crd(
+        kind=constants.CLUSTER_PARTNER_KIND,
+        plural=constants.CLUSTER_PARTNER_PLURAL,
+        singular=constants.CLUSTER_PARTNER_SINGULAR,
+        short_names=constants.CLUSTER_PARTNER_SHORT_NAMES,
+        description=(
+            "GREEN-API partner credentials for creating and deleting instances, usable from "
+            "the namespaces its namespaceSelector selects."
+        ),
+        spec=ClusterWhatsAppPartnerSpec,
+        status=WhatsAppPartnerStatus,
+        columns=cluster_partner_printer_columns(),
+        scope="Cluster",
+    )
+
+
 class _Dumper(yaml.SafeDumper):
     pass
 
@@ -285,10 +319,16 @@ def render_profile_crd_yaml() -> str:
     return _render(build_profile_crd())
 
 
+def render_cluster_partner_crd_yaml() -> str:
+    """The ClusterWhatsAppPartner CRD as the YAML committed in `crds/`."""
+    return _render(build_cluster_partner_crd())
+
+
 def crd_files() -> dict[str, str]:
     """File name in `crds/` -> content, for every CRD of the project."""
     return {
         CRD_FILE_NAME: render_crd_yaml(),
         PARTNER_CRD_FILE_NAME: render_partner_crd_yaml(),
         PROFILE_CRD_FILE_NAME: render_profile_crd_yaml(),
+        CLUSTER_PARTNER_CRD_FILE_NAME: render_cluster_partner_crd_yaml(),
     }

@@ -26,6 +26,10 @@ from whatsapp_operator.api.base import (
     url_field,
 )
 from whatsapp_operator.api.partner import (
+    AdoptionPolicy,
+    ClusterWhatsAppPartner,
+    ClusterWhatsAppPartnerSpec,
+    LabelSelector,
     PartnerTokenSecretRef,
     WhatsAppPartner,
     WhatsAppPartnerSpec,
@@ -56,21 +60,26 @@ from whatsapp_operator.api.status import (
 __all__ = [
     "BUILT_IN_PROFILES",
     "Account",
+    "AdoptionPolicy",
     "ApiModel",
     "AuthorizationMethod",
     "AuthorizationSpec",
     "AutoHealSpec",
+    "ClusterWhatsAppPartner",
+    "ClusterWhatsAppPartnerSpec",
     "Condition",
     "ConnectionSecretSpec",
     "DeletionPolicy",
     "FieldDrift",
     "InstanceRef",
     "IntervalsSpec",
+    "LabelSelector",
     "LastApplied",
     "LinkingPhase",
     "LinkingStatus",
     "ManagementPolicy",
     "ObservedModel",
+    "PartnerKind",
     "PartnerRef",
     "PartnerTokenSecretRef",
     "ProfileRef",
@@ -101,7 +110,8 @@ class InstanceRef(ApiModel):
         le=9_999_999_999,
         description=(
             "idInstance (1 to 10 digits) of an existing instance to adopt. Leave it out with "
-            "partnerRef to have the operator create one. Immutable once set."
+            "partnerRef to have the operator create one. With partnerRef, the partner must "
+            "allow adopting it (allowAdoption). Set only at creation; immutable."
         ),
     )
     api_url: str | None = url_field(
@@ -220,14 +230,30 @@ def _defaults(model: type[ApiModel]) -> JsonDict:
     return dumped
 
 
-class PartnerRef(ApiModel):
-    """A WhatsAppPartner in the same namespace whose credentials create and delete the instance."""
+class PartnerKind(StrEnum):
+    """Which kind of partner a partnerRef names."""
 
+    WHATSAPP_PARTNER = "WhatsAppPartner"
+    CLUSTER_WHATSAPP_PARTNER = "ClusterWhatsAppPartner"
+
+
+class PartnerRef(ApiModel):
+    """The partner whose credentials create and delete the instance: a WhatsAppPartner in
+    the same namespace, or a ClusterWhatsAppPartner that selects this namespace.
+    """
+
+    kind: PartnerKind = Field(
+        default=PartnerKind.WHATSAPP_PARTNER,
+        description=(
+            "WhatsAppPartner (in the same namespace) or ClusterWhatsAppPartner (cluster-scoped; "
+            "its namespaceSelector must select this namespace)."
+        ),
+    )
     name: str = Field(
         min_length=1,
         max_length=253,
         pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
-        description="A WhatsAppPartner in the same namespace.",
+        description="Name of the WhatsAppPartner (same namespace) or ClusterWhatsAppPartner.",
     )
 
 
@@ -305,7 +331,14 @@ class WhatsAppInstanceSpec(ApiModel):
                 cel(
                     "!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",
                     "instance.id is immutable once set",
-                )
+                ),
+                # Without an id the operator creates the instance (partnerRef): an id added
+                # later would name another instance, which deletion would then delete.
+                cel(
+                    "has(oldSelf.id) || !has(self.id)",
+                    "instance.id cannot be added after creation: this resource's instance is "
+                    "the one the operator creates through partnerRef",
+                ),
             ],
         },
         description="The GREEN-API instance and its credentials.",
@@ -313,8 +346,10 @@ class WhatsAppInstanceSpec(ApiModel):
     partner_ref: PartnerRef | None = Field(
         default=None,
         description=(
-            "Partner credentials (a WhatsAppPartner in this namespace) used to create the "
-            "instance when instance.id is not set, and to delete it with deletionPolicy Delete."
+            "Partner credentials (a WhatsAppPartner in this namespace, or a "
+            "ClusterWhatsAppPartner selecting it) used to create the instance when instance.id "
+            "is not set, and to delete it with deletionPolicy Delete. With instance.id: adopt "
+            "that instance through the partner, which its allowAdoption must permit."
         ),
     )
     deletion_policy: DeletionPolicy = Field(

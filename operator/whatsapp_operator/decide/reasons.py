@@ -31,6 +31,9 @@ class Reason(StrEnum):
     PARTNER_REF_MISSING = "PartnerRefMissing"
     PARTNER_NOT_FOUND = "PartnerNotFound"
     INSTANCE_NOT_FOUND = "InstanceNotFound"
+    INSTANCE_NOT_OWNED = "InstanceNotOwned"
+    INSTANCE_ID_CONFLICT = "InstanceIdConflict"
+    PARTNER_NOT_ALLOWED = "PartnerNotAllowed"
     CREATE_RESULT_AMBIGUOUS = "CreateResultAmbiguous"
     CREATE_REJECTED = "CreateRejected"
     CREATE_RESULT_PENDING = "CreateResultPending"
@@ -127,6 +130,23 @@ FAILURES: dict[Reason, FailureReason] = {
     ),
     Reason.INSTANCE_NOT_FOUND: FailureReason(
         "permanent", "The partner account does not list the instance."
+    ),
+    Reason.INSTANCE_NOT_OWNED: FailureReason(
+        "permanent",
+        "Through partnerRef, the resource names an instance the operator did not create for it "
+        "(creation marker), and the partner's allowAdoption does not permit it: no token is "
+        "copied, nothing is written or deleted. Also a Warning when deletion leaves it in place.",
+    ),
+    Reason.INSTANCE_ID_CONFLICT: FailureReason(
+        "permanent",
+        "spec.instance.id names another instance than the one the operator created or adopted "
+        "for this resource (recorded in the instance-id annotation or status); nothing is done "
+        "to either until they agree.",
+    ),
+    Reason.PARTNER_NOT_ALLOWED: FailureReason(
+        "permanent",
+        "The ClusterWhatsAppPartner's namespaceSelector does not select the resource's "
+        "namespace: nothing is created, adopted or deleted through it.",
     ),
     Reason.CREATE_RESULT_AMBIGUOUS: FailureReason(
         "permanent",
@@ -229,6 +249,11 @@ EVENTS: dict[Reason, EventReason] = {
         "Warning",
         "Deleting failed 3 times for want of credentials (partner or token gone); the resource "
         "was let go and the message names the instance left in place.",
+    ),
+    Reason.INSTANCE_NOT_OWNED: EventReason(
+        "Warning",
+        "Deletion left an instance in place: it was not created for this resource and the "
+        "partner does not allow adopting it.",
     ),
     Reason.DELETION_UNVERIFIED: EventReason(
         "Warning",

@@ -49,7 +49,7 @@ class Creation:
         # One createInstance at a time per partner account. The client paces partner calls;
         # without this, a burst of new resources writes every marker at once and the calls
         # then wait their turn, so a crash leaves markers whose call was never sent.
-        self._creation_locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._creation_locks: dict[str, asyncio.Lock] = {}
 
     async def store_token(self, namespace: str, name: str, uid: str, token: SecretStr) -> None:
         """Write the token to the Secret this object owns (`<name>-greenapi-token`)."""
@@ -74,7 +74,7 @@ class Creation:
         now: datetime,
     ) -> Identity:
         """Create the object's instance through `partner`, or adopt the one its marker names."""
-        lock = self._creation_locks.setdefault((namespace, partner.name), asyncio.Lock())
+        lock = self._creation_locks.setdefault(partner.name, asyncio.Lock())
         async with lock:
             return await self._create_locked(
                 obj, partner, namespace, name, uid, annotations, desired, now

@@ -19,10 +19,12 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.ownership import conflicting_id
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
 from whatsapp_operator.run.effects import SideEffects
+from whatsapp_operator.run.identity import Partner
 from whatsapp_operator.run.provisioning import Provisioner, pending_since
 from whatsapp_operator.run.provisioning import instance_id as parse_instance_id
 from whatsapp_operator.wire import errors as gerr
@@ -92,17 +94,15 @@ class Deleter:
         uid = str(obj.metadata.get("uid") or "")
         created = await self._creation_in_flight(namespace, name, uid)
         partner = await self.provisioner.partner_for(obj, namespace, for_deletion=True)
+        events: list[Event] = []
         ids: list[int] = []
-        known = (
-            obj.spec.instance.id
-            or parse_instance_id(annotations.get(constants.ANNOTATION_INSTANCE_ID))
-            or obj.status.instance_id
-        )
-        for candidate in (known, created):
-            if candidate is not None and candidate not in ids:
+        for candidate in self._candidates(obj, annotations, created):
+            if candidate == created or await self._may_delete(
+                partner, obj, namespace, name, candidate, now, events
+            ):
                 ids.append(candidate)
         marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
-        if not ids and marker:
+        if not ids and not events and marker:
             # Deleted while a creation was in flight: whatever got that name is ours.
             ids = [
                 i.id_instance
@@ -112,8 +112,9 @@ class Deleter:
             if not ids:
                 return self._marker_not_listed(marker, annotations, now)
         if not ids:
-            return DeletionResult(True, "No GREEN-API instance was created for this resource")
-        events: list[Event] = []
+            return DeletionResult(
+                True, "No GREEN-API instance was created for this resource", tuple(events)
+            )
         effects = SideEffects(namespace, name)
         for instance_id in ids:
             if await self._logout(obj, namespace, name, uid, instance_id, api_url_for, effects):
@@ -144,6 +145,57 @@ class Deleter:
             )
         self.provisioner.creating.pop(uid, None)
         return DeletionResult(True, "deleted", tuple(events))
+
+    @staticmethod
+    def _candidates(
+        obj: WhatsAppInstance, annotations: dict[str, str], created: int | None
+    ) -> list[int]:
+        """The instances this resource may stand for: recorded by the operator, in flight,
+        and the spec's id unless it contradicts the recorded one (never acted on).
+        """
+        recorded = parse_instance_id(annotations.get(constants.ANNOTATION_INSTANCE_ID))
+        recorded = recorded or obj.status.instance_id
+        spec_id = obj.spec.instance.id
+        candidates = [recorded, created]
+        if not conflicting_id(spec_id, recorded):
+            candidates.insert(0, spec_id)
+        ids: list[int] = []
+        for candidate in candidates:
+            if candidate is not None and candidate not in ids:
+                ids.append(candidate)
+        return ids
+
+    async def _may_delete(
+        self,
+        partner: Partner,
+        obj: WhatsAppInstance,
+        namespace: str,
+        name: str,
+        instance_id: int,
+        now: datetime,
+        events: list[Event],
+    ) -> bool:
+        """Whether `instance_id` is this resource's to delete, asked afresh; a Warning if not."""
+        verdict = await self.provisioner.access.verdict(
+            partner, obj, namespace, name, instance_id, now
+        )
+        if verdict.owned:
+            return True
+        if not verdict.listed:
+            # Not in the account at all (deleted and purged, or another account's): there
+            # is nothing here to delete, and nothing to warn about.
+            return False
+        _object_log(namespace, name).warning(
+            "instance %s left in place on deletion: %s", instance_id, verdict.why
+        )
+        events.append(
+            Event(
+                "Warning",
+                Reason.INSTANCE_NOT_OWNED,
+                f"GREEN-API instance {instance_id} was left in place: {verdict.why}",
+            )
+        )
+        return False
 
     async def _creation_in_flight(self, namespace: str, name: str, uid: str) -> int | None:
         """The id a createInstance of this process made for the object, waiting for it."""

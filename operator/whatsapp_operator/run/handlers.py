@@ -103,8 +103,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             listing_grace=timedelta(seconds=config.create_listing_grace_seconds),
             profiles=kube,
             rollout=gate,
+            operator_namespace=config.operator_namespace,
         ),
-        partners=PartnerReconciler(green_api, kube),
+        partners=PartnerReconciler(green_api, kube, operator_namespace=config.operator_namespace),
         slots=FairSlots(max(1, config.concurrency), config.namespace_slots),
         metrics=metrics,
         profiles=ProfileReconciler(kube, gate),
@@ -248,24 +249,46 @@ async def run_partner(
     **_: Any,
 ) -> None:
     """Check one WhatsAppPartner in a loop until its daemon is stopped."""
-    namespace = namespace or ""
+    await _check_partner(body, name, namespace or "", uid, memo, stopped, constants.PARTNER_PLURAL)
+
+
+@kopf.daemon(
+    constants.GROUP,
+    constants.VERSION,
+    constants.CLUSTER_PARTNER_PLURAL,
+    cancellation_timeout=10.0,
+    cancellation_backoff=1.0,
+    initial_delay=lambda **_: random.uniform(0.0, 2.0),
+)
+async def run_cluster_partner(
+    body: kopf.Body, name: str, uid: str, memo: Any, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
+    """Check one ClusterWhatsAppPartner in a loop until its daemon is stopped."""
+    await _check_partner(body, name, "", uid, memo, stopped, constants.CLUSTER_PARTNER_PLURAL)
+
+
+async def _check_partner(
+    body: kopf.Body,
+    name: str,
+    namespace: str,
+    uid: str,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    plural: str,
+) -> None:
+    """The partner loop; `namespace` is empty for a cluster-scoped partner."""
     runtime = _runtime(memo)
     entry = runtime.entries.setdefault(uid, Entry())
+    kind = "ClusterWhatsAppPartner" if not namespace else "WhatsAppPartner"
 
     async def step(snapshot: dict[str, Any]) -> float:
-        with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppPartner").time():
+        with runtime.metrics.reconcile_seconds.labels(kind=kind).time():
             outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
         entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
         entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
         if outcome.status_patch is not None:
             written = await _write_status(
-                runtime,
-                entry,
-                constants.PARTNER_PLURAL,
-                namespace,
-                name,
-                outcome.status_patch,
-                outcome.status_patch,
+                runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch
             )
             if written:
                 # Instances held back by these credentials can try again now.
@@ -274,7 +297,7 @@ async def run_partner(
         return outcome.requeue_after
 
     try:
-        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+        await _serve(entry, body, stopped, f"{kind} {namespace}/{name}", step)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             runtime.entries.pop(uid, None)
@@ -378,7 +401,10 @@ async def _write_status(
     document: dict[str, Any],
 ) -> bool:
     try:
-        await runtime.kube.patch_status(namespace, name, patch, plural=plural)
+        if namespace:
+            await runtime.kube.patch_status(namespace, name, patch, plural=plural)
+        else:
+            await runtime.kube.patch_cluster_status(name, patch, plural)
     except KubeError as exc:
         log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
         return False
@@ -445,6 +471,7 @@ async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> No
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:

@@ -8,13 +8,16 @@ it finds the instance in the GREEN-API console, and after a crash in getInstance
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.api.partner import AdoptionPolicy
+from whatsapp_operator.decide.ownership import marker_base
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.names import derived_name
 from whatsapp_operator.ports import (
@@ -84,6 +87,10 @@ class ObjectStore(Protocol):
 
     async def read_partner(self, namespace: str, name: str) -> dict[str, Any]: ...
 
+    async def read_cluster_partner(self, name: str) -> dict[str, Any]: ...
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]: ...
+
     async def patch_annotations(
         self,
         namespace: str,
@@ -115,15 +122,17 @@ def owned_token_secret(resource: str) -> str:
 
 def instance_name(namespace: str, name: str, uid: str) -> str:
     """The GREEN-API instance name: finds it in the console, and after a crash in getInstances."""
-    return f"k8s:{namespace}/{name}#{uid[:8]}"
+    return f"{marker_base(namespace, name)}{uid[:8]}"
 
 
 @dataclass
 class Partner:
-    """A WhatsAppPartner's name and its partner API client."""
+    """A partner's display name, its API client, and what it allows the resource's namespace."""
 
     name: str
     api: PartnerApi
+    allow_adoption: AdoptionPolicy | None = None
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def pending_since(annotations: dict[str, str]) -> datetime | None:

@@ -14,7 +14,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from whatsapp_operator.api.resource import WhatsAppPartner, WhatsAppPartnerStatus
+from whatsapp_operator import constants
+from whatsapp_operator.api.resource import (
+    ClusterWhatsAppPartner,
+    WhatsAppPartner,
+    WhatsAppPartnerStatus,
+)
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
@@ -22,7 +27,7 @@ from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import merge_patch
-from whatsapp_operator.ports import KubeError, SecretValue
+from whatsapp_operator.ports import KubeError, SecretNotFound, SecretValue
 from whatsapp_operator.run.provisioning import PartnerFactory
 from whatsapp_operator.wire import errors as gerr
 
@@ -50,25 +55,41 @@ INVALID_PARTNER_RECHECK_SECONDS = 600.0
 
 
 class PartnerReconciler:
-    """Checks one WhatsAppPartner's credentials and reports them in its status."""
+    """Checks one WhatsAppPartner's or ClusterWhatsAppPartner's credentials and reports them
+    in its status.
+    """
 
     def __init__(
-        self, partners: PartnerFactory, secrets: PartnerSecrets, rng: random.Random | None = None
+        self,
+        partners: PartnerFactory,
+        secrets: PartnerSecrets,
+        rng: random.Random | None = None,
+        operator_namespace: str | None = None,
     ) -> None:
         self.partners = partners
         self.secrets = secrets
         self.rng = rng or random.Random()
+        # Where a ClusterWhatsAppPartner's token Secret is when its reference names none.
+        self.operator_namespace = operator_namespace
+
+    def _parse(self, body: dict[str, Any]) -> tuple[WhatsAppPartner | ClusterWhatsAppPartner, str]:
+        """The partner and the namespace of its token Secret ("" when unknown)."""
+        if body.get("kind") == constants.CLUSTER_PARTNER_KIND:
+            cluster = ClusterWhatsAppPartner.model_validate(body)
+            ref = cluster.spec.token_secret_ref
+            return cluster, ref.namespace or self.operator_namespace or ""
+        partner = WhatsAppPartner.model_validate(body)
+        return partner, str(partner.metadata.get("namespace") or "")
 
     async def reconcile(
         self, body: dict[str, Any], now: datetime, failures: int = 0
     ) -> PartnerOutcome:
         """One credentials check; `failures`: transient failures in a row before this one."""
         try:
-            partner = WhatsAppPartner.model_validate(body)
+            partner, namespace = self._parse(body)
         except ValidationError as exc:
             return self._unreadable(body, now, exc)
         metadata = partner.metadata
-        namespace = str(metadata.get("namespace") or "")
         generation = int(metadata.get("generation") or 0)
         ref = partner.spec.token_secret_ref
         previous = partner.status
@@ -79,6 +100,13 @@ class PartnerReconciler:
         retry = float(partner.spec.check_seconds)
         try:
             self.partners.admit(partner.spec.api_url, "spec.apiUrl")
+            if not namespace:
+                raise SecretNotFound(
+                    "spec.tokenSecretRef.namespace is not set and the operator's own namespace "
+                    "is unknown (set WAOP_OPERATOR_NAMESPACE)",
+                    status=404,
+                    retryable=False,
+                )
             token = await self.secrets.read_secret_key(namespace, ref.name, ref.key)
             api = self.partners.partner(api_url=partner.spec.api_url, token=token.value)
             listed = await api.get_instances()

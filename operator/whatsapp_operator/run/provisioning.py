@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
-from whatsapp_operator.api.resource import WhatsAppInstance, WhatsAppPartner
+from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.decide.ownership import conflicting_id
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import (
-    KubeError,
     ProvisioningFailure,
     SecretNotFound,
     SecretValue,
@@ -35,10 +35,10 @@ from whatsapp_operator.run.identity import (
     PartnerFactory,
     instance_id,
     instance_name,
-    object_log,
     owned_token_secret,
     pending_since,
 )
+from whatsapp_operator.run.partner_access import PartnerAccess
 from whatsapp_operator.timestamps import parse_time
 from whatsapp_operator.wire.models import (
     CreatedInstance,
@@ -72,12 +72,12 @@ class Provisioner:
         store: ObjectStore,
         partners: PartnerFactory,
         listing_grace: timedelta = LISTING_GRACE,
+        operator_namespace: str | None = None,
     ) -> None:
         self.store = store
         self.partners = partners
         self.creation = Creation(store, listing_grace)
-        # Partner credentials last read, by (namespace, partner): deletion's fallback.
-        self._credentials: dict[tuple[str, str], tuple[str, SecretStr]] = {}
+        self.access = PartnerAccess(store, partners, listing_grace, operator_namespace)
 
     @property
     def listing_grace(self) -> timedelta:
@@ -92,53 +92,10 @@ class Provisioner:
     async def partner_for(
         self, obj: WhatsAppInstance, namespace: str, *, for_deletion: bool = False
     ) -> Partner:
-        """The partner API of the object's WhatsAppPartner.
-
-        `for_deletion`: when the partner or its Secret is gone (a namespace being deleted
-        takes them first), the credentials this process last read for it are used, so
-        the instance is still deleted rather than left billed.
+        """The partner API of the object's partnerRef, if its namespace may use it
+        (`PartnerAccess.partner_for`).
         """
-        ref = obj.spec.partner_ref
-        if ref is None:
-            raise ProvisioningFailure(
-                Reason.PARTNER_REF_MISSING,
-                "spec.partnerRef is needed to create or delete instances",
-                permanent=True,
-            )
-        key = (namespace, ref.name)
-        try:
-            try:
-                body = await self.store.read_partner(namespace, ref.name)
-            except KubeError as exc:
-                if exc.status == 404:
-                    raise ProvisioningFailure(
-                        Reason.PARTNER_NOT_FOUND,
-                        f"WhatsAppPartner {namespace}/{ref.name} does not exist (partner "
-                        "credentials are only usable from their own namespace)",
-                        permanent=True,
-                    ) from None
-                raise
-            partner = WhatsAppPartner.model_validate(body)
-            # Before the token is read: an endpoint outside the allow-list gets nothing.
-            self.partners.admit(
-                partner.spec.api_url, f"WhatsAppPartner {namespace}/{ref.name} spec.apiUrl"
-            )
-            token_ref = partner.spec.token_secret_ref
-            token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
-        except (ProvisioningFailure, SecretNotFound) as exc:
-            remembered = self._credentials.get(key)
-            if not for_deletion or remembered is None:
-                raise
-            object_log(namespace, obj.metadata.get("name")).warning(
-                "partner credentials gone (%s); deleting with the ones last read",
-                exc,
-            )
-            api_url, secret = remembered
-            return Partner(ref.name, self.partners.partner(api_url=api_url, token=secret))
-        self._credentials[key] = (partner.spec.api_url, token.value)
-        return Partner(
-            ref.name, self.partners.partner(api_url=partner.spec.api_url, token=token.value)
-        )
+        return await self.access.partner_for(obj, namespace, for_deletion=for_deletion)
 
     async def resolve(
         self,
@@ -173,10 +130,27 @@ class Provisioner:
                 if not annotations.get(constants.ANNOTATION_CREATE_PENDING)
                 else None
             )
+        recorded = instance_id(annotations.get(constants.ANNOTATION_INSTANCE_ID))
+        if recorded is None and obj.spec.partner_ref is not None:
+            recorded = obj.status.instance_id
+        if conflicting_id(obj.spec.instance.id, recorded):
+            raise ProvisioningFailure(
+                Reason.INSTANCE_ID_CONFLICT,
+                f"spec.instance.id names instance {obj.spec.instance.id}, but the operator "
+                f"recorded instance {recorded} for this resource; nothing is done to either. "
+                "Restore spec.instance.id, or create a new resource for the other instance",
+                permanent=True,
+            )
         if known_id is not None:
+            if obj.spec.partner_ref is not None:
+                # Through the partner, any instance of the account could be named; only
+                # the one created for this resource, or one the partner allows, is used.
+                await self.access.check_owned(obj, namespace, name, known_id, now)
             token, hint = await self.token_for(obj, namespace, name, uid, known_id)
             return Identity(known_id, token, hint, created_at)
-        return await self._create(obj, namespace, name, uid, annotations, desired, now)
+        identity = await self._create(obj, namespace, name, uid, annotations, desired, now)
+        self.access.remember_owned(uid, identity.instance_id)
+        return identity
 
     async def token_for(
         self, obj: WhatsAppInstance, namespace: str, name: str, uid: str, instance_id: int
@@ -198,7 +172,8 @@ class Provisioner:
             if obj.spec.partner_ref is None:
                 raise
         # The operator's own Secret is gone (deleted, or a crash right after creation):
-        # the partner API still knows the token.
+        # the partner API still knows the token. Callers have checked that the object
+        # may use this instance (`PartnerAccess.check_owned`).
         partner = await self.partner_for(obj, namespace)
         listed = [
             i

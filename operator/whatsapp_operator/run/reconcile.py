@@ -61,6 +61,7 @@ from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import reconcile_linking
 from whatsapp_operator.run.observe import observe
+from whatsapp_operator.run.partner_access import partner_key
 from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
@@ -90,6 +91,7 @@ class Reconciler:
         listing_grace: timedelta = LISTING_GRACE,
         profiles: ProfileReader | None = None,
         rollout: RolloutGate | None = None,
+        operator_namespace: str | None = None,
     ) -> None:
         self.green_api = green_api
         self.secrets = secrets
@@ -97,7 +99,12 @@ class Reconciler:
         self.rollout = rollout
         self.clock = clock
         self.rng = rng or random.Random()
-        self.provisioner = Provisioner(secrets, green_api, listing_grace=listing_grace)
+        self.provisioner = Provisioner(
+            secrets,
+            green_api,
+            listing_grace=listing_grace,
+            operator_namespace=operator_namespace,
+        )
 
     async def reconcile(
         self,
@@ -134,7 +141,7 @@ class Reconciler:
         )
         memory.referenced_secrets = self._referenced(cycle)
         partner_ref = obj.spec.partner_ref
-        memory.partner = (cycle.namespace, partner_ref.name) if partner_ref else None
+        memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
 
         desired: DesiredSettings | None = None
         api: InstanceApi | None = None
