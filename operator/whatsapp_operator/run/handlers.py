@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,15 +25,15 @@ from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
-from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run.loop import count, serve, snapshot, trigger_of, write_status
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
-from whatsapp_operator.run.reconcile import Outcome, Reconciler
+from whatsapp_operator.run.reconcile import Reconciler
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.secret_recheck import recheck_forever
@@ -44,15 +43,6 @@ from whatsapp_operator.timestamps import utcnow
 log = logging.getLogger(__name__)
 # Jitter for retries after an unexpected failure (reconciles keep their own).
 _RNG = random.Random()
-
-# What makes a reconcile worth running now rather than at the next interval.
-_TRIGGER_ANNOTATIONS = (*constants.ACTION_ANNOTATIONS.values(), constants.ANNOTATION_PAUSED)
-
-
-def _trigger(body: Any) -> tuple[object, ...]:
-    metadata = body.get("metadata", {})
-    annotations = metadata.get("annotations") or {}
-    return (metadata.get("generation"), *(annotations.get(name) for name in _TRIGGER_ANNOTATIONS))
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -183,9 +173,9 @@ async def run_instance(
                         )
             except TimeoutError:
                 return _deadline_exceeded(body, entry, deadline)
-            _count(runtime.metrics, uid, outcome)
+            count(runtime.metrics, uid, outcome)
             if outcome.status_patch is not None:
-                await _write_status(
+                await write_status(
                     runtime,
                     entry,
                     constants.PLURAL,
@@ -198,7 +188,7 @@ async def run_instance(
         return outcome.requeue_after
 
     try:
-        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+        await serve(entry, body, stopped, f"{namespace}/{name}", step)
     finally:
         if entry.memory.session is not None:
             await entry.memory.session.stop()
@@ -223,7 +213,7 @@ async def delete_instance(
     entry = runtime.entries.get(uid)
     # Waits for a reconcile in flight (it may be creating the instance to delete).
     async with entry.busy if entry is not None else contextlib.nullcontext():
-        result = await runtime.reconciler.finalize(_snapshot(body, Entry()), attempt=retry)
+        result = await runtime.reconciler.finalize(snapshot(body, Entry()), attempt=retry)
     _post(body, result.events)
     if not result.done:
         with contextlib.suppress(KubeError):
@@ -287,7 +277,7 @@ async def _check_partner(
         entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
         entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
         if outcome.status_patch is not None:
-            written = await _write_status(
+            written = await write_status(
                 runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch
             )
             if written:
@@ -297,7 +287,7 @@ async def _check_partner(
         return outcome.requeue_after
 
     try:
-        await _serve(entry, body, stopped, f"{kind} {namespace}/{name}", step)
+        await serve(entry, body, stopped, f"{kind} {namespace}/{name}", step)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             runtime.entries.pop(uid, None)
@@ -329,7 +319,7 @@ async def run_profile(
         with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppSettingsProfile").time():
             outcome = await runtime.profiles.reconcile(snapshot, utcnow(), entry.wake)
         if outcome.status_patch is not None:
-            await _write_status(
+            await write_status(
                 runtime,
                 entry,
                 constants.PROFILE_PLURAL,
@@ -342,32 +332,12 @@ async def run_profile(
         return outcome.requeue_after
 
     try:
-        await _serve(entry, body, stopped, f"{namespace}/{name}", step)
+        await serve(entry, body, stopped, f"{namespace}/{name}", step)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
             runtime.entries.pop(uid, None)
             runtime.profiles.forget(namespace, name)
             runtime.wake_profile_users(namespace, name)
-
-
-async def _serve(
-    entry: Entry,
-    body: kopf.Body,
-    stopped: kopf.DaemonStopped,
-    what: str,
-    step: Callable[[dict[str, Any]], Awaitable[float]],
-) -> None:
-    """Run `step` until stopped, again after the delay it returns or when woken."""
-    while not stopped:
-        entry.wakeup.clear()
-        entry.trigger = _trigger(body)
-        try:
-            delay = await step(_snapshot(body, entry))
-        except Exception:  # one object's bug must not stop its loop for good
-            log.exception("Reconcile of %s failed unexpectedly", what)
-            entry.memory.failures += 1
-            delay = requeue.after_failure(entry.memory.failures, None, _RNG)
-        await _wait(entry, delay, stopped)
 
 
 def _deadline_exceeded(body: kopf.Body, entry: Entry, deadline: float) -> float:
@@ -391,83 +361,9 @@ def _name(body: kopf.Body) -> str:
     return f"{metadata.get('namespace')}/{metadata.get('name')}"
 
 
-async def _write_status(
-    runtime: Runtime,
-    entry: Entry,
-    plural: str,
-    namespace: str,
-    name: str,
-    patch: dict[str, Any],
-    document: dict[str, Any],
-) -> bool:
-    try:
-        if namespace:
-            await runtime.kube.patch_status(namespace, name, patch, plural=plural)
-        else:
-            await runtime.kube.patch_cluster_status(name, patch, plural)
-    except KubeError as exc:
-        log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
-        return False
-    entry.last_status = document
-    return True
-
-
-_WRITES = {
-    SettingsOutcome.APPLY: "applied",
-    SettingsOutcome.REAPPLY: "reapplied",
-    SettingsOutcome.CORRECT_DRIFT: "drift_corrected",
-    SettingsOutcome.WRITE_FAILED: "failed",
-    SettingsOutcome.REJECTED: "rejected",
-    SettingsOutcome.UNCONFIRMED: "unconfirmed",
-}
-
-
-def _count(metrics: Metrics, uid: str, outcome: Outcome) -> None:
-    metrics.set_state(uid, outcome.status.state or "unknown")
-    label = _WRITES.get(outcome.settings)
-    if label is not None:
-        metrics.settings_writes.labels(outcome=label).inc()
-    if outcome.settings is SettingsOutcome.CORRECT_DRIFT:
-        metrics.drift_corrections.inc()
-    if outcome.failure_reason:
-        metrics.errors.labels(reason=outcome.failure_reason).inc()
-
-
 def _post(body: kopf.Body, events: list[Event]) -> None:
     for event in events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-
-
-def _snapshot(body: kopf.Body, entry: Entry) -> dict[str, Any]:
-    """A plain copy of the live body, with the status this process wrote last.
-
-    The watch may not have delivered our own last status patch yet; reconciling
-    against an older status would repeat events and writes.
-    """
-    snapshot = {
-        "apiVersion": body.get("apiVersion", constants.API_VERSION),
-        "kind": body.get("kind", constants.KIND),
-        "metadata": dict(body.get("metadata", {})),
-        "spec": dict(body.get("spec", {})),
-        "status": dict(body.get("status", {})),
-    }
-    if entry.last_status is not None:
-        seen = snapshot["status"]
-        if seen.get("observedGeneration") is None or seen != entry.last_status:
-            snapshot["status"] = entry.last_status
-    return snapshot
-
-
-async def _wait(entry: Entry, seconds: float, stopped: kopf.DaemonStopped) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            stop_waiter = asyncio.ensure_future(stopped.wait())
-            wake_waiter = asyncio.ensure_future(entry.wakeup.wait())
-            try:
-                await asyncio.wait({stop_waiter, wake_waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop_waiter.cancel()
-                wake_waiter.cancel()
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
@@ -478,7 +374,7 @@ async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -
     """Wake an object's loop when its generation or a trigger annotation changed."""
     runtime: Runtime | None = memo.get("runtime")
     entry = runtime.entries.get(uid) if runtime is not None else None
-    if runtime is not None and entry is not None and _trigger(body) != entry.trigger:
+    if runtime is not None and entry is not None and trigger_of(body) != entry.trigger:
         # "Re-read and retry now" includes the Secrets: a person who just rotated a token
         # need not wait for the next recheck.
         for namespace, name in entry.memory.referenced_secrets:
