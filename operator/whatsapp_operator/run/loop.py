@@ -132,6 +132,7 @@ def snapshot(body: Mapping[str, Any], entry: Entry) -> dict[str, Any]:
 
 
 async def wait(entry: Entry, seconds: float, stopped: Stopped) -> None:
+    """Sleep `seconds`, or less: until the object is woken or its daemon is stopped."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             stop_waiter = asyncio.ensure_future(stopped.wait())
