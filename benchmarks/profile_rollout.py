@@ -170,7 +170,7 @@ def main() -> int:
             )
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         argv = [sys.executable, "-m", "whatsapp_operator.cli", "run"]
-        argv += ["--namespace", NAMESPACE, "--liveness", ""]
+        argv += ["--namespace", NAMESPACE, "--liveness", "", "--allowed-api-url", url]
         operator = ManagedProcess("operator", argv, logs / "operator.log", env=env)
         started = time.monotonic()
         operator.start()
