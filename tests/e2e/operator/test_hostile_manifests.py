@@ -10,6 +10,7 @@ any hostile instance id.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import secrets
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -121,6 +122,15 @@ def namespace(
         yield name
     finally:
         delete_namespace(api, name)
+        for case in ACCEPTED:
+            if case.kind == "cluster-partner":
+                with contextlib.suppress(ApiException):
+                    client.CustomObjectsApi(api).delete_cluster_custom_object(
+                        constants.GROUP,
+                        constants.VERSION,
+                        constants.CLUSTER_PARTNER_PLURAL,
+                        case.name,
+                    )
 
 
 # ------------------------------------------------------------------ manifests
@@ -509,6 +519,26 @@ REFUSED: list[Refused] = [
         ('unknown field "spec.token"',),
     ),
     Refused(
+        "cluster-partner-userinfo",
+        "cluster-partner",
+        {**partner_spec(BAD_URLS["userinfo"][0]), "namespaceSelector": {}},
+        ("spec.apiUrl", "user info"),
+    ),
+    Refused(
+        "cluster-partner-no-selector",
+        "cluster-partner",
+        partner_spec(),
+        ("spec.namespaceSelector",),
+    ),
+    Refused(
+        "cluster-partner-bad-secret-namespace",
+        "cluster-partner",
+        partner_spec(
+            tokenSecretRef={"name": "p", "namespace": "Kube_System"}, namespaceSelector={}
+        ),
+        ("spec.tokenSecretRef.namespace",),
+    ),
+    Refused(
         "partner-token-other-namespace",
         "partner",
         partner_spec(tokenSecretRef={"name": "p", "namespace": "kube-system"}),
@@ -517,19 +547,44 @@ REFUSED: list[Refused] = [
 ]
 
 
+KINDS = {
+    "instance": (constants.KIND, constants.PLURAL),
+    "partner": (constants.PARTNER_KIND, constants.PARTNER_PLURAL),
+    "cluster-partner": (constants.CLUSTER_PARTNER_KIND, constants.CLUSTER_PARTNER_PLURAL),
+}
+
+
 def create(api: client.ApiClient, namespace: str, kind: str, name: str, spec: Any) -> Any:
-    plural = constants.PLURAL if kind == "instance" else constants.PARTNER_PLURAL
+    kind_name, plural = KINDS[kind]
     body: dict[str, Any] = {
         "apiVersion": constants.API_VERSION,
-        "kind": constants.KIND if kind == "instance" else constants.PARTNER_KIND,
-        "metadata": {"name": name, "namespace": namespace},
+        "kind": kind_name,
+        "metadata": {"name": name},
     }
     if spec is not None:
         body["spec"] = spec
+    objects = client.CustomObjectsApi(api)
     # Strict field validation, as kubectl sends by default.
-    return client.CustomObjectsApi(api).create_namespaced_custom_object(
+    if kind == "cluster-partner":
+        return objects.create_cluster_custom_object(
+            constants.GROUP, constants.VERSION, plural, body, field_validation="Strict"
+        )
+    body["metadata"]["namespace"] = namespace
+    return objects.create_namespaced_custom_object(
         constants.GROUP, constants.VERSION, namespace, plural, body, field_validation="Strict"
     )
+
+
+def read(api: client.ApiClient, namespace: str, kind: str, name: str) -> dict[str, Any]:
+    _kind, plural = KINDS[kind]
+    objects = client.CustomObjectsApi(api)
+    if kind == "cluster-partner":
+        found = objects.get_cluster_custom_object(constants.GROUP, constants.VERSION, plural, name)
+    else:
+        found = objects.get_namespaced_custom_object(
+            constants.GROUP, constants.VERSION, namespace, plural, name
+        )
+    return cast(dict[str, Any], found)
 
 
 @pytest.mark.parametrize("case", REFUSED, ids=[case.name for case in REFUSED])
@@ -692,6 +747,23 @@ ACCEPTED: list[Stalls] = [
         NOT_ALLOWED,
     ),
     Stalls(
+        "hostile-cluster-partner",
+        "cluster-partner",
+        lambda canary: {
+            **partner_spec(f"http://127.0.0.1:{canary.port}"),
+            "namespaceSelector": {},
+        },
+        NOT_ALLOWED,
+    ),
+    Stalls(
+        "via-hostile-cluster-partner",
+        "instance",
+        lambda canary: {
+            "partnerRef": {"kind": "ClusterWhatsAppPartner", "name": "hostile-cluster-partner"}
+        },
+        NOT_ALLOWED,
+    ),
+    Stalls(
         "missing-partner",
         "instance",
         lambda canary: {"partnerRef": {"name": "nobody"}},
@@ -719,13 +791,9 @@ def test_accepted_hostile_manifests_are_stalled_and_reach_nothing(
     for case in ACCEPTED:
         create(api, namespace, case.kind, case.name, case.spec(canary))
     for case in ACCEPTED:
-        plural = constants.PLURAL if case.kind == "instance" else constants.PARTNER_PLURAL
 
-        def current(case: Stalls = case, plural: str = plural) -> dict[str, Any]:
-            obj: dict[str, Any] = objects.get_namespaced_custom_object(
-                constants.GROUP, constants.VERSION, namespace, plural, case.name
-            )
-            return obj
+        def current(case: Stalls = case) -> dict[str, Any]:
+            return read(api, namespace, case.kind, case.name)
 
         def settled(case: Stalls = case, current: Callable[[], dict[str, Any]] = current) -> bool:
             obj = current()
