@@ -2,9 +2,10 @@
 
 Every `testdata/*.yaml` object carries a status built by the same pure functions the
 operator uses on a live cluster (`conditions.desired_conditions`, `merge_conditions`,
-`WhatsAppInstanceStatus` / `WhatsAppPartnerStatus` dumped by alias), so the shapes,
-reasons and messages are the real ones. Run from the repository root after changing
-the status contract:
+`WhatsAppInstanceStatus` / `WhatsAppPartnerStatus` dumped by alias; for
+ClusterWhatsAppPartner and WhatsAppSettingsProfile, their reconcilers themselves, see
+`reconciled_testdata.py`), so the shapes, reasons and messages are the real ones. Run from
+the repository root after changing the status contract:
 
     .venv/bin/python deploy/argocd/generate_testdata.py
 
@@ -13,8 +14,10 @@ the status contract:
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -27,7 +30,14 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstanceStatus,
     WhatsAppPartnerStatus,
 )
-from whatsapp_operator.constants import API_VERSION, KIND, PARTNER_KIND, ConditionType
+from whatsapp_operator.constants import (
+    API_VERSION,
+    CLUSTER_PARTNER_KIND,
+    KIND,
+    PARTNER_KIND,
+    PROFILE_KIND,
+    ConditionType,
+)
 from whatsapp_operator.decide.conditions import (
     FALSE,
     TRUE,
@@ -346,10 +356,26 @@ def partner_objects() -> dict[str, dict[str, Any]]:
     }
 
 
+def _sibling(name: str) -> ModuleType:
+    # By path: this script runs as a file (and the tests load it that way), not as a package.
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def rendered() -> dict[Path, str]:
     """Path -> file text for every testdata object."""
+    reconciled = _sibling("reconciled_testdata")
     files: dict[Path, str] = {}
-    for kind, objects in ((KIND, instance_objects()), (PARTNER_KIND, partner_objects())):
+    for kind, objects in (
+        (KIND, instance_objects()),
+        (PARTNER_KIND, partner_objects()),
+        (CLUSTER_PARTNER_KIND, reconciled.cluster_partner_objects()),
+        (PROFILE_KIND, reconciled.profile_objects()),
+    ):
         for name, body in objects.items():
             text = yaml.safe_dump(body, sort_keys=False, width=100)
             files[HERE / kind / "testdata" / f"{name}.yaml"] = text

@@ -48,6 +48,21 @@ EXPECTED = {
     "WhatsAppPartner/token-rejected": ("Failed", "Stalled=True PartnerTokenRejected"),
     "WhatsAppPartner/secret-not-found": ("Failed", "Stalled=True SecretNotFound"),
     "WhatsAppPartner/no-status": ("Current", "no status yet"),
+    "ClusterWhatsAppPartner/healthy": ("Current", "credentials valid"),
+    "ClusterWhatsAppPartner/unavailable": ("InProgress", "Reconciling=True RetryingAfterError"),
+    "ClusterWhatsAppPartner/stale-generation": ("InProgress", "observedGeneration behind"),
+    "ClusterWhatsAppPartner/token-rejected": ("Failed", "Stalled=True PartnerTokenRejected"),
+    "ClusterWhatsAppPartner/secret-not-found": ("Failed", "Stalled=True SecretNotFound"),
+    "ClusterWhatsAppPartner/api-url-not-allowed": ("Failed", "Stalled=True ApiUrlNotAllowed"),
+    "ClusterWhatsAppPartner/invalid-spec": ("Failed", "Stalled=True InvalidSpec"),
+    "ClusterWhatsAppPartner/no-status": ("Current", "no status yet"),
+    "WhatsAppSettingsProfile/rolled-out": ("Current", "every instance has the revision"),
+    "WhatsAppSettingsProfile/no-instances": ("Current", "nothing to roll out"),
+    "WhatsAppSettingsProfile/rolling-out": ("InProgress", "Reconciling=True RollingOut"),
+    "WhatsAppSettingsProfile/list-failed": ("InProgress", "Reconciling=True RetryingAfterError"),
+    "WhatsAppSettingsProfile/stale-generation": ("InProgress", "observedGeneration behind"),
+    "WhatsAppSettingsProfile/rollout-paused": ("Failed", "Stalled=True RolloutPaused"),
+    "WhatsAppSettingsProfile/no-status": ("Current", "no status yet"),
 }
 
 

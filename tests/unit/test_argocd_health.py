@@ -22,7 +22,12 @@ from lupa import lua51
 
 ROOT = Path(__file__).resolve().parents[2]
 GROUP_DIR = ROOT / "deploy" / "argocd" / "whatsapp-operator.io"
-KINDS = ("WhatsAppInstance", "WhatsAppPartner")
+KINDS = (
+    "WhatsAppInstance",
+    "WhatsAppPartner",
+    "ClusterWhatsAppPartner",
+    "WhatsAppSettingsProfile",
+)
 VALID = {"Healthy", "Progressing", "Degraded", "Suspended"}
 
 RUN_BARE = """
