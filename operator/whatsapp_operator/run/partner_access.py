@@ -164,6 +164,9 @@ class PartnerAccess:
             raise
         if ref.kind is PartnerKind.CLUSTER_WHATSAPP_PARTNER:
             cluster = ClusterWhatsAppPartner.model_validate(body)
+            # Before anything else, the token above all: an endpoint outside the
+            # allow-list gets nothing.
+            self.partners.admit(cluster.spec.api_url, f"{what} spec.apiUrl")
             secret_ref = cluster.spec.token_secret_ref
             secret_namespace = secret_ref.namespace or self.operator_namespace
             if not secret_namespace:
@@ -173,8 +176,6 @@ class PartnerAccess:
                     "namespace is unknown (set WAOP_OPERATOR_NAMESPACE)",
                     permanent=True,
                 )
-            # Before the token is read: an endpoint outside the allow-list gets nothing.
-            self.partners.admit(cluster.spec.api_url, f"{what} spec.apiUrl")
             token = await self.store.read_secret_key(
                 secret_namespace, secret_ref.name, secret_ref.key
             )
