@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from whatsapp_operator.api.partner import ClusterWhatsAppPartner
+from whatsapp_operator.api.profile import WhatsAppSettingsProfile
+from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.devtools.binaries import BinariesNotFoundError, find_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -529,3 +532,19 @@ def test_least_privilege(helm: Path) -> None:
     assert not [g for g in every_grant if "*" in g], "no wildcards"
     assert not every_grant & NEVER, sorted(every_grant & NEVER)
     assert not [g for g in every_grant if g[2] in {"escalate", "bind", "impersonate"}]
+
+
+def test_every_sample_is_a_valid_resource() -> None:
+    # The models are the CRDs' source: a sample they refuse would be refused at admission.
+    models = {
+        "WhatsAppInstance": WhatsAppInstance,
+        "WhatsAppSettingsProfile": WhatsAppSettingsProfile,
+        "ClusterWhatsAppPartner": ClusterWhatsAppPartner,
+    }
+    seen = set()
+    for path in sorted((MANIFESTS / "samples").glob("*.yaml")):
+        for doc in load_yaml(path):
+            if doc["kind"] in models:
+                models[doc["kind"]].model_validate({**doc, "status": {}})
+                seen.add(doc["kind"])
+    assert seen == set(models)
