@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 import pytest
 from kubernetes import client
 
-from tests.e2e.operator.harness import OperatorProcess, Secrets, diagnostics
+from tests.e2e.operator.harness import OperatorProcess, Secrets, diagnostics, module_operator
 from whatsapp_operator.devtools.binaries import (
     Binaries,
     BinariesNotFoundError,
@@ -172,14 +172,8 @@ def operator(
     kube_cluster: KubeCluster, module_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """`whatsapp-operator run` as a subprocess watching this module's namespaces."""
-    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
-    running = OperatorProcess.start(
-        namespace=f"{module_prefix}-*", kubeconfig=kube_cluster.kubeconfig, log_path=log_path
-    )
-    try:
+    with module_operator(kube_cluster.kubeconfig, module_prefix, tmp_path_factory) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

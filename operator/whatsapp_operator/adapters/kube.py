@@ -341,18 +341,21 @@ class Kube:
 
     async def read_partner(self, namespace: str, name: str) -> dict[str, Any]:
         """The WhatsAppPartner `namespace/name` as a mapping; `KubeError` when it cannot be read."""
-        what = f"{constants.PARTNER_KIND} {namespace}/{name}"
+        return await self._get(constants.PARTNER_KIND, constants.PARTNER_PLURAL, namespace, name)
+
+    async def _get(self, kind: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        """One of our custom objects by name, as a mapping; `KubeError` when unreadable."""
         try:
             body = await _run(
                 self._custom.get_namespaced_custom_object,
                 constants.GROUP,
                 constants.VERSION,
                 namespace,
-                constants.PARTNER_PLURAL,
+                plural,
                 name,
             )
         except ApiException as exc:
-            raise _convert(exc, what) from None
+            raise _convert(exc, f"{kind} {namespace}/{name}") from None
         return cast(dict[str, Any], body)
 
     async def read_profile(self, namespace: str, name: str) -> dict[str, Any]:
@@ -363,21 +366,10 @@ class Kube:
         if cached is not None:
             return cached
         epoch = self._profile_epochs.get(key, 0)
-        what = f"{constants.PROFILE_KIND} {namespace}/{name}"
-        try:
-            body = await _run(
-                self._custom.get_namespaced_custom_object,
-                constants.GROUP,
-                constants.VERSION,
-                namespace,
-                constants.PROFILE_PLURAL,
-                name,
-            )
-        except ApiException as exc:
-            raise _convert(exc, what) from None
+        body = await self._get(constants.PROFILE_KIND, constants.PROFILE_PLURAL, namespace, name)
         if self._profile_epochs.get(key, 0) == epoch:
-            self._profiles[key] = cast(dict[str, Any], body)
-        return cast(dict[str, Any], body)
+            self._profiles[key] = body
+        return body
 
     def forget_profile(self, namespace: str, name: str) -> None:
         """Drop the cached WhatsAppSettingsProfile `namespace/name` (it changed)."""

@@ -15,7 +15,9 @@ from whatsapp_operator.endpoints import URL_PATTERN
 # (`.`, `..` and names starting with `..` are refused), as plain regular expressions
 # so the schema and pydantic agree.
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-SECRET_NAME_PATTERN = rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$"
+# Object names (Secrets, partners, profiles): a DNS subdomain, so `a..b` is refused here too.
+OBJECT_NAME_PATTERN = rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$"
+SECRET_NAME_PATTERN = OBJECT_NAME_PATTERN
 SECRET_KEY_PATTERN = r"^([-_a-zA-Z0-9][-._a-zA-Z0-9]*|\.[-_a-zA-Z0-9][-._a-zA-Z0-9]*)$"  # noqa: S105
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
-from whatsapp_operator.api.base import ApiModel, ObservedModel, cel
+from whatsapp_operator.api.base import OBJECT_NAME_PATTERN, ApiModel, ObservedModel, cel
 from whatsapp_operator.api.settings import SettingsSpec
 from whatsapp_operator.api.status import Condition
 
@@ -68,7 +68,7 @@ class ProfileRef(ApiModel):
     name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=OBJECT_NAME_PATTERN,
         description="A WhatsAppSettingsProfile in the same namespace.",
     )
 

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from whatsapp_operator.api.base import (
+    OBJECT_NAME_PATTERN,
     ApiModel,
     AuthorizationMethod,
     ObservedModel,
@@ -252,7 +253,7 @@ class PartnerRef(ApiModel):
     name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=OBJECT_NAME_PATTERN,
         description="Name of the WhatsAppPartner (same namespace) or ClusterWhatsAppPartner.",
     )
 
@@ -274,7 +275,7 @@ class ConnectionSecretSpec(ApiModel):
     name: str = Field(
         min_length=1,
         max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        pattern=OBJECT_NAME_PATTERN,
         description=(
             "Secret the operator writes for applications: idInstance, apiUrl, mediaUrl, "
             "apiTokenInstance."

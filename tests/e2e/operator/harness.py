@@ -3,6 +3,7 @@ admin API (synchronous, since the Kubernetes client is), and a per-test `Scenari
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +46,24 @@ def free_port() -> int:
 
 
 LOOPBACK_ANY_PORT = "http://127.0.0.1:*"
+
+
+@contextlib.contextmanager
+def module_operator(
+    kubeconfig: Path,
+    module_prefix: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    env: dict[str, str] | None = None,
+) -> Iterator[OperatorProcess]:
+    """The operator for one test module, watching its namespaces (`<prefix>-*`), stopped after."""
+    log_path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
+    running = OperatorProcess.start(
+        namespace=f"{module_prefix}-*", kubeconfig=kubeconfig, log_path=log_path, env=env
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @dataclass

@@ -18,14 +18,12 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from support.emulator_process import start_emulator_process, stop_emulator_process
 from support.kube_helpers import (
     conditions_summary,
     create_namespace,
@@ -34,7 +32,7 @@ from support.kube_helpers import (
     put_secret,
     wait_for,
 )
-from tests.e2e.operator.harness import EMULATOR_ARGS, Emulator, OperatorProcess
+from tests.e2e.operator.harness import Emulator, OperatorProcess, module_operator
 from whatsapp_operator import constants
 from whatsapp_operator.devtools.cluster import KubeCluster
 
@@ -78,17 +76,6 @@ def canary() -> Iterator[Canary]:
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    running = start_emulator_process(*EMULATOR_ARGS)
-    wrapped = Emulator(running)
-    try:
-        yield wrapped
-    finally:
-        wrapped.close()
-        stop_emulator_process(running)
-
-
-@pytest.fixture(scope="module")
 def operator(
     kube_cluster: KubeCluster,
     module_prefix: str,
@@ -96,17 +83,9 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     """The operator with an allow-list holding the emulator's exact origin and nothing else."""
-    log_path: Path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
-    running = OperatorProcess.start(
-        namespace=f"{module_prefix}-*",
-        kubeconfig=kube_cluster.kubeconfig,
-        log_path=log_path,
-        env={"WAOP_ALLOWED_API_URLS": emulator.url},
-    )
-    try:
+    env = {"WAOP_ALLOWED_API_URLS": emulator.url}
+    with module_operator(kube_cluster.kubeconfig, module_prefix, tmp_path_factory, env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

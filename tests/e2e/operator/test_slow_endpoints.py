@@ -13,7 +13,6 @@ import os
 import socketserver
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from tests.e2e.operator.harness import (
     Emulator,
     OperatorProcess,
     Scenario,
+    module_operator,
     ready_and_synced,
 )
 from whatsapp_operator.devtools.cluster import KubeCluster
@@ -104,21 +104,13 @@ def operator(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
     """Few slots and a short whole-call deadline, so starving would show quickly."""
-    log_path: Path = tmp_path_factory.mktemp(module_prefix) / "operator.log"
-    running = OperatorProcess.start(
-        namespace=f"{module_prefix}-*",
-        kubeconfig=kube_cluster.kubeconfig,
-        log_path=log_path,
-        env={
-            "WAOP_ALLOWED_API_URLS": f"{emulator.url},{bad_server.url}",
-            "WAOP_CONCURRENCY": str(CONCURRENCY),
-            "WAOP_GREENAPI_DEADLINE": str(DEADLINE_SECONDS),
-        },
-    )
-    try:
+    env = {
+        "WAOP_ALLOWED_API_URLS": f"{emulator.url},{bad_server.url}",
+        "WAOP_CONCURRENCY": str(CONCURRENCY),
+        "WAOP_GREENAPI_DEADLINE": str(DEADLINE_SECONDS),
+    }
+    with module_operator(kube_cluster.kubeconfig, module_prefix, tmp_path_factory, env) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
