@@ -38,6 +38,8 @@ async def test_an_api_url_outside_the_allow_list_reads_no_secret_and_sends_nothi
     assert "spec.instance.apiUrl" in outcome.status.last_error
     assert ("Warning", "ApiUrlNotAllowed") in [(e.type, e.reason) for e in outcome.events]
     assert HOOK_TOKEN not in outcome.status.last_error
+    # No instance to poll: only an edit helps, and an edit wakes it; a slow safety net.
+    assert outcome.requeue_after >= 270
 
 
 async def test_a_media_url_outside_the_allow_list_is_refused_too(world: World) -> None:

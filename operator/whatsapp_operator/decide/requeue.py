@@ -27,6 +27,9 @@ LINKING_STATE_SECONDS = 10.0
 WHILE_STARTING_SECONDS = 15.0
 # GREEN-API's partner guide: poll getStateInstance every 5 s until the instance exists.
 WHILE_CREATING_SECONDS = 5.0
+# A stalled object with no instance to poll: only a change can help, and every change
+# that can (its spec, its partner's status, a referenced Secret) wakes it at once.
+STALLED_RECHECK_SECONDS = 300.0
 
 
 def backoff(failures: int, rng: random.Random, cap: float = BACKOFF_CAP_SECONDS) -> float:
@@ -51,6 +54,11 @@ def after_failure(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def after_stall(rng: random.Random) -> float:
+    """The safety-net recheck of a stalled object that has no instance to poll, jittered."""
+    return STALLED_RECHECK_SECONDS * rng.uniform(0.9, 1.1)
 
 
 @dataclass(frozen=True)

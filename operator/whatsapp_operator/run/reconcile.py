@@ -415,6 +415,11 @@ class Reconciler:
             cap = requeue.failure_cap(float(cycle.obj.spec.intervals.state_seconds))
             return requeue.after_failure(memory.failures, cycle.retry_after, self.rng, cap)
         memory.failures = 0
+        if cycle.failure is not None and cycle.instance_id is None:
+            # Nothing to poll (no instance yet, or none this resource may use): asking
+            # again on a timer would only repeat a refused call, such as a createInstance
+            # with a rejected partner token. What can fix it wakes the object.
+            return requeue.after_stall(self.rng)
         motion = requeue.Motion(
             state_seconds=float(cycle.obj.spec.intervals.state_seconds),
             state=cycle.state.state if cycle.state is not None else None,
