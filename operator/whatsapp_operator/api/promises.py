@@ -44,7 +44,11 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
   5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a
   healthy one and an object notices its recovery within one poll interval;
-  Retry-After and the 466 quota hour are honoured even above the cap.
+  Retry-After and the 466 quota hour are honoured even above the cap. A Stalled
+  resource with no instance to poll (a refused creation, a missing Secret, an
+  endpoint outside the allow-list) is not asked about again on a timer but every
+  ~5 minutes as a safety net: what can fix it (an edit, its partner's status, a
+  referenced Secret's change) wakes it at once.
 - **Restores.** An action annotation whose value is a time before the object's
   creation (a restored or re-applied manifest) is recorded, not performed.
 """
