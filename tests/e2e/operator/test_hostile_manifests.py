@@ -25,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from support.kube_helpers import (
+    Instances,
     conditions_summary,
     create_namespace,
     delete_namespace,
@@ -100,6 +101,10 @@ def namespace(
     try:
         yield name
     finally:
+        # While the operator still runs: it removes their finalizers, so the namespace
+        # does not hang in Terminating for the rest of the session.
+        Instances(api, name).delete_all_and_wait(timeout=60)
+        delete_partners(api, name)
         delete_namespace(api, name)
         for case in ACCEPTED:
             if case.kind == "cluster-partner":
@@ -110,6 +115,22 @@ def namespace(
                         constants.CLUSTER_PARTNER_PLURAL,
                         case.name,
                     )
+
+
+def delete_partners(api: client.ApiClient, namespace: str) -> None:
+    """Delete the namespace's WhatsAppPartners and wait for the operator to release them."""
+    objects = client.CustomObjectsApi(api)
+    args = (constants.GROUP, constants.VERSION, namespace, constants.PARTNER_PLURAL)
+
+    def names() -> list[str]:
+        return [
+            item["metadata"]["name"]
+            for item in objects.list_namespaced_custom_object(*args)["items"]
+        ]
+
+    for partner in names():
+        objects.delete_namespaced_custom_object(*args, partner)
+    wait_for(lambda: not names(), f"{namespace}: partners deleted", timeout=60)
 
 
 # ------------------------------------------------------------------ manifests

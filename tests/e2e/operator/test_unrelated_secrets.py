@@ -72,7 +72,8 @@ def test_unrelated_secrets_add_no_memory_and_no_reconciles(
     name = "quiet"
     id_instance = scenario.seed(name, state="authorized")
     scenario.create(name, intervals=QUIET)
-    scenario.instances.wait_condition(name, "Ready", "True", timeout=40)
+    # Generous: a just-started operator may take a while to notice a new namespace.
+    scenario.instances.wait_condition(name, "Ready", "True", timeout=120)
     pid = operator.process.pid
     reconciles_before = metric(operator, RECONCILES[0], kind=RECONCILES[1])
     calls_before = emulator.counters().get(str(id_instance), {})
