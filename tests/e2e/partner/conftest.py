@@ -123,7 +123,9 @@ class PartnerScene(Scenario):
         return found
 
     def wait_partner(
-        self, status: str, reason: str, kind: str = "Ready", timeout: float = 30.0
+        # Generous: a just-started operator can take ~30 s under load to notice a new
+        # namespace (kopf's first resource scan) before it sees the partner at all.
+        self, status: str, reason: str, kind: str = "Ready", timeout: float = 90.0
     ) -> dict[str, Any]:
         latest: dict[str, Any] = {}
 
