@@ -125,7 +125,11 @@ class PartnerScene(Scenario):
     def wait_partner(
         # Generous: a just-started operator can take ~30 s under load to notice a new
         # namespace (kopf's first resource scan) before it sees the partner at all.
-        self, status: str, reason: str, kind: str = "Ready", timeout: float = 90.0
+        self,
+        status: str,
+        reason: str,
+        kind: str = "Ready",
+        timeout: float = 90.0,
     ) -> dict[str, Any]:
         latest: dict[str, Any] = {}
 
