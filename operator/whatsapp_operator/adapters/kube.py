@@ -339,6 +339,40 @@ class Kube:
         except ApiException as exc:
             raise _convert(exc, f"{plural} {namespace}/{name} status") from None
 
+    async def set_finalizers(
+        self, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> dict[str, Any]:
+        """Replace a WhatsAppInstance's finalizers if it is unchanged since `resource_version`.
+
+        Returns the stored finalizers and resourceVersion. A 409 (changed meanwhile) is
+        retryable: the next watch event brings the current list.
+        """
+        metadata: dict[str, Any] = {"finalizers": finalizers}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        what = f"{constants.KIND} {namespace}/{name} finalizers"
+        try:
+            stored = await _run(
+                self._custom.patch_namespaced_custom_object,
+                constants.GROUP,
+                constants.VERSION,
+                namespace,
+                constants.PLURAL,
+                name,
+                {"metadata": metadata},
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise KubeError(
+                    f"{what}: the object changed meanwhile; retrying", status=409, retryable=True
+                ) from None
+            raise _convert(exc, what) from None
+        kept = cast(dict[str, Any], stored).get("metadata", {})
+        return {
+            "finalizers": kept.get("finalizers") or [],
+            "resourceVersion": kept.get("resourceVersion"),
+        }
+
     async def read_partner(self, namespace: str, name: str) -> dict[str, Any]:
         """The WhatsAppPartner `namespace/name` as a mapping; `KubeError` when it cannot be read."""
         return await self._get(constants.PARTNER_KIND, constants.PARTNER_PLURAL, namespace, name)

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -22,15 +23,11 @@ from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.adapters.kube import Kube, load_api_client
 from whatsapp_operator.config import OperatorConfig
-from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.linking import secret_name
-from whatsapp_operator.decide.reasons import Reason
-from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
-from whatsapp_operator.ports import KubeError
-from whatsapp_operator.run.loop import count, serve, snapshot, trigger_of, write_status
+from whatsapp_operator.run.instances import Instances
+from whatsapp_operator.run.loop import serve, trigger_of, write_status
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Reconciler
@@ -100,6 +97,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics=metrics,
         profiles=ProfileReconciler(kube, gate),
     )
+    memo["instances"] = Instances(runtime, _post)
     runtime.secret_recheck = asyncio.create_task(
         recheck_forever(
             kube,
@@ -121,104 +119,25 @@ async def shut_down(memo: kopf.Memo, **_: Any) -> None:
         runtime.secret_recheck.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runtime.secret_recheck
-    for entry in runtime.entries.values():
-        if entry.memory.session is not None:
-            await entry.memory.session.stop()
+    for task in list(runtime.background):
+        task.cancel()
+    await asyncio.gather(*runtime.background, return_exceptions=True)
+    instances: Instances | None = memo.get("instances")
+    if instances is not None:
+        await instances.stop()
     await runtime.green_api.aclose()
     runtime.kube.close()
 
 
-@kopf.daemon(
-    constants.GROUP,
-    constants.VERSION,
-    constants.PLURAL,
-    cancellation_timeout=15.0,
-    # kopf looks again this soon after cancelling a daemon whose cleanup is not instant
-    # (closing a QR WebSocket, deleting the linking Secret); the default is the timeout.
-    cancellation_backoff=1.0,
-    # Spreads a restart's first reconciles over a few seconds.
-    initial_delay=lambda **_: random.uniform(0.0, 2.0),
-)
-async def run_instance(
-    body: kopf.Body,
-    name: str,
-    namespace: str | None,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
-    """Reconcile one WhatsAppInstance in a loop until its daemon is stopped.
-
-    On deletion, the linking Secret is removed and the object forgotten.
-    """
-    namespace = namespace or ""
-    runtime = _runtime(memo)
-    entry = runtime.entries.setdefault(uid, Entry())
-
-    async def record(patch: dict[str, Any]) -> None:
-        # An intent, written before a side effect: it must be stored, or nothing is done.
-        await runtime.kube.patch_status(namespace, name, patch)
-        base = entry.last_status if entry.last_status is not None else dict(body.get("status", {}))
-        entry.last_status = apply_merge_patch(base, patch)
-
-    async def step(snapshot: dict[str, Any]) -> float:
-        async with entry.busy, runtime.slots.hold(namespace):
-            deadline = runtime.config.reconcile_deadline
-            try:
-                with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppInstance").time():
-                    async with asyncio.timeout(deadline):
-                        outcome = await runtime.reconciler.reconcile(
-                            snapshot, entry.memory, entry.wake, record
-                        )
-            except TimeoutError:
-                return _deadline_exceeded(body, entry, deadline)
-            count(runtime.metrics, uid, outcome)
-            if outcome.status_patch is not None:
-                await write_status(
-                    runtime,
-                    entry,
-                    constants.PLURAL,
-                    namespace,
-                    name,
-                    outcome.status_patch,
-                    outcome.document,
-                )
-        _post(body, outcome.events)
-        return outcome.requeue_after
-
-    try:
-        await serve(entry, body, stopped, f"{namespace}/{name}", step)
-    finally:
-        if entry.memory.session is not None:
-            await entry.memory.session.stop()
-            entry.memory.session = None
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            with contextlib.suppress(KubeError):
-                await runtime.kube.delete_secret(
-                    namespace, secret_name(name), owner_uid=uid, role=constants.ROLE_LINKING
-                )
-            runtime.entries.pop(uid, None)
-            runtime.metrics.forget(uid)
-            if entry.memory.profile is not None:
-                runtime.profiles.gate.leave(entry.memory.profile, name)
-
-
-@kopf.on.delete(constants.GROUP, constants.VERSION, constants.PLURAL)
-async def delete_instance(
-    body: kopf.Body, name: str, namespace: str | None, uid: str, memo: Any, retry: int, **_: Any
-) -> None:
-    """deletionPolicy Delete removes the GREEN-API instance first; Orphan returns at once."""
-    runtime = _runtime(memo)
-    entry = runtime.entries.get(uid)
-    # Waits for a reconcile in flight (it may be creating the instance to delete).
-    async with entry.busy if entry is not None else contextlib.nullcontext():
-        result = await runtime.reconciler.finalize(snapshot(body, Entry()), attempt=retry)
-    _post(body, result.events)
-    if not result.done:
-        with contextlib.suppress(KubeError):
-            await runtime.kube.patch_status(namespace or "", name, {"lastError": result.message})
-        raise kopf.TemporaryError(result.message, delay=result.retry_after)
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
+async def instance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Hand a WhatsAppInstance's watch event to the scheduler (kopf keeps nothing per object)."""
+    instances: Instances | None = memo.get("instances")
+    if instances is not None:
+        # Started from a handler, not at startup: kopf's event posting needs the context
+        # its handlers run in.
+        instances.start()
+        instances.observe(event.get("type"), event["object"])
 
 
 @kopf.daemon(
@@ -340,36 +259,14 @@ async def run_profile(
             runtime.wake_profile_users(namespace, name)
 
 
-def _deadline_exceeded(body: kopf.Body, entry: Entry, deadline: float) -> float:
-    """A reconcile cut off at its deadline: say so, and back off like any failure.
-
-    Every write it may have been making was recorded as an intent first, so the next
-    reconcile observes before it acts again.
-    """
-    message = (
-        f"The reconcile ran past the operator's {deadline:.0f} s per-reconcile deadline "
-        "(WAOP_RECONCILE_DEADLINE) and was cut off; a GREEN-API endpoint answers too slowly"
-    )
-    log.warning("%s: %s", _name(body), message)
-    _post(body, [Event("Warning", Reason.RECONCILE_DEADLINE_EXCEEDED, message)])
-    entry.memory.failures += 1
-    return requeue.after_failure(entry.memory.failures, None, _RNG)
-
-
-def _name(body: kopf.Body) -> str:
-    metadata = body.get("metadata", {})
-    return f"{metadata.get('namespace')}/{metadata.get('name')}"
-
-
-def _post(body: kopf.Body, events: list[Event]) -> None:
+def _post(body: Mapping[str, Any], events: list[Event]) -> None:
     for event in events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        kopf.event(cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message)
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
-@kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Wake an object's loop when its generation or a trigger annotation changed."""
     runtime: Runtime | None = memo.get("runtime")

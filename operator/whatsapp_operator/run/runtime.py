@@ -6,6 +6,7 @@ the clients and reconcilers. No kopf here: `handlers` wires these to kopf.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,12 @@ class Entry:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
+    # The latest body from the watch (WhatsAppInstances: the scheduler's objects).
+    body: dict[str, Any] | None = None
+    # How an instance's wake-up reaches the scheduler (daemons wait on `wakeup`).
+    on_wake: Callable[[], None] | None = None
+    # Failed finalization attempts so far (deletionPolicy Delete gives up after a few).
+    delete_attempts: int = 0
     # Serialises the reconcile and the deletion of one object: a deletion never runs
     # beside a reconcile that may be creating the instance it has to delete.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -34,6 +41,8 @@ class Entry:
     def wake(self) -> None:
         """Run the object's reconcile now rather than at the end of its wait."""
         self.wakeup.set()
+        if self.on_wake is not None:
+            self.on_wake()
 
 
 @dataclass
@@ -50,6 +59,8 @@ class Runtime:
     profiles: ProfileReconciler
     entries: dict[str, Entry] = field(default_factory=dict)
     secret_recheck: asyncio.Task[None] | None = None
+    # Fire-and-forget work (stopping a deleted object's session), kept so it is not lost.
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def referenced_secrets(self) -> set[tuple[str, str]]:
         """Every Secret a live object reads: the only Secrets re-read and cached."""
