@@ -34,7 +34,6 @@ from whatsapp_operator.run.reconcile import Reconciler
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.secret_recheck import recheck_forever
-from whatsapp_operator.run.slots import FairSlots
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,6 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             operator_namespace=config.operator_namespace,
         ),
         partners=PartnerReconciler(green_api, kube, operator_namespace=config.operator_namespace),
-        slots=FairSlots(max(1, config.concurrency), config.namespace_slots),
         metrics=metrics,
         profiles=ProfileReconciler(kube, gate),
     )
@@ -261,7 +259,9 @@ async def run_profile(
 
 def _post(body: Mapping[str, Any], events: list[Event]) -> None:
     for event in events:
-        kopf.event(cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message)
+        kopf.event(
+            cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
+        )
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)

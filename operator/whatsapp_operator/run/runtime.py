@@ -17,7 +17,6 @@ from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Memory, Reconciler
-from whatsapp_operator.run.slots import FairSlots
 
 
 @dataclass
@@ -54,7 +53,6 @@ class Runtime:
     kube: Kube
     reconciler: Reconciler
     partners: PartnerReconciler
-    slots: FairSlots
     metrics: Metrics
     profiles: ProfileReconciler
     entries: dict[str, Entry] = field(default_factory=dict)
