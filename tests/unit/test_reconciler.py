@@ -812,3 +812,16 @@ async def test_action_older_than_the_object_is_not_performed_after_a_restore(
     outcome = await world.run(body)
     outcome = await world.run(feed_back(body, outcome))
     assert len(world.api.called("logout")) == 1
+
+
+async def test_a_restart_on_a_settled_object_deletes_and_writes_nothing(world: World) -> None:
+    """No linking Secret was ever made: a new process must not DELETE it (API request per object)."""
+    world.api.settings = world.api.settings.model_copy(
+        update={"webhook_url": "https://hooks.example.com/wa", "state_webhook": True}
+    )
+    body = feed_back(make_body(), await world.run(make_body()))
+    world.memory = Memory()  # what a restarted process knows
+    outcome = await world.run(body)
+    assert outcome.status_patch is None
+    assert world.secrets.deleted == []
+    assert world.api.writes == []

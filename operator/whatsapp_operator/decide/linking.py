@@ -145,3 +145,17 @@ def decide_linking(
         active=True,
         remove_codes=False,
     )
+
+
+def codes_may_exist(previous: LinkingStatus | None) -> bool:
+    """Whether, by the status, a Secret with codes may exist (a window was open or a code shown).
+
+    A session writes its Secret before the status says so; a window that was open when a
+    process stopped counts, so its codes are removed once the window closes.
+    """
+    if previous is None:
+        return False
+    return bool(previous.secret_name) or previous.phase in (
+        LinkingPhase.WAITING,
+        LinkingPhase.CODE_READY,
+    )

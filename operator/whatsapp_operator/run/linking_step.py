@@ -12,7 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from whatsapp_operator import constants
-from whatsapp_operator.decide.linking import LinkingDecision, decide_linking, secret_name
+from whatsapp_operator.decide.linking import (
+    LinkingDecision,
+    codes_may_exist,
+    decide_linking,
+    secret_name,
+)
 from whatsapp_operator.ports import KubeError, Owner
 from whatsapp_operator.run.cycle import (
     Cycle,
@@ -89,6 +94,10 @@ async def reconcile_linking(
         session.start()
     if session is not None:
         memory.linking_secret_removed = False
+    elif not memory.linking_secret_removed and not codes_may_exist(cycle.previous.linking):
+        # No session here, and none before (by the status): there is nothing to delete,
+        # and a DELETE of a Secret that never existed is still a request per object.
+        memory.linking_secret_removed = True
     if decision.remove_codes and not memory.linking_secret_removed:
         try:
             await secrets.delete_secret(
