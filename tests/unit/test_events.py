@@ -208,15 +208,24 @@ def test_drift_detected_under_observe() -> None:
     assert reasons(events) == [("Warning", "DriftDetected")]
 
 
-def test_settings_in_sync_after_applying() -> None:
+def test_our_own_apply_confirmed_is_quiet() -> None:
+    """SettingsApplied told of the write; its confirmation is the condition, not a 2nd Event."""
     before = status(settings=SettingsOutcome.WAITING_TO_SETTLE)
     events = transition_events(before, status(), IN_SYNC)
-    assert reasons(events) == [("Normal", "SettingsInSync")]
+    assert reasons(events) == []
 
 
-def test_first_visit_in_sync_is_quiet_apart_from_authorization() -> None:
+def test_settings_in_sync_after_a_problem() -> None:
+    for outcome in (SettingsOutcome.REAPPLY, SettingsOutcome.CORRECT_DRIFT):
+        before = status(settings=outcome)
+        events = transition_events(before, status(), IN_SYNC)
+        assert reasons(events) == [("Normal", "SettingsInSync")], outcome
+
+
+def test_first_visit_in_sync_is_quiet() -> None:
+    """An account found linked and in sync: status says so; no Event per adopted object."""
     events = transition_events(WhatsAppInstanceStatus(), status(), IN_SYNC)
-    assert reasons(events) == [("Normal", "Authorized")]
+    assert reasons(events) == []
 
 
 def test_linking_window_expired() -> None:

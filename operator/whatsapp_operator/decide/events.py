@@ -67,7 +67,13 @@ def transition_events(
             events.append(Event("Warning", Reason.SETTINGS_NOT_APPLIED, now_synced.message))
         elif now_synced.reason == "Drifted":
             events.append(Event("Warning", Reason.DRIFT_DETECTED, now_synced.message))
-        elif now_synced.status == "True" and before_synced is not None:
+        elif (
+            now_synced.status == "True"
+            and before_synced is not None
+            # Our own write confirmed: SettingsApplied already told of it, and the
+            # condition says the rest (one Event per convergence, not two).
+            and before_synced.reason != "ApplyingSettings"
+        ):
             events.append(Event("Normal", Reason.SETTINGS_IN_SYNC, now_synced.message))
 
     # A linked account stays in status through reboots and unreadable states, so
@@ -75,7 +81,8 @@ def transition_events(
     before_auth = _condition(previous, ConditionType.AUTHORIZED)
     now_auth = _condition(current, ConditionType.AUTHORIZED)
     if now_auth is not None and (before_auth is None or before_auth.reason != now_auth.reason):
-        if now_auth.status == "True" and previous.account is None:
+        if now_auth.status == "True" and previous.account is None and before_auth is not None:
+            # A phone linked here; an account found linked on first sight is in status only.
             events.append(Event("Normal", Reason.AUTHORIZED, now_auth.message))
         elif now_auth.reason == "Blocked":
             events.append(Event("Warning", Reason.ACCOUNT_BLOCKED, now_auth.message))
