@@ -815,7 +815,7 @@ async def test_action_older_than_the_object_is_not_performed_after_a_restore(
 
 
 async def test_a_restart_on_a_settled_object_deletes_and_writes_nothing(world: World) -> None:
-    """No linking Secret was ever made: a new process must not DELETE it (API request per object)."""
+    """No linking Secret was ever made: a new process must not DELETE it (a request each)."""
     world.api.settings = world.api.settings.model_copy(
         update={"webhook_url": "https://hooks.example.com/wa", "state_webhook": True}
     )
@@ -825,3 +825,32 @@ async def test_a_restart_on_a_settled_object_deletes_and_writes_nothing(world: W
     assert outcome.status_patch is None
     assert world.secrets.deleted == []
     assert world.api.writes == []
+
+
+async def test_a_quiet_object_is_polled_with_the_state_call_alone(world: World) -> None:
+    world.api.settings = world.api.settings.model_copy(
+        update={"webhook_url": "https://hooks.example.com/wa", "state_webhook": True}
+    )
+    await world.run(make_body(intervals={"stateSeconds": 30}))
+    calls = len(world.api.calls)
+    for _ in range(3):
+        world.clock.advance(seconds=30)
+        delay = await world.reconciler.poll(world.memory)
+        assert delay is not None
+        assert 27 <= delay <= 33  # the interval, jittered
+    assert [c.method for c in world.api.calls[calls:]] == ["get_state"] * 3
+
+    # A changed state needs the whole reconcile.
+    world.api.state = InstanceState.NOT_AUTHORIZED
+    assert await world.reconciler.poll(world.memory) is None
+    world.api.state = InstanceState.AUTHORIZED
+
+    # So does the time to read the settings again (settingsSeconds).
+    world.clock.advance(seconds=3600)
+    assert await world.reconciler.poll(world.memory) is None
+
+
+async def test_an_object_in_motion_is_never_polled_quietly(world: World) -> None:
+    await world.run(make_body())  # a write was sent: the settle window is open
+    assert world.memory.quiet is None
+    assert await world.reconciler.poll(world.memory) is None

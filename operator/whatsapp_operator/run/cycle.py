@@ -27,6 +27,7 @@ from whatsapp_operator.decide import failures
 from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
+from whatsapp_operator.decide.polling import Quiet
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import SecretValue
@@ -154,6 +155,10 @@ class Memory:
     profile: tuple[str, str] | None = None
     # The desired settings the cached getSettings was read for: a new desire re-reads.
     settings_read_for: str = ""
+    # Set when the last reconcile left nothing in motion: routine polls are the state
+    # call alone, through this client, until something changes.
+    quiet: Quiet | None = None
+    poll_api: InstanceApi | None = None
 
 
 @dataclass
@@ -168,6 +173,8 @@ class Outcome:
     failure_reason: str | None = None
     # The whole status document the patch leads to (what the API server will hold).
     document: dict[str, Any] = field(default_factory=dict)
+    # When GREEN-API's settle window for our last write ends, if one is open.
+    settle_ends: datetime | None = None
 
 
 @dataclass

@@ -172,6 +172,11 @@ class Instances:
             try:
                 if metadata.get("deletionTimestamp"):
                     return await self._finalize(entry, namespace, name)
+                if not entry.changed:
+                    delay = await self.runtime.reconciler.poll(entry.memory)
+                    if delay is not None:
+                        return delay
+                entry.changed = False
                 await self._keep_finalizer(entry, namespace, name)
                 return await self._reconcile(uid, entry, namespace, name)
             except KubeError as exc:
@@ -201,7 +206,7 @@ class Instances:
             return self._deadline_exceeded(body, entry, deadline)
         count(runtime.metrics, uid, outcome)
         if outcome.status_patch is not None:
-            await write_status(
+            entry.changed = not await write_status(
                 runtime,
                 entry,
                 constants.PLURAL,

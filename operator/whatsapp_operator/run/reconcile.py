@@ -38,6 +38,7 @@ from whatsapp_operator.decide.plan import (
     SettingsPlan,
     plan_settings,
 )
+from whatsapp_operator.decide.polling import quiet_after
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.names import owned_secret_labels
@@ -183,7 +184,49 @@ class Reconciler:
             self.rollout.leave(profile_before, cycle.name)
         record_profile(cycle, self.rollout)
         linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
-        return self._report(cycle, memory, linking)
+        outcome = self._report(cycle, memory, linking)
+        memory.poll_api = api
+        memory.quiet = quiet_after(
+            settings=outcome.settings,
+            failed=cycle.failure is not None,
+            state=cycle.state.state if cycle.state is not None else None,
+            linking_active=linking.active,
+            settle_ends=outcome.settle_ends,
+            settings_due=(
+                memory.settings_read_at
+                + timedelta(seconds=cycle.obj.spec.intervals.settings_seconds)
+                if memory.settings_read_at is not None
+                else None
+            ),
+            state_seconds=float(cycle.obj.spec.intervals.state_seconds),
+        )
+        return outcome
+
+    async def poll(self, memory: Memory) -> float | None:
+        """A routine poll of a quiet object: getStateInstance alone.
+
+        The delay until the next poll when the state is as it was; None when the
+        object needs a whole reconcile (not quiet, settings due, state changed, or
+        the call failed: the reconcile reports failures).
+        """
+        quiet, api = memory.quiet, memory.poll_api
+        now = self.clock()
+        if quiet is None or api is None or now >= quiet.until:
+            return None
+        try:
+            report = await api.get_state()
+        except gerr.GreenApiError:
+            return None
+        if report.state is not quiet.state:
+            return None
+        motion = requeue.Motion(
+            state_seconds=quiet.state_seconds,
+            state=quiet.state,
+            linking=False,
+            settle_ends=None,
+            now=now,
+        )
+        return requeue.after_success(motion, self.rng)
 
     async def finalize(self, body: dict[str, Any], attempt: int = 0) -> Finalization:
         """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
@@ -366,6 +409,7 @@ class Reconciler:
             report.plan.outcome,
             cycle.failure.reason if cycle.failure else None,
             report.document,
+            settle_ends=report.plan.settle_ends,
         )
 
     def _unreadable(self, body: dict[str, Any], error: ValidationError) -> Outcome:

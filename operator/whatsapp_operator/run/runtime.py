@@ -33,6 +33,8 @@ class Entry:
     on_wake: Callable[[], None] | None = None
     # Failed finalization attempts so far (deletionPolicy Delete gives up after a few).
     delete_attempts: int = 0
+    # Woken since the last whole reconcile: the next step may not be a quiet poll.
+    changed: bool = True
     # Serialises the reconcile and the deletion of one object: a deletion never runs
     # beside a reconcile that may be creating the instance it has to delete.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -40,6 +42,7 @@ class Entry:
     def wake(self) -> None:
         """Run the object's reconcile now rather than at the end of its wait."""
         self.wakeup.set()
+        self.changed = True
         if self.on_wake is not None:
             self.on_wake()
 
