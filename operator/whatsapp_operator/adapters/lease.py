@@ -47,7 +47,9 @@ class LeaseStore:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise LeaseUnavailable(f"reading Lease {self._where()}: HTTP {exc.status}") from None
+            raise LeaseUnavailable(
+                f"reading Lease {self._where()}: HTTP {exc.status} {exc.reason}"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise LeaseUnavailable(f"reading Lease {self._where()}: {type(exc).__name__}") from None
         return _record(lease)
@@ -112,7 +114,9 @@ class LeaseStore:
         except ApiException as exc:
             if exc.status == 409:
                 raise LeaseConflict(f"{doing} Lease {self._where()}: changed meanwhile") from None
-            raise LeaseUnavailable(f"{doing} Lease {self._where()}: HTTP {exc.status}") from None
+            raise LeaseUnavailable(
+                f"{doing} Lease {self._where()}: HTTP {exc.status} {exc.reason}"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise LeaseUnavailable(f"{doing} Lease {self._where()}: {type(exc).__name__}") from None
 
