@@ -363,7 +363,15 @@ def test_sample_token_secret_is_a_placeholder() -> None:
 
 
 def test_helm_lint(helm: Path) -> None:
-    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"]):
+    sharded = [
+        "--set",
+        "replicas=2",
+        "--set",
+        "shards[0].name=a",
+        "--set",
+        "shards[0].selector=s=a",
+    ]
+    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"], sharded):
         result = run_helm(helm, "lint", "--strict", str(CHART), *values)
         assert result.returncode == 0, result.stdout + result.stderr
 
