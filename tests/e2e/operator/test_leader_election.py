@@ -11,6 +11,7 @@ Fleet size: 20 (WAOP_E2E_FULL=1: 200).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -33,6 +34,7 @@ from tests.e2e.operator.harness import (
 )
 from whatsapp_operator.devtools.cluster import KubeCluster
 
+logger = logging.getLogger(__name__)
 FLEET = 200 if os.environ.get("WAOP_E2E_FULL") == "1" else 20
 # The goal: a standby has taken over this soon after the leader died.
 TAKEOVER_SECONDS = 30.0
@@ -207,7 +209,11 @@ def test_standby_takes_over_from_a_killed_leader(
         timeout=TAKEOVER_SECONDS - (time.monotonic() - killed_at),
         interval=0.5,
     )
+    # A figure for whoever reads the log (pytest -o log_cli=true), not an assertion: the
+    # bound above is the check.
+    logger.info("the standby took over %.1f s after the kill", time.monotonic() - killed_at)
     wait_for(all_synced, "the change applied by the new leader", RECONCILE_SECONDS, 1.0, not_synced)
+    logger.info("all synced with the change %.1f s after the kill", time.monotonic() - killed_at)
     problems = []
     for name in names:
         log = emulator.set_settings_log(scenario.ids[name])
