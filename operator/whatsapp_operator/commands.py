@@ -7,6 +7,11 @@ import os
 import sys
 from typing import Any
 
+from whatsapp_operator import constants
+
+# The kinds the shard selector filters server-side (not WhatsAppSettingsProfiles).
+SHARDED_PLURALS = (constants.PLURAL, constants.PARTNER_PLURAL, constants.CLUSTER_PARTNER_PLURAL)
+
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `run` and `crd` subcommands to `commands`."""
@@ -72,6 +77,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ),
     )
     run.add_argument("--kubeconfig", metavar="FILE")
+    _add_scaling_flags(run)
     run.set_defaults(handler=_run)
 
     crd = commands.add_parser("crd", help="print the project's CRDs (generated from code)")
@@ -83,15 +89,86 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     crd.set_defaults(handler=_crd)
 
 
+def _add_scaling_flags(run: argparse.ArgumentParser) -> None:
+    """Flags for several processes: leader election (standbys) and sharding."""
+    run.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stand by until this process holds the leader-election Lease (WAOP_LEADER_ELECT)",
+    )
+    run.add_argument(
+        "--lease-name", metavar="NAME", help="the Lease's name (default whatsapp-operator)"
+    )
+    run.add_argument(
+        "--lease-namespace",
+        metavar="NS",
+        help="the Lease's namespace (default WAOP_OPERATOR_NAMESPACE, else the pod's)",
+    )
+    run.add_argument(
+        "--lease-duration", type=int, metavar="S", dest="lease_seconds", help="default 15"
+    )
+    run.add_argument(
+        "--lease-renew-deadline",
+        type=float,
+        metavar="S",
+        dest="lease_renew_deadline_seconds",
+        help="a leader that has not renewed for this long exits (default 10)",
+    )
+    run.add_argument(
+        "--lease-renew-period",
+        type=float,
+        metavar="S",
+        dest="lease_renew_seconds",
+        help="default 5",
+    )
+    run.add_argument(
+        "--lease-retry-period",
+        type=float,
+        metavar="S",
+        dest="lease_retry_seconds",
+        help="how often a standby looks and a failed renewal is retried (default 2)",
+    )
+    run.add_argument(
+        "--shard-selector",
+        metavar="SELECTOR",
+        help=(
+            "handle only objects with these labels, e.g. shard=a (Kubernetes label selector, "
+            "applied by the API server; WAOP_SHARD_SELECTOR)"
+        ),
+    )
+    run.add_argument(
+        "--cluster-partners",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="check ClusterWhatsAppPartners here (default yes; one shard only)",
+    )
+
+
+_SCALING = (
+    "leader_elect",
+    "lease_name",
+    "lease_namespace",
+    "lease_seconds",
+    "lease_renew_deadline_seconds",
+    "lease_renew_seconds",
+    "lease_retry_seconds",
+    "shard_selector",
+    "cluster_partners",
+)
+
+
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
 
     import kopf
 
     from whatsapp_operator.config import OperatorConfig
+    from whatsapp_operator.decide.shards import SelectorInvalid, parse_selector
     from whatsapp_operator.endpoints import AllowList, UrlRejected
     from whatsapp_operator.logsetup import configure_logging
     from whatsapp_operator.run import handlers  # noqa: F401 - registers the kopf handlers
+    from whatsapp_operator.run.leadership import run_as_leader
 
     overrides: dict[str, Any] = {}
     if args.namespaces and not args.all_namespaces:
@@ -101,7 +178,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.allowed_api_urls:
         overrides["allowed_api_urls"] = tuple(args.allowed_api_urls)
     names = ("peering", "log_format", "log_level", "concurrency", "namespace_concurrency")
-    for name in (*names, "kubeconfig"):
+    for name in (*names, *_SCALING, "kubeconfig"):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
@@ -118,18 +195,37 @@ def _run(args: argparse.Namespace) -> int:
     except UrlRejected as exc:
         print(f"--allowed-api-url: {exc}", file=sys.stderr)
         return 2
+    try:
+        parse_selector(config.shard_selector)
+    except SelectorInvalid as exc:
+        print(f"--shard-selector: {exc}", file=sys.stderr)
+        return 2
     configure_logging(config.log_level, config.log_format, quiet_kopf=not config.verbose_kopf)
     if config.kubeconfig:
         os.environ["KUBECONFIG"] = config.kubeconfig
     memo = kopf.Memo(config=config)
-    kopf.run(
-        standalone=config.peering is None,
-        peering_name=config.peering,
-        clusterwide=config.clusterwide,
-        namespaces=config.namespaces,
-        liveness_endpoint=config.liveness,
-        memo=memo,
-    )
+    settings = kopf.OperatorSettings()
+    if config.shard_selector:
+        # Server-side: a shard lists and watches only its own objects, so memory splits too.
+        # Profiles stay unfiltered: every shard's rollout gate needs its instances' profile
+        # (decide/shards.py); the owning shard alone writes the profile's status.
+        for plural in SHARDED_PLURALS:
+            settings.watching.label_selectors[constants.GROUP, plural] = config.shard_selector
+
+    def operate() -> None:
+        kopf.run(
+            standalone=config.peering is None,
+            peering_name=config.peering,
+            clusterwide=config.clusterwide,
+            namespaces=config.namespaces,
+            liveness_endpoint=config.liveness,
+            memo=memo,
+            settings=settings,
+        )
+
+    if config.leader_elect:
+        return run_as_leader(config, operate)
+    operate()
     return 0
 
 

@@ -112,6 +112,41 @@ class OperatorConfig:
     # Where a ClusterWhatsAppPartner's token Secret is when its reference names no namespace.
     operator_namespace: str | None = field(default_factory=_own_namespace)
 
+    # Leader election (run --leader-elect): replicas wait as standbys on this Lease.
+    leader_elect: bool = field(default_factory=lambda: _env_bool("WAOP_LEADER_ELECT", False))
+    lease_name: str = field(
+        default_factory=lambda: os.environ.get("WAOP_LEASE_NAME") or "whatsapp-operator"
+    )
+    # Empty: the operator's own namespace (operator_namespace).
+    lease_namespace: str | None = field(
+        default_factory=lambda: os.environ.get("WAOP_LEASE_NAMESPACE") or None
+    )
+    lease_seconds: int = field(
+        default_factory=lambda: int(os.environ.get("WAOP_LEASE_DURATION_SECONDS", "15"))
+    )
+    lease_renew_deadline_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_LEASE_RENEW_DEADLINE_SECONDS", "10"))
+    )
+    lease_renew_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_LEASE_RENEW_SECONDS", "5"))
+    )
+    lease_retry_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_LEASE_RETRY_SECONDS", "2"))
+    )
+    # Sharding: a label selector (Kubernetes syntax) the API server applies to the list and
+    # watch of every kind the operator handles; empty: everything.
+    shard_selector: str = field(
+        default_factory=lambda: os.environ.get("WAOP_SHARD_SELECTOR", "").strip()
+    )
+    # Whether this process checks ClusterWhatsAppPartners; with namespace shards, exactly
+    # one shard should.
+    cluster_partners: bool = field(default_factory=lambda: _env_bool("WAOP_CLUSTER_PARTNERS", True))
+
+    @property
+    def election_namespace(self) -> str | None:
+        """Where the leader-election Lease lives: lease_namespace, else the operator's own."""
+        return self.lease_namespace or self.operator_namespace
+
     @property
     def clusterwide(self) -> bool:
         """Whether the whole cluster is watched (no namespace given)."""

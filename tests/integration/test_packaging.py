@@ -78,6 +78,15 @@ CRD_DISCOVERY: frozenset[Permission] = frozenset(
 NAMESPACE_DISCOVERY: frozenset[Permission] = frozenset(
     {("", "namespaces", "list"), ("", "namespaces", "watch")}
 )
+# A Role in the operator's own namespace: the leader-election Lease (no list, watch, delete).
+LEADER_ELECTION: frozenset[Permission] = frozenset(
+    {
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+    }
+)
+LEASE_ROLE = "whatsapp-operator-leader-election"
 # What must never appear, whatever the list above says: spec writes, Secret updates,
 # listing or watching Secrets (that reads every Secret in scope; referenced ones are
 # read by name), wildcards, escalation.
@@ -136,10 +145,20 @@ def load_yaml(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
 
 
-def one(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, Any]:
-    found = [doc for doc in docs if doc["kind"] == kind]
+def one(docs: Iterable[dict[str, Any]], kind: str, namespace: str | None = None) -> dict[str, Any]:
+    """The only document of `kind` (in `namespace`, if given)."""
+    found = [
+        doc
+        for doc in docs
+        if doc["kind"] == kind
+        and (namespace is None or doc["metadata"].get("namespace") == namespace)
+    ]
     assert len(found) == 1, f"expected one {kind}, found {len(found)}"
     return found[0]
+
+
+def lease_role(docs: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    return one([d for d in docs if d["metadata"]["name"] == LEASE_ROLE], "Role")
 
 
 def permissions(rules: Iterable[dict[str, Any]]) -> set[Permission]:
@@ -296,7 +315,15 @@ def test_kustomization_lists_every_manifest() -> None:
     assert result.returncode == 0, result.stderr
     kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(result.stdout) if doc)
     assert kinds == sorted(
-        ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment"]
+        [
+            "Namespace",
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
+            "Deployment",
+        ]
     )
 
 
@@ -312,6 +339,15 @@ def test_manifests_wire_the_service_account() -> None:
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
     namespace = one(load_yaml(MANIFESTS / "namespace.yaml"), "Namespace")["metadata"]["name"]
     assert deployment["metadata"]["namespace"] == account["namespace"] == namespace
+    # The Lease's Role: in the operator's namespace, bound to its account, named in the args.
+    assert lease_role(rbac)["metadata"]["namespace"] == namespace
+    lease_binding = one(rbac, "RoleBinding")
+    assert lease_binding["metadata"]["namespace"] == namespace
+    assert lease_binding["roleRef"]["name"] == LEASE_ROLE
+    assert lease_binding["subjects"] == binding["subjects"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--leader-elect" in args
+    assert f"--lease-namespace={namespace}" in args
 
 
 def test_sample_token_secret_is_a_placeholder() -> None:
@@ -327,7 +363,15 @@ def test_sample_token_secret_is_a_placeholder() -> None:
 
 
 def test_helm_lint(helm: Path) -> None:
-    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"]):
+    sharded = [
+        "--set",
+        "replicas=2",
+        "--set",
+        "shards[0].name=a",
+        "--set",
+        "shards[0].selector=s=a",
+    ]
+    for values in ([], ["--set", "watchNamespaces={team-a,team-b}"], sharded):
         result = run_helm(helm, "lint", "--strict", str(CHART), *values)
         assert result.returncode == 0, result.stdout + result.stderr
 
@@ -338,6 +382,8 @@ def test_chart_renders_cluster_wide_by_default(helm: Path) -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Role",
+        "RoleBinding",
         "ServiceAccount",
     ]
     deployment = one(docs, "Deployment")
@@ -362,8 +408,12 @@ def test_chart_renders_watch_namespaces(helm: Path) -> None:
         "--namespace=team-b",
     ]
     assert "--all-namespaces" not in container["args"]
-    roles = [doc for doc in docs if doc["kind"] == "Role"]
-    bindings = [doc for doc in docs if doc["kind"] == "RoleBinding"]
+    roles = [doc for doc in docs if doc["kind"] == "Role" and doc != lease_role(docs)]
+    bindings = [
+        doc
+        for doc in docs
+        if doc["kind"] == "RoleBinding" and doc["metadata"]["name"] != LEASE_ROLE
+    ]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
@@ -392,9 +442,13 @@ def test_chart_rbac_equals_manifests(helm: Path) -> None:
     manifest_role = one(load_yaml(MANIFESTS / "rbac.yaml"), "ClusterRole")
     assert normalized_rules(chart_role["rules"]) == normalized_rules(manifest_role["rules"])
     # The namespaced mode's Role holds the same application rules.
-    role = one(render(helm, "watchNamespaces={team-a}"), "Role")
+    role = one(render(helm, "watchNamespaces={team-a}"), "Role", namespace="team-a")
     assert permissions(role["rules"]) == (
         permissions(manifest_role["rules"]) - CRD_DISCOVERY - CLUSTER_SCOPED
+    )
+    manifest_lease = lease_role(load_yaml(MANIFESTS / "rbac.yaml"))
+    assert normalized_rules(lease_role(render(helm))["rules"]) == normalized_rules(
+        manifest_lease["rules"]
     )
 
 
@@ -459,6 +513,9 @@ def test_deployment_is_restricted() -> None:
         ("logFormat=xml", "logFormat"),
         ("logLevel=TRACE", "logLevel"),
         ("replicaCount=2", "replicaCount"),
+        ("replicas=0", "replicas"),
+        ("shards[0].name=Bad_Name", "name"),
+        ("shards[0].selector=shard=a", "name"),
         ("concurrency=0", "concurrency"),
         ("watchNamespaces={team-*}", "watchNamespaces"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
@@ -518,8 +575,14 @@ def test_least_privilege(helm: Path) -> None:
         assert granted == wanted, (
             f"{where}: wider {sorted(granted - wanted)}, missing {sorted(wanted - granted)}"
         )
+    for where, docs in {
+        "manifests/rbac.yaml": load_yaml(MANIFESTS / "rbac.yaml"),
+        "chart (default)": render(helm),
+    }.items():
+        assert permissions(lease_role(docs)["rules"]) == LEADER_ELECTION, where
     namespaced = render(helm, "watchNamespaces={team-a}")
-    assert permissions(one(namespaced, "Role")["rules"]) == OPERATOR_PERMISSIONS
+    assert permissions(one(namespaced, "Role", "team-a")["rules"]) == OPERATOR_PERMISSIONS
+    assert permissions(lease_role(namespaced)["rules"]) == LEADER_ELECTION
     assert permissions(one(namespaced, "ClusterRole")["rules"]) == (
         CRD_DISCOVERY | NAMESPACE_DISCOVERY | CLUSTER_SCOPED
     )
@@ -548,3 +611,100 @@ def test_every_sample_is_a_valid_resource() -> None:
                 models[doc["kind"]].model_validate({**doc, "status": {}})
                 seen.add(doc["kind"])
     assert seen == set(models)
+
+
+# --- several processes ---------------------------------------------------------------------
+
+
+def deployments(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+
+
+def args_of(deployment: dict[str, Any]) -> list[str]:
+    args: list[str] = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    return args
+
+
+def test_chart_standby_replicas(helm: Path) -> None:
+    (deployment,) = deployments(render(helm, "replicas=2")).values()
+    assert deployment["spec"]["replicas"] == 2
+    # The new pod stands by until the old one releases the Lease.
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    assert args_of(deployment)[1:4] == [
+        "--leader-elect",
+        "--lease-name=whatsapp-operator",
+        "--lease-namespace=whatsapp-operator",
+    ]
+    # Without leader election: no Lease Role, no flag, and no second replica.
+    plain = render(helm, "leaderElection.enabled=false")
+    assert not [d for d in plain if d["metadata"]["name"] == LEASE_ROLE]
+    assert "--leader-elect" not in args_of(one(plain, "Deployment"))
+    result = run_helm(
+        helm,
+        "template",
+        "x",
+        str(CHART),
+        "--set",
+        "replicas=2",
+        "--set",
+        "leaderElection.enabled=false",
+    )
+    assert result.returncode != 0
+    assert "leaderElection.enabled" in result.stderr
+
+
+def test_chart_shards(helm: Path) -> None:
+    docs = render(
+        helm,
+        "replicas=2",
+        "shards[0].name=a",
+        "shards[0].selector=shard=a",
+        "shards[1].name=b",
+        "shards[1].selector=shard in (b\\,c)",
+        "shards[2].name=team-x",
+        "shards[2].namespaces={team-x,team-y}",
+    )
+    found = deployments(docs)
+    assert sorted(found) == [
+        "whatsapp-operator-a",
+        "whatsapp-operator-b",
+        "whatsapp-operator-team-x",
+    ]
+    a, b, x = (found[f"whatsapp-operator-{n}"] for n in ("a", "b", "team-x"))
+    assert args_of(a)[:5] == [
+        "--all-namespaces",
+        "--shard-selector=shard=a",
+        "--leader-elect",
+        "--lease-name=whatsapp-operator-a",
+        "--lease-namespace=whatsapp-operator",
+    ]
+    # ClusterWhatsAppPartners are checked by the first shard only.
+    assert args_of(b)[:3] == [
+        "--all-namespaces",
+        "--shard-selector=shard in (b,c)",
+        "--no-cluster-partners",
+    ]
+    assert args_of(x)[:3] == ["--namespace=team-x", "--namespace=team-y", "--no-cluster-partners"]
+    assert "--lease-name=whatsapp-operator-team-x" in args_of(x)
+    # Each shard's pods are its own: disjoint Deployment selectors.
+    selectors = [
+        d["spec"]["selector"]["matchLabels"]["whatsapp-operator.io/shard"] for d in (a, b, x)
+    ]
+    assert selectors == ["a", "b", "team-x"]
+    for deployment in (a, b, x):
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    # One Lease Role serves every shard's Lease.
+    assert permissions(lease_role(docs)["rules"]) == LEADER_ELECTION
+    overridden = render(
+        helm,
+        "shards[0].name=a",
+        "shards[0].clusterPartners=false",
+        "shards[1].name=b",
+        "shards[1].clusterPartners=true",
+    )
+    flags = {n: "--no-cluster-partners" in args_of(d) for n, d in deployments(overridden).items()}
+    assert flags == {"whatsapp-operator-a": True, "whatsapp-operator-b": False}

@@ -79,6 +79,9 @@ def test_the_manifest_pod_becomes_a_locked_down_podman_run() -> None:
     image = argv.index("ghcr.io/whatsapp-operator/whatsapp-operator:0.1.0")
     assert argv[image + 1 :] == [
         "--all-namespaces",
+        "--leader-elect",
+        "--lease-name=whatsapp-operator",
+        "--lease-namespace=whatsapp-operator",
         "--liveness=http://0.0.0.0:8080/healthz",
         "--concurrency=32",
     ]

@@ -23,6 +23,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
 from whatsapp_operator.adapters.kube import Kube, load_api_client
 from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.decide import shards
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
@@ -159,10 +160,17 @@ async def run_partner(
     await _check_partner(body, name, namespace or "", uid, memo, stopped, constants.PARTNER_PLURAL)
 
 
+def _checks_cluster_partners(memo: Any, **_: Any) -> bool:
+    """Sharding: with --no-cluster-partners another process checks them."""
+    config: OperatorConfig = memo.get("config") or OperatorConfig()
+    return config.cluster_partners
+
+
 @kopf.daemon(
     constants.GROUP,
     constants.VERSION,
     constants.CLUSTER_PARTNER_PLURAL,
+    when=_checks_cluster_partners,
     cancellation_timeout=10.0,
     cancellation_backoff=1.0,
     initial_delay=lambda **_: random.uniform(0.0, 2.0),
@@ -235,6 +243,9 @@ async def run_profile(
     async def step(snapshot: dict[str, Any]) -> float:
         with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppSettingsProfile").time():
             outcome = await runtime.profiles.reconcile(snapshot, utcnow(), entry.wake)
+        if not shards.owns(runtime.config.shard_selector, snapshot["metadata"].get("labels")):
+            # Another shard's profile: followed for this shard's rollout gate only.
+            return outcome.requeue_after
         if outcome.status_patch is not None:
             await write_status(
                 runtime,

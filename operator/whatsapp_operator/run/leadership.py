@@ -1,0 +1,287 @@
+"""Leader election for `whatsapp-operator run --leader-elect`: wait as a standby, then lead.
+
+A standby makes no GREEN-API call and writes nothing but the Lease: `acquire` blocks
+before kopf starts. The leader renews from a thread of its own (`Renewer`); when it
+cannot renew before the deadline, or finds the Lease in someone else's hands, it calls
+`on_lost`, which ends the process at once (client-go's convention: the pod restarts as a
+standby). A clean shutdown releases the Lease, so a standby takes over without waiting
+for it to expire. The decisions are `decide.lease`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from whatsapp_operator.adapters.health import StandbyHealth
+from whatsapp_operator.adapters.kube import load_api_client
+from whatsapp_operator.adapters.lease import LeaseConflict, LeaseStore, LeaseUnavailable
+from whatsapp_operator.config import OperatorConfig
+from whatsapp_operator.decide.lease import (
+    LeaderMove,
+    LeaseRecord,
+    Observation,
+    StandbyMove,
+    Timings,
+    leader_move,
+    next_attempt_in,
+    observe,
+    renew_overdue,
+    standby_move,
+)
+
+log = logging.getLogger(__name__)
+
+
+# A Lease read or write that did not happen; the standby tries again, the leader too until
+# its renew deadline.
+_LEASE_ERRORS = (LeaseConflict, LeaseUnavailable)
+
+
+class Lease(Protocol):
+    """The Lease's storage (adapters.lease.LeaseStore)."""
+
+    namespace: str
+    name: str
+
+    def read(self) -> LeaseRecord | None: ...
+
+    def create(self, identity: str, lease_seconds: int, now: datetime) -> LeaseRecord: ...
+
+    def write(
+        self,
+        read: LeaseRecord,
+        holder: str | None,
+        lease_seconds: int,
+        now: datetime,
+        *,
+        acquired: bool,
+    ) -> LeaseRecord: ...
+
+
+def _wall() -> datetime:
+    return datetime.now(UTC)
+
+
+class Elector:
+    """One process's part in the election for one Lease."""
+
+    def __init__(
+        self,
+        lease: Lease,
+        identity: str,
+        timings: Timings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = _wall,
+    ) -> None:
+        self.lease = lease
+        self.identity = identity
+        self.timings = timings
+        self._clock = clock
+        self._wall = wall
+        self.held: LeaseRecord | None = None
+        self.renewed_at = 0.0
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Block until this process holds the Lease (True) or `stop` is set (False)."""
+        seen: Observation | None = None
+        waiting_for: str | None = None
+        while not stop.is_set():
+            started = self._clock()
+            try:
+                record = self.lease.read()
+                seen = observe(seen, record, started) if record is not None else None
+                move = standby_move(self.identity, seen, started)
+                if move is StandbyMove.CREATE:
+                    self._took(
+                        self.lease.create(self.identity, self.timings.lease_seconds, self._wall()),
+                        started,
+                    )
+                    return True
+                if move is StandbyMove.TAKE and seen is not None:
+                    self._took(
+                        self.lease.write(
+                            seen.record,
+                            self.identity,
+                            self.timings.lease_seconds,
+                            self._wall(),
+                            acquired=seen.record.holder != self.identity,
+                        ),
+                        started,
+                    )
+                    return True
+                holder = seen.record.holder if seen is not None else None
+                if holder != waiting_for:
+                    log.info("Standby: %s leads (Lease %s); waiting", holder, self._where())
+                    waiting_for = holder
+            except _LEASE_ERRORS as exc:
+                log.info("Standby: %s; trying again", exc)
+            stop.wait(self.timings.retry_seconds)
+        return False
+
+    def _took(self, record: LeaseRecord, started: float) -> None:
+        self.held = record
+        self.renewed_at = started
+        log.info("Leading as %s (Lease %s)", self.identity, self._where())
+
+    def renew_once(self) -> LeaderMove | None:
+        """One renewal attempt: RENEW done, LOST (someone else holds it), None (failed)."""
+        started = self._clock()
+        try:
+            record = self.lease.read()
+            if leader_move(self.identity, record) is LeaderMove.LOST:
+                self.held = record
+                return LeaderMove.LOST
+            assert record is not None
+            self.held = self.lease.write(
+                record, self.identity, self.timings.lease_seconds, self._wall(), acquired=False
+            )
+        except _LEASE_ERRORS as exc:
+            log.warning("Could not renew Lease %s: %s", self._where(), exc)
+            return None
+        self.renewed_at = started
+        return LeaderMove.RENEW
+
+    def keep(self, stop: threading.Event, on_lost: Callable[[str], None]) -> None:
+        """Renew until `stop` is set; call `on_lost(why)` when leadership is gone."""
+        renewed = True
+        while not stop.wait(next_attempt_in(renewed, self.timings)):
+            move = self.renew_once()
+            if stop.is_set():
+                return
+            if move is LeaderMove.LOST:
+                holder = self.held.holder if self.held is not None else None
+                on_lost(f"Lease {self._where()} is held by {holder} now")
+                return
+            renewed = move is LeaderMove.RENEW
+            if not renewed and renew_overdue(self.renewed_at, self._clock(), self.timings):
+                on_lost(
+                    f"Lease {self._where()} not renewed within "
+                    f"{self.timings.renew_deadline_seconds:g} s"
+                )
+                return
+
+    def release(self) -> None:
+        """Clear the holder so that a standby takes over at once (best effort)."""
+        try:
+            record = self.lease.read()
+            if record is None or record.holder != self.identity:
+                return
+            self.lease.write(record, None, self.timings.lease_seconds, self._wall(), acquired=False)
+        except _LEASE_ERRORS as exc:
+            log.warning("Could not release Lease %s: %s (it expires by itself)", self._where(), exc)
+            return
+        log.info("Released Lease %s", self._where())
+
+    def _where(self) -> str:
+        return f"{self.lease.namespace}/{self.lease.name}"
+
+
+class Renewer:
+    """The leader's renewal thread, started after `acquire` and stopped before `release`."""
+
+    def __init__(self, elector: Elector, on_lost: Callable[[str], None]) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=elector.keep, args=(self._stop, on_lost), name="lease renewal", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start renewing in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing; waits for a renewal in flight (bounded by the request timeout)."""
+        self._stop.set()
+        self._thread.join()
+
+
+def new_identity() -> str:
+    """The pod's name (HOSTNAME) plus a random suffix: a restarted pod is a new candidate."""
+    host = os.environ.get("HOSTNAME") or socket.gethostname()
+    return f"{host}_{secrets.token_hex(4)}"
+
+
+def exit_at_once(why: str) -> None:
+    """Leadership is gone: stop every piece of work now, by ending the process non-zero.
+
+    Nothing is cancelled gracefully: a handler still running could write after a standby
+    took over. The pod restarts and stands by.
+    """
+    log.error("Lost leadership: %s; exiting so that two processes never lead", why)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def timings_of(config: OperatorConfig) -> Timings:
+    """The election's durations from the configuration."""
+    return Timings(
+        lease_seconds=config.lease_seconds,
+        renew_deadline_seconds=config.lease_renew_deadline_seconds,
+        renew_seconds=config.lease_renew_seconds,
+        retry_seconds=config.lease_retry_seconds,
+    )
+
+
+def run_as_leader(config: OperatorConfig, operate: Callable[[], None]) -> int:
+    """Stand by until this process holds the Lease, run `operate`, then release the Lease.
+
+    Returns the exit code: 0 after a clean stop (as standby or leader), 2 for a bad setup.
+    A lost Lease never returns: `exit_at_once` ends the process.
+    """
+    namespace = config.election_namespace
+    timings = timings_of(config)
+    problems = timings.problems()
+    if not namespace or problems:
+        why = "; ".join(problems) or (
+            "leader election needs the Lease's namespace: --lease-namespace, "
+            "WAOP_LEASE_NAMESPACE or WAOP_OPERATOR_NAMESPACE"
+        )
+        print(why, file=sys.stderr)
+        return 2
+    store = LeaseStore(
+        load_api_client(config.kubeconfig),
+        namespace,
+        config.lease_name,
+        timeout=min(5.0, timings.renew_deadline_seconds / 2),
+    )
+    elector = Elector(store, new_identity(), timings)
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    health = StandbyHealth(config.liveness) if config.liveness else None
+    try:
+        log.info(
+            "Standing by for Lease %s/%s as %s", namespace, config.lease_name, elector.identity
+        )
+        acquired = elector.acquire(stop)
+    finally:
+        if health is not None:
+            health.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not acquired:
+        log.info("Stopped while standing by")
+        return 0
+    renewer = Renewer(elector, exit_at_once)
+    renewer.start()
+    try:
+        operate()
+    finally:
+        renewer.stop()
+        elector.release()
+    return 0
