@@ -854,3 +854,35 @@ async def test_an_object_in_motion_is_never_polled_quietly(world: World) -> None
     await world.run(make_body())  # a write was sent: the settle window is open
     assert world.memory.quiet is None
     assert await world.reconciler.poll(world.memory) is None
+
+
+async def test_a_successful_write_needs_one_status_patch(world: World) -> None:
+    """The intent carries the report the write leads to: no second patch after the answer."""
+    recorded: list[dict[str, Any]] = []
+
+    async def record(patch: dict[str, Any]) -> None:
+        recorded.append(patch)
+
+    outcome = await world.reconciler.reconcile(make_body(), world.memory, world.wake, record)
+    assert len(world.api.writes) == 1
+    assert len(recorded) == 1
+    assert recorded[0]["lastApplied"]["fields"] == ["stateWebhook", "webhookUrl"]
+    written = {c["type"]: c["reason"] for c in recorded[0]["conditions"]}
+    assert written["Synced"] == "ApplyingSettings"
+    assert recorded[0]["observedGeneration"] == 1
+    assert outcome.status_patch is None
+    assert outcome.document == apply_merge_patch({}, recorded[0])
+
+
+async def test_a_refused_write_still_reports_after_its_intent(world: World) -> None:
+    recorded: list[dict[str, Any]] = []
+
+    async def record(patch: dict[str, Any]) -> None:
+        recorded.append(patch)
+
+    world.api.errors["set_settings"] = gerr.RequestRejected("bad value", method="setSettings")
+    outcome = await world.reconciler.reconcile(make_body(), world.memory, world.wake, record)
+    assert len(recorded) == 1
+    assert outcome.status_patch is not None
+    assert conditions(outcome)["Synced"][0] == "False"
+    assert conditions(outcome)["Synced"][1] != "ApplyingSettings"

@@ -40,7 +40,9 @@ async def write_settings(cycle: Cycle, api: InstanceApi, previous: LastApplied |
     )
 
     async def record() -> None:
-        await record_intent(cycle, {"lastApplied": intent.model_dump(mode="json", by_alias=True)})
+        patch = cycle.preview() if cycle.preview is not None else {}
+        patch["lastApplied"] = intent.model_dump(mode="json", by_alias=True)
+        await record_intent(cycle, patch)
 
     try:
         performed = await cycle.effects.perform(

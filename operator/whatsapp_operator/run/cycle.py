@@ -214,6 +214,9 @@ class Cycle:
     api_url: str = ""
     profile: ProfileContext | None = None
     settings_profile: ProfileRollout | None = None
+    # The status this reconcile will report if its next write succeeds: written with
+    # the write's intent, so that a successful write needs no second status patch.
+    preview: Callable[[], dict[str, Any]] | None = None
 
     def fail(self, setback: failures.Setback) -> None:
         """Record why this reconcile could not finish, and the least wait before the next."""

@@ -45,6 +45,21 @@ def _settings_restart(cycle: Cycle, memory: Memory) -> bool:
     return applying and not linked
 
 
+def preview_linking(cycle: Cycle, memory: Memory) -> LinkingDecision:
+    """What `reconcile_linking` will decide, without acting (for a status written early)."""
+    session = memory.session
+    return decide_linking(
+        resource=cycle.name,
+        state=cycle.state.state if cycle.state is not None else None,
+        spec=cycle.obj.spec.authorization,
+        previous=cycle.previous.linking,
+        relink_requested=pending_action(cycle, constants.Action.RELINK) is not None,
+        refreshed_at=session.state.refreshed_at if session is not None else None,
+        now=cycle.now,
+        settings_restart=_settings_restart(cycle, memory),
+    )
+
+
 async def reconcile_linking(
     cycle: Cycle,
     api: InstanceApi | None,
@@ -56,20 +71,10 @@ async def reconcile_linking(
     """Open, keep or close the object's linking session as `decide_linking` says."""
     spec = cycle.obj.spec.authorization
     relink = pending_action(cycle, constants.Action.RELINK)
+    decision = preview_linking(cycle, memory)
     if relink is not None:
         cycle.handled[constants.Action.RELINK] = relink
-    state = cycle.state.state if cycle.state is not None else None
     session = memory.session
-    decision = decide_linking(
-        resource=cycle.name,
-        state=state,
-        spec=spec,
-        previous=cycle.previous.linking,
-        relink_requested=relink is not None,
-        refreshed_at=session.state.refreshed_at if session is not None else None,
-        now=cycle.now,
-        settings_restart=_settings_restart(cycle, memory),
-    )
     wanted = decision.active and api is not None and not is_paused(cycle)
     if session is not None and (
         not wanted or relink is not None or session.method is not spec.method

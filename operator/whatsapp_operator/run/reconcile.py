@@ -60,7 +60,7 @@ from whatsapp_operator.run.cycle import (
 )
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
-from whatsapp_operator.run.linking_step import reconcile_linking
+from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
 from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
@@ -283,7 +283,11 @@ class Reconciler:
             if cycle.plan.write is not None and writes_allowed:
                 # GREEN-API applies within minutes; the cached copy is stale from now on.
                 memory.settings_read_at = cycle.now
-                await act.write_settings(cycle, api, last_applied)
+                cycle.preview = lambda: self._preview(cycle, memory)
+                try:
+                    await act.write_settings(cycle, api, last_applied)
+                finally:
+                    cycle.preview = None
         else:
             cycle.plan = SettingsPlan(
                 SettingsOutcome.UNOBSERVED,
@@ -384,8 +388,28 @@ class Reconciler:
 
     # ------------------------------------------------------------------ report
 
+    def _preview(self, cycle: Cycle, memory: Memory) -> dict[str, Any]:
+        """The status patch this reconcile will make if the write in progress succeeds."""
+        seen = self._observed(cycle, memory)
+        report = build_report(cycle.previous, cycle.stored, seen, preview_linking(cycle, memory))
+        return dict(report.patch or {})
+
     def _report(self, cycle: Cycle, memory: Memory, linking: LinkingDecision) -> Outcome:
-        seen = Observed(
+        seen = self._observed(cycle, memory)
+        report = build_report(cycle.previous, cycle.stored, seen, linking)
+        return Outcome(
+            report.patch,
+            [*cycle.events, *report.events],
+            self._requeue(cycle, memory, linking, report.plan),
+            report.status,
+            report.plan.outcome,
+            cycle.failure.reason if cycle.failure else None,
+            report.document,
+            settle_ends=report.plan.settle_ends,
+        )
+
+    def _observed(self, cycle: Cycle, memory: Memory) -> Observed:
+        return Observed(
             generation=cycle.generation,
             now=cycle.now,
             state=cycle.state,
@@ -399,17 +423,6 @@ class Reconciler:
             last_auto_reboot=cycle.last_auto_reboot,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
             settings_profile=cycle.settings_profile,
-        )
-        report = build_report(cycle.previous, cycle.stored, seen, linking)
-        return Outcome(
-            report.patch,
-            [*cycle.events, *report.events],
-            self._requeue(cycle, memory, linking, report.plan),
-            report.status,
-            report.plan.outcome,
-            cycle.failure.reason if cycle.failure else None,
-            report.document,
-            settle_ends=report.plan.settle_ends,
         )
 
     def _unreadable(self, body: dict[str, Any], error: ValidationError) -> Outcome:
