@@ -21,16 +21,11 @@ from pydantic import ValidationError
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import (
-    LinkingPhase,
-    LinkingStatus,
     ManagementPolicy,
     SettingsSpec,
     WhatsAppInstance,
-    WhatsAppInstanceStatus,
 )
 from whatsapp_operator.decide import failures, requeue
-from whatsapp_operator.decide.conditions import Failure
-from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -38,7 +33,6 @@ from whatsapp_operator.decide.plan import (
     SettingsPlan,
     plan_settings,
 )
-from whatsapp_operator.decide.polling import quiet_after
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.names import owned_secret_labels
@@ -63,6 +57,7 @@ from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
+from whatsapp_operator.run.polling import quiet_poll, remember_quiet
 from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
@@ -71,13 +66,11 @@ from whatsapp_operator.run.provisioning import (
     owned_token_secret,
 )
 from whatsapp_operator.run.rollout_gate import RolloutGate
+from whatsapp_operator.run.unreadable import unreadable
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import Settings
 
 __all__ = ["Memory", "Outcome", "Reconciler", "default_api_url"]
-
-# A resource the models cannot read only changes by an edit, which wakes it anyway.
-INVALID_SPEC_RECHECK_SECONDS = 600.0
 
 
 class Reconciler:
@@ -123,7 +116,7 @@ class Reconciler:
         try:
             obj = WhatsAppInstance.model_validate(body)
         except ValidationError as exc:
-            return self._unreadable(body, exc)
+            return unreadable(body, exc, self.clock())
         namespace = str(metadata.get("namespace") or "")
         name = str(metadata.get("name") or "")
         cycle = Cycle(
@@ -185,48 +178,12 @@ class Reconciler:
         record_profile(cycle, self.rollout)
         linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
         outcome = self._report(cycle, memory, linking)
-        memory.poll_api = api
-        memory.quiet = quiet_after(
-            settings=outcome.settings,
-            failed=cycle.failure is not None,
-            state=cycle.state.state if cycle.state is not None else None,
-            linking_active=linking.active,
-            settle_ends=outcome.settle_ends,
-            settings_due=(
-                memory.settings_read_at
-                + timedelta(seconds=cycle.obj.spec.intervals.settings_seconds)
-                if memory.settings_read_at is not None
-                else None
-            ),
-            state_seconds=float(cycle.obj.spec.intervals.state_seconds),
-        )
+        remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
         return outcome
 
     async def poll(self, memory: Memory) -> float | None:
-        """A routine poll of a quiet object: getStateInstance alone.
-
-        The delay until the next poll when the state is as it was; None when the
-        object needs a whole reconcile (not quiet, settings due, state changed, or
-        the call failed: the reconcile reports failures).
-        """
-        quiet, api = memory.quiet, memory.poll_api
-        now = self.clock()
-        if quiet is None or api is None or now >= quiet.until:
-            return None
-        try:
-            report = await api.get_state()
-        except gerr.GreenApiError:
-            return None
-        if report.state is not quiet.state:
-            return None
-        motion = requeue.Motion(
-            state_seconds=quiet.state_seconds,
-            state=quiet.state,
-            linking=False,
-            settle_ends=None,
-            now=now,
-        )
-        return requeue.after_success(motion, self.rng)
+        """A routine poll of a quiet object (`polling.quiet_poll`); None: reconcile it whole."""
+        return await quiet_poll(memory, self.clock(), self.rng)
 
     async def finalize(self, body: dict[str, Any], attempt: int = 0) -> Finalization:
         """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
@@ -423,45 +380,6 @@ class Reconciler:
             last_auto_reboot=cycle.last_auto_reboot,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
             settings_profile=cycle.settings_profile,
-        )
-
-    def _unreadable(self, body: dict[str, Any], error: ValidationError) -> Outcome:
-        """A resource the schema let through that the models refuse: Stalled, naming the field."""
-        now = self.clock()
-        stored = dict(body.get("status") or {})
-        try:
-            previous = WhatsAppInstanceStatus.model_validate(stored)
-        except ValidationError:
-            previous = WhatsAppInstanceStatus()
-        failure = Failure(Reason.INVALID_SPEC, describe_invalid(error), permanent=True)
-        seen = Observed(
-            generation=int(body.get("metadata", {}).get("generation") or 0),
-            now=now,
-            state=None,
-            plan=None,
-            failure=failure,
-            settings=None,
-            account=None,
-            instance_id=None,
-            api_url="",
-            handled=dict(previous.handled_actions),
-            last_auto_reboot=previous.last_auto_reboot,
-            require_authorization=False,
-        )
-        linking = LinkingDecision(
-            previous.linking or LinkingStatus(phase=LinkingPhase.NOT_NEEDED),
-            active=False,
-            remove_codes=False,
-        )
-        report = build_report(previous, stored, seen, linking)
-        return Outcome(
-            report.patch,
-            report.events,
-            INVALID_SPEC_RECHECK_SECONDS,
-            report.status,
-            report.plan.outcome,
-            failure.reason,
-            report.document,
         )
 
     def _requeue(

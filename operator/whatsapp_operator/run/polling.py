@@ -1,0 +1,59 @@
+"""Quiet polls: after a reconcile that left nothing in motion, routine polls are the
+state call alone (`decide/polling` says when), until something changes.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from whatsapp_operator.decide import requeue
+from whatsapp_operator.decide.polling import quiet_after
+from whatsapp_operator.run.cycle import Cycle, InstanceApi, Memory, Outcome
+from whatsapp_operator.wire import errors as gerr
+
+
+def remember_quiet(
+    cycle: Cycle, memory: Memory, outcome: Outcome, api: InstanceApi | None, *, linking_active: bool
+) -> None:
+    """Note whether the next routine poll may be a quiet one, and the client it would use."""
+    intervals = cycle.obj.spec.intervals
+    memory.poll_api = api
+    memory.quiet = quiet_after(
+        settings=outcome.settings,
+        failed=cycle.failure is not None,
+        state=cycle.state.state if cycle.state is not None else None,
+        linking_active=linking_active,
+        settle_ends=outcome.settle_ends,
+        settings_due=(
+            memory.settings_read_at + timedelta(seconds=intervals.settings_seconds)
+            if memory.settings_read_at is not None
+            else None
+        ),
+        state_seconds=float(intervals.state_seconds),
+    )
+
+
+async def quiet_poll(memory: Memory, now: datetime, rng: random.Random) -> float | None:
+    """getStateInstance alone: the delay to the next poll when the state is as it was.
+
+    None when the object needs a whole reconcile: not quiet, settings due, the state
+    changed, or the call failed (the reconcile reports failures).
+    """
+    quiet, api = memory.quiet, memory.poll_api
+    if quiet is None or api is None or now >= quiet.until:
+        return None
+    try:
+        report = await api.get_state()
+    except gerr.GreenApiError:
+        return None
+    if report.state is not quiet.state:
+        return None
+    motion = requeue.Motion(
+        state_seconds=quiet.state_seconds,
+        state=quiet.state,
+        linking=False,
+        settle_ends=None,
+        now=now,
+    )
+    return requeue.after_success(motion, rng)
