@@ -482,7 +482,9 @@ def _metadata_section() -> list[str]:
     lines += [f"| `{name}` | {_one_line(text)} |" for name, text in _LABELS]
     lines += [
         "",
-        f"Finalizer: `{constants.FINALIZER}`. Field manager: `{constants.FIELD_MANAGER}`.",
+        f"Finalizer: `{constants.FINALIZER}`, only on resources with deletionPolicy Delete "
+        "(deleting them has work to do); the operator adds and removes it itself. "
+        f"Field manager: `{constants.FIELD_MANAGER}`.",
         "",
         "## Events",
         "",

@@ -219,7 +219,9 @@ EVENTS: dict[Reason, EventReason] = {
         "Warning", "GREEN-API accepted settings twice but did not apply them."
     ),
     Reason.DRIFT_DETECTED: EventReason("Warning", "Settings drifted (managementPolicy Observe)."),
-    Reason.SETTINGS_IN_SYNC: EventReason("Normal", "Settings are in sync again."),
+    Reason.SETTINGS_IN_SYNC: EventReason(
+        "Normal", "Settings are in sync again after drift or a re-apply (not after our own write)."
+    ),
     Reason.AUTHORIZED: EventReason("Normal", "A phone was linked."),
     Reason.ACCOUNT_BLOCKED: EventReason("Warning", "WhatsApp banned the number."),
     Reason.YELLOW_CARD: EventReason("Warning", "Sending is suspended for suspected spam."),
