@@ -28,7 +28,11 @@ CLUSTER_PARTNER_PLURAL = "clusterwhatsapppartners"
 CLUSTER_PARTNER_SINGULAR = "clusterwhatsapppartner"
 CLUSTER_PARTNER_SHORT_NAMES = ("cwap",)
 
+# kopf's finalizer, on the kinds kopf runs daemons for (partners, profiles). kopf removes
+# it from objects of kinds that need none, so WhatsAppInstances, whose finalizer the
+# operator manages itself, use their own.
 FINALIZER = f"{GROUP}/finalizer"
+INSTANCE_FINALIZER = f"{GROUP}/delete-instance"
 
 # Partner mode bookkeeping on the WhatsAppInstance. The id lives in an annotation so that
 # it survives a backup restored without status; the pending marker is written (with a

@@ -518,7 +518,7 @@ def test_operator_lifecycle_as_the_chart_service_account(
         obj = instances.wait(
             "rbac", lambda o: has_condition(o, "Synced", "True"), "Synced=True", 60
         )
-        assert constants.FINALIZER not in (obj["metadata"].get("finalizers") or [])
+        assert not obj["metadata"].get("finalizers")
         # The linking Secret it owns (create), with the QR code.
         linking = wait_for(
             lambda: read_secret(api, apps, "rbac-linking"), "the linking Secret rbac-linking", 30

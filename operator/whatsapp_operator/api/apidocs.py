@@ -482,8 +482,9 @@ def _metadata_section() -> list[str]:
     lines += [f"| `{name}` | {_one_line(text)} |" for name, text in _LABELS]
     lines += [
         "",
-        f"Finalizer: `{constants.FINALIZER}`, only on resources with deletionPolicy Delete "
-        "(deleting them has work to do); the operator adds and removes it itself. "
+        f"Finalizers: `{constants.INSTANCE_FINALIZER}` on WhatsAppInstances with deletionPolicy "
+        "Delete only (deleting them has work to do; the operator adds and removes it); "
+        f"`{constants.FINALIZER}` on partners and profiles. "
         f"Field manager: `{constants.FIELD_MANAGER}`.",
         "",
         "## Events",

@@ -241,12 +241,12 @@ class Instances:
         metadata = entry.body.get("metadata") or {}
         finalizers = list(metadata.get("finalizers") or [])
         wanted = wants_finalizer(entry.body)
-        if wanted == (constants.FINALIZER in finalizers):
+        if wanted == (constants.INSTANCE_FINALIZER in finalizers):
             return
         if wanted:
-            finalizers.append(constants.FINALIZER)
+            finalizers.append(constants.INSTANCE_FINALIZER)
         else:
-            finalizers.remove(constants.FINALIZER)
+            finalizers.remove(constants.INSTANCE_FINALIZER)
         await self._set_finalizers(entry, namespace, name, finalizers)
 
     async def _set_finalizers(
@@ -268,14 +268,14 @@ class Instances:
         if entry.memory.session is not None:
             await entry.memory.session.stop()
             entry.memory.session = None
-        if constants.FINALIZER not in finalizers:
+        if constants.INSTANCE_FINALIZER not in finalizers:
             return None  # nothing of ours holds it: the DELETED event follows
         result = await self.runtime.reconciler.finalize(
             snapshot(body, Entry()), attempt=entry.delete_attempts
         )
         self.post(body, result.events)
         if result.done:
-            finalizers.remove(constants.FINALIZER)
+            finalizers.remove(constants.INSTANCE_FINALIZER)
             await self._set_finalizers(entry, namespace, name, finalizers)
             return None
         entry.delete_attempts += 1
