@@ -289,6 +289,18 @@ async def test_token_rejected_is_stalled_and_names_the_secret_only(world: World)
     assert f"Secret {NS}/wa-token" in stalled.message
     assert TOKEN not in dumped(outcome)
     assert world.api.writes == []
+    # A rotated token is picked up at the next attempt: the cached copy is dropped.
+    assert (NS, "wa-token") in world.secrets.forgotten
+
+
+async def test_only_webhook_token_secrets_are_rechecked_while_idle(world: World) -> None:
+    """A token Secret's change shows as a 401; a webhook token's change shows nowhere."""
+    await world.run(make_body())
+    assert world.memory.referenced_secrets == {(NS, "wa-token")}
+    assert world.memory.rechecked_secrets == frozenset()
+    settings = {**DESIRED_SPEC, "webhookUrlTokenSecretRef": {"name": "hook", "key": "token"}}
+    await world.run(make_body(settings))
+    assert world.memory.rechecked_secrets == {(NS, "hook")}
 
 
 async def test_transient_failure_is_retried(world: World) -> None:

@@ -162,3 +162,16 @@ def test_a_rejected_write_names_the_fields_never_the_values() -> None:
     assert isinstance(error, KubeError)
     assert error.message == "Secret ns/s: rejected by the API server (422): invalid metadata.labels"
     assert value not in error.message
+
+
+async def test_kept_secrets_stay_cached_without_being_read_again(
+    kube: Kube, core: FakeCore, reads: Counter[str]
+) -> None:
+    """Token Secrets are kept for reconciles but not re-read while idle (a 401 re-reads them)."""
+    core.put("s0", data={"k": b"v"})
+    core.put("hook", data={"k": b"v"})
+    await kube.read_secret_key(NS, "s0", "k")
+    await kube.read_secret_key(NS, "hook", "k")
+    assert await kube.recheck_secrets({(NS, "hook")}, keep={(NS, "s0")}) == []
+    assert reads == {"reconcile": 2, "recheck": 1}  # only the rechecked one
+    assert kube.cached_secrets() == 2

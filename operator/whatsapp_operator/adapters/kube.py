@@ -151,19 +151,23 @@ class Kube:
                 return None
             raise _convert(exc, f"Secret {namespace}/{name}") from None
 
-    async def recheck_secrets(self, wanted: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    async def recheck_secrets(
+        self, wanted: set[tuple[str, str]], keep: set[tuple[str, str]] | None = None
+    ) -> list[tuple[str, str]]:
         """Re-read the `wanted` Secrets; those that appeared, changed or went since last seen.
 
-        Cache entries of Secrets no longer wanted are dropped. A Secret never read before
-        is not reported (its readers have not used it yet). A read that fails is skipped:
-        the next recheck tries again.
+        Cache entries of Secrets neither wanted nor in `keep` are dropped (`keep`: still
+        read by reconciles, but not re-read here). A Secret never read before is not
+        reported (its readers have not used it yet). A read that fails is skipped: the
+        next recheck tries again.
         """
-        for key in [key for key in self._versions if key not in wanted]:
+        retained = wanted | (keep or set())
+        for key in [key for key in self._versions if key not in retained]:
             self._versions.pop(key, None)
             self._secrets.pop(key, None)
-        for key in [key for key in self._secrets if key not in wanted]:
+        for key in [key for key in self._secrets if key not in retained]:
             self._secrets.pop(key, None)
-        self._secret_epochs = {k: v for k, v in self._secret_epochs.items() if k in wanted}
+        self._secret_epochs = {k: v for k, v in self._secret_epochs.items() if k in retained}
         changed: list[tuple[str, str]] = []
         for key in sorted(wanted):
             epoch = self._secret_epochs.get(key, 0)

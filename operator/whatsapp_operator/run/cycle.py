@@ -81,6 +81,7 @@ class SecretsApi(CodeStore, ObjectStore, Protocol):
     """The Kubernetes calls a reconcile makes: Secrets, the partner, annotations."""
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
+    def forget_secret(self, namespace: str, name: str) -> None: ...
     async def delete_secret(
         self, namespace: str, name: str, *, owner_uid: str, role: str
     ) -> bool: ...
@@ -144,6 +145,8 @@ class Memory:
     account: Account | None = None
     session: LinkingSession | None = None
     referenced_secrets: frozenset[tuple[str, str]] = frozenset()
+    # Those of them re-read on a timer while the object is idle (`secret_recheck`).
+    rechecked_secrets: frozenset[tuple[str, str]] = frozenset()
     failures: int = 0
     # Deleting an absent Secret is still a write: remember that it is gone.
     linking_secret_removed: bool = False

@@ -100,9 +100,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     runtime.secret_recheck = asyncio.create_task(
         recheck_forever(
             kube,
-            runtime.referenced_secrets,
+            runtime.rechecked_secrets,
             runtime.wake_referencing,
             config.secret_recheck_seconds,
+            kept=runtime.referenced_secrets,
         ),
         name="secret recheck",
     )
@@ -201,6 +202,8 @@ async def _check_partner(
             outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
         entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
         entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
+        # A partner token's change shows only when a createInstance needs it: re-read it.
+        entry.memory.rechecked_secrets = entry.memory.referenced_secrets
         if outcome.status_patch is not None:
             written = await write_status(
                 runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch

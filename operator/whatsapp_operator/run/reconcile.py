@@ -133,7 +133,7 @@ class Reconciler:
             handled=dict(obj.status.handled_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
-        memory.referenced_secrets = self._referenced(cycle)
+        self._note_secrets(cycle, memory)
         partner_ref = obj.spec.partner_ref
         memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
 
@@ -163,6 +163,10 @@ class Reconciler:
             try:
                 await self._converge(cycle, api, desired, memory, wake)
             except gerr.GreenApiError as exc:
+                if isinstance(exc, gerr.TokenRejected):
+                    # Token Secrets are not re-read while idle: a rotated token shows up
+                    # here, and the next attempt reads the Secret afresh.
+                    self.secrets.forget_secret(*self._token_secret(cycle))
                 cycle.fail(
                     failures.from_greenapi(
                         exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
@@ -316,24 +320,27 @@ class Reconciler:
 
     # ------------------------------------------------------------------ observe + act
 
-    def _referenced(
-        self, cycle: Cycle, settings: SettingsSpec | None = None
-    ) -> frozenset[tuple[str, str]]:
+    def _token_secret(self, cycle: Cycle) -> tuple[str, str]:
         token_ref = cycle.obj.spec.instance.token_secret_ref
-        refs = {
-            (
-                cycle.namespace,
-                token_ref.name if token_ref is not None else owned_token_secret(cycle.name),
-            )
-        }
+        name = token_ref.name if token_ref is not None else owned_token_secret(cycle.name)
+        return (cycle.namespace, name)
+
+    def _note_secrets(
+        self, cycle: Cycle, memory: Memory, settings: SettingsSpec | None = None
+    ) -> None:
+        """The Secrets this object reads, and those of them re-read while it is idle.
+
+        Only a webhook token's change shows nowhere else; a token Secret's change shows
+        as GREEN-API refusing the old token, which makes the next attempt re-read it.
+        """
         hook = (settings or cycle.obj.spec.settings).webhook_url_token_secret_ref
-        if hook is not None:
-            refs.add((cycle.namespace, hook.name))
-        return frozenset(refs)
+        rechecked = frozenset({(cycle.namespace, hook.name)} if hook is not None else ())
+        memory.referenced_secrets = rechecked | {self._token_secret(cycle)}
+        memory.rechecked_secrets = rechecked
 
     async def _desired(self, cycle: Cycle, memory: Memory) -> DesiredSettings:
         spec_settings = await layered_spec(cycle, self.profiles, memory)
-        memory.referenced_secrets = self._referenced(cycle, spec_settings)
+        self._note_secrets(cycle, memory, spec_settings)
         values = spec_settings.managed()
         version = ""
         hook = spec_settings.webhook_url_token_secret_ref

@@ -63,8 +63,12 @@ class Runtime:
     # Fire-and-forget work (stopping a deleted object's session), kept so it is not lost.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    def rechecked_secrets(self) -> set[tuple[str, str]]:
+        """The Secrets re-read on a timer: those whose change nothing else reveals."""
+        return {key for entry in self.entries.values() for key in entry.memory.rechecked_secrets}
+
     def referenced_secrets(self) -> set[tuple[str, str]]:
-        """Every Secret a live object reads: the only Secrets re-read and cached."""
+        """Every Secret a live object reads: the only Secrets cached."""
         return {key for entry in self.entries.values() for key in entry.memory.referenced_secrets}
 
     def wake_profile_users(self, namespace: str, name: str) -> None:

@@ -2,10 +2,13 @@
 
 A watch on Secrets needs list and watch on every Secret in the watched namespaces
 (RBAC cannot narrow either to some names or labels), and costs memory for every
-Secret there. Instead, the Secrets that live objects reference (token and webhook
-token Secrets, partner tokens) are re-read by name every few seconds; a
-resourceVersion that moved wakes the objects that read the Secret. The cost is one
-GET per referenced Secret per interval, whatever else the cluster holds.
+Secret there. Instead, the Secrets whose change nothing else reveals (webhook token
+Secrets, partner tokens) are re-read by name every few seconds; a resourceVersion
+that moved wakes the objects that read the Secret. The cost is one GET per such
+Secret per interval, whatever else the cluster holds. Instance token Secrets are not
+re-read while idle (at a thousand instances that alone would be dozens of GETs a
+second): a rotated token shows as GREEN-API refusing the old one, and the next
+attempt reads the Secret again.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ DEFAULT_INTERVAL_SECONDS = 15.0
 class SecretRechecker(Protocol):
     """The Kubernetes side: re-read Secrets by name, report the ones that moved."""
 
-    async def recheck_secrets(self, wanted: set[SecretKey]) -> list[SecretKey]: ...
+    async def recheck_secrets(
+        self, wanted: set[SecretKey], keep: set[SecretKey] | None = None
+    ) -> list[SecretKey]: ...
 
 
 async def recheck_once(
     store: SecretRechecker,
     referenced: Callable[[], set[SecretKey]],
     wake: Callable[[str, str], int],
+    kept: Callable[[], set[SecretKey]] = set,
 ) -> int:
-    """One round: re-read every referenced Secret, wake the readers of those that moved.
+    """One round: re-read every rechecked Secret, wake the readers of those that moved.
 
-    Returns how many objects were woken.
+    `kept` names Secrets that stay cached without being re-read. Returns how many
+    objects were woken.
     """
     woken = 0
-    for namespace, name in await store.recheck_secrets(referenced()):
+    for namespace, name in await store.recheck_secrets(referenced(), kept()):
         count = wake(namespace, name)
         log.debug("Secret %s/%s changed; woke %d object(s)", namespace, name, count)
         woken += count
@@ -50,12 +57,13 @@ async def recheck_forever(
     referenced: Callable[[], set[SecretKey]],
     wake: Callable[[str, str], int],
     interval: float,
+    kept: Callable[[], set[SecretKey]] = set,
 ) -> None:
     """`recheck_once` every `interval` seconds until cancelled; a failed round is logged."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await recheck_once(store, referenced, wake)
+            await recheck_once(store, referenced, wake, kept)
         except asyncio.CancelledError:
             raise
         except Exception:  # the next round tries again; one bad read must not end them

@@ -2,10 +2,12 @@
 
 The operator does not watch Secrets; it re-reads the ones objects reference by name
 (`run/secret_recheck.py`). Here a watched namespace fills with unrelated Secrets of
-1 KiB each while one instance runs; then its token Secret changes, which the recheck
-must notice on its own (no annotation, no poll due: stateSeconds is an hour). That
-wake-up is the sync point: by then the operator has had every chance to react to the
-unrelated Secrets, and it must have done exactly one reconcile, the one for the token.
+1 KiB each while one instance runs; then its webhook token Secret changes, which the
+recheck must notice on its own (no annotation, no poll due: stateSeconds is an hour).
+That wake-up is the sync point: by then the operator has had every chance to react to
+the unrelated Secrets, and it must have done exactly one reconcile, the one for the
+webhook token. (Token Secrets are not rechecked while idle: a rotated token shows as
+GREEN-API refusing the old one.)
 
 Size: WAOP_E2E_UNRELATED_SECRETS (default 10,000: creating them takes about 50 s on
 the local control plane); the RSS bound scales with it (10 MiB at 10,000, never below
@@ -71,7 +73,21 @@ def test_unrelated_secrets_add_no_memory_and_no_reconciles(
 ) -> None:
     name = "quiet"
     id_instance = scenario.seed(name, state="authorized")
-    scenario.create(name, intervals=QUIET)
+    client.CoreV1Api(scenario.api).create_namespaced_secret(
+        scenario.namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=f"{name}-hook"), string_data={"token": "hook-1"}
+        ),
+    )
+    scenario.leaks.add("webhook token", "hook-1")
+    scenario.create(
+        name,
+        intervals=QUIET,
+        settings={
+            "webhookUrl": "https://hooks.example.com/quiet",
+            "webhookUrlTokenSecretRef": {"name": f"{name}-hook", "key": "token"},
+        },
+    )
     # Generous: a just-started operator may take a while to notice a new namespace.
     scenario.instances.wait_condition(name, "Ready", "True", timeout=120)
     pid = operator.process.pid
@@ -84,13 +100,13 @@ def test_unrelated_secrets_add_no_memory_and_no_reconciles(
 
     create_unrelated(scenario.api, scenario.namespace, COUNT)
 
-    # The sync point: a change to the one referenced Secret, noticed by the recheck.
+    # The sync point: a change to the rechecked Secret, noticed by the recheck.
     client.CoreV1Api(scenario.api).patch_namespaced_secret(
-        f"{name}-token", scenario.namespace, {"metadata": {"annotations": {"touched": "yes"}}}
+        f"{name}-hook", scenario.namespace, {"metadata": {"annotations": {"touched": "yes"}}}
     )
     wait_for(
         lambda: metric(operator, RECONCILES[0], kind=RECONCILES[1]) > reconciles_before,
-        "the reconcile woken by the token Secret's change",
+        "the reconcile woken by the webhook token Secret's change",
         60,
     )
     obj = scenario.instances.get(name)
@@ -110,14 +126,15 @@ def test_unrelated_secrets_add_no_memory_and_no_reconciles(
     )
     # The cost figure for the README (reported, not asserted: it is a rate).
     minutes = (time.monotonic() - started) / 60
-    print(f"\nrecheck: {rechecks:.0f} Secret GETs in {minutes:.2f} min for 1 referenced Secret")
+    print(f"\nrecheck: {rechecks:.0f} Secret GETs in {minutes:.2f} min for 1 rechecked Secret")
     print(
         f"\n{COUNT} unrelated Secrets: operator RSS {rss_before} -> {rss_after} KiB "
         f"({rss_after - rss_before:+d} KiB, bound {RSS_BOUND_KIB}); reconciles {reconciles:.0f}; "
         f"GREEN-API calls {new_calls}; Secret GETs by reconciles {reads:.0f}"
     )
     assert reconciles == 1
-    assert {m: n for m, n in new_calls.items() if n} == {"getstateinstance": 1}
+    # A new version of a desired value: the settings are read again, and found in sync.
+    assert {m: n for m, n in new_calls.items() if n} == {"getstateinstance": 1, "getsettings": 1}
     assert reads == 0  # the recheck had already brought the new version
     assert rss_after - rss_before < RSS_BOUND_KIB
     assert has_condition(obj, "Ready", "True")
