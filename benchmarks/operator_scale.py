@@ -104,7 +104,7 @@ class Launcher:
         if self.args.profile_memory == "tracemalloc":
             self.reports.append(report)
             wrapper = str(ROOT / "benchmarks" / "traced_operator.py")
-            prefix = [sys.executable, "-X", "tracemalloc=25", wrapper]
+            prefix = [sys.executable, wrapper]
             env = {"WAOP_TRACEMALLOC_REPORT": str(report)}
             return self.rig.operator(NAMESPACE, name, prefix=prefix, env=env)
         if self.args.profile_memory == "memray":
