@@ -1,328 +1,199 @@
-"""Scale benchmark of the operator on the local control plane against the emulator.
+"""Scale benchmark: the operator and the kopf floor side by side, in one run.
 
-Run: `.venv/bin/python benchmarks/operator_scale.py [--instances 100] [--idle 90]`
+Run: `.venv/bin/python benchmarks/operator_scale.py [--instances 100[,1000,...]]
+[--phases idle,edit,restart] [--skip-floor] [--output report.md]
+[--profile-memory tracemalloc|memray]`
 
-Creates N token Secrets and N WhatsAppInstances (each asking for 3 settings that differ from
-GREEN-API's defaults), seeds N authorized instances in the emulator (real rate limits on),
-starts the operator as a subprocess and measures:
-  * convergence: operator start -> every object Ready=True and Synced=True for its generation;
-  * the idle window: writes to WhatsAppInstances (watch MODIFIED events), Events posted,
-    GREEN-API calls by method, operator CPU and RSS;
-  * a restart with N settled objects: time until the first reconcile pass is over and the
-    writes it caused (expected 0).
-Everything listens on 127.0.0.1; the load is bounded by N.
+For each size N and each operator (the real one, then the trivial kopf operator of
+`floor_operator.py`), on a fresh control plane and a fresh emulator of its own: N token
+Secrets, N authorized emulator instances and N WhatsAppInstances (three settings that
+differ from GREEN-API's defaults) exist before the operator starts, as after a restart.
+Then the phases: converge (always), idle, edit, restart. docs/performance.md says what
+each figure means and how it is measured; the table goes to stdout and to `--output`.
+Everything listens on 127.0.0.1; the load is bounded by N (at most 10,000).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
+import math
 import os
-import secrets
-import socket
+import signal
 import sys
-import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
-from typing import Any
 
-from kubernetes import client, config, watch
+from pacing import FLOOR_CALL_SECONDS, Timings, inherent_wait, mean_wait
+from rig import FAST_EMULATOR, ROOT, Rig
+from scale_phases import Figures, PhaseRunner, Plan
+from scale_report import Column, add_memory_slopes, render
 
-from whatsapp_operator.devtools.controlplane import ControlPlane
-from whatsapp_operator.devtools.polling import wait_until
 from whatsapp_operator.devtools.process import ManagedProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
-GROUP, VERSION, PLURAL = "whatsapp-operator.io", "v1alpha1", "whatsappinstances"
 FIRST_ID = 7105100000
+MAX_INSTANCES = 10_000
+PHASES = ("idle", "edit", "restart")
+# FAST_EMULATOR's values, for the inherent-wait formula.
+STARTING_SECONDS, APPLY_SECONDS = 1.0, 2.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _sizes(text: str) -> list[int]:
+    sizes = [int(part) for part in text.split(",") if part.strip()]
+    if not sizes or any(not 1 <= n <= MAX_INSTANCES for n in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be within 1..{MAX_INSTANCES:,}")
+    return sizes
 
 
-def admin(url: str, path: str, body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{url}{path}",
-        data=data,
-        method="POST" if data else "GET",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+def _phases(text: str) -> frozenset[str]:
+    chosen = frozenset(part for part in text.split(",") if part)
+    if not chosen <= set(PHASES):
+        raise argparse.ArgumentTypeError(f"phases are {', '.join(PHASES)} (converge always runs)")
+    return chosen
 
 
-def proc_stats(pid: int) -> tuple[float, float]:
-    """(cpu seconds, RSS MiB) of a process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    rss_kib = next(
-        int(line.split()[1])
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmRSS:")
-    )
-    return cpu, rss_kib / 1024
-
-
-def calls(url: str) -> dict[str, int]:
-    totals: dict[str, int] = {}
-    for scope, methods in admin(url, "/admin/counters").items():
-        if not scope.isdigit():
-            continue
-        for method, outcomes in methods.items():
-            totals[method] = totals.get(method, 0) + int(outcomes["total"])
-            if "429" in outcomes:
-                totals["429"] = totals.get("429", 0) + int(outcomes["429"])
-    return totals
-
-
-def settled(custom: client.CustomObjectsApi, n: int) -> bool:
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
-    done = 0
-    for item in items:
-        status = item.get("status", {})
-        if status.get("observedGeneration") != item["metadata"]["generation"]:
-            continue
-        conditions = {c["type"]: c["status"] for c in status.get("conditions", [])}
-        if conditions.get("Ready") == "True" and conditions.get("Synced") == "True":
-            done += 1
-    return done == n
-
-
-class Writes:
-    """Counts MODIFIED events on WhatsAppInstances while running."""
-
-    def __init__(self, api: client.ApiClient) -> None:
-        self.count = 0
-        self._stop = threading.Event()
-        self._watch = watch.Watch()
-        custom = client.CustomObjectsApi(api)
-        resource_version = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)[
-            "metadata"
-        ]["resourceVersion"]
-        self._thread = threading.Thread(
-            target=self._run, args=(custom, resource_version), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, custom: client.CustomObjectsApi, resource_version: str) -> None:
-        try:
-            self._count(custom, resource_version)
-        except Exception:  # the stream is cut on purpose by stop()
-            if not self._stop.is_set():
-                raise
-
-    def _count(self, custom: client.CustomObjectsApi, resource_version: str) -> None:
-        for event in self._watch.stream(
-            custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            NAMESPACE,
-            PLURAL,
-            resource_version=resource_version,
-            timeout_seconds=3600,
-        ):
-            if self._stop.is_set():
-                break
-            if event["type"] == "MODIFIED":
-                self.count += 1
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._watch.stop()
-        return self.count
-
-
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=100)
+    parser.add_argument("--instances", type=_sizes, default=[100], help="sizes, comma-separated")
+    parser.add_argument("--phases", type=_phases, default=frozenset(PHASES))
+    parser.add_argument("--skip-floor", action="store_true", help="run the operator only")
     parser.add_argument("--idle", type=float, default=90.0, help="idle window in seconds")
     parser.add_argument("--state-seconds", type=int, default=30)
-    args = parser.parse_args()
-    n = args.instances
-    logs = Path(tempfile.mkdtemp(prefix="waop-bench-"))
-    cluster = ControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml")), log_dir=logs)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    emulator = ManagedProcess(
-        "emulator",
-        [
-            sys.executable,
-            "-m",
-            "whatsapp_operator.cli",
-            "emulator",
-            "--port",
-            str(port),
-            "--starting-seconds",
-            "1",
-            "--settings-apply-seconds",
-            "2",
-            "--log-level",
-            "WARNING",
-        ],
-        logs / "emulator.log",
+    parser.add_argument("--settle-seconds", type=int, default=5)
+    parser.add_argument("--edits", type=int, default=200, help="objects edited (at most N)")
+    parser.add_argument("--edit-spacing", type=float, default=0.02, help="seconds between edits")
+    parser.add_argument("--restart-samples", type=int, default=20)
+    parser.add_argument("--restart-spread", type=float, default=10.0, help="seconds")
+    parser.add_argument("--output", type=Path, help="also write the markdown report here")
+    parser.add_argument("--profile-memory", choices=("tracemalloc", "memray"))
+    return parser.parse_args(argv)
+
+
+def spec(args: argparse.Namespace) -> dict[str, object]:
+    """Each WhatsAppInstance's spec, less its instance reference."""
+    return {
+        "settings": {
+            "incomingWebhook": True,
+            "outgoingWebhook": True,
+            "delaySendMessagesMilliseconds": 1000,
+        },
+        "intervals": {
+            "stateSeconds": args.state_seconds,
+            "settingsSeconds": 300,
+            "settleSeconds": args.settle_seconds,
+        },
+    }
+
+
+class Launcher:
+    """Builds the process for one start of an operator (0: first start, 1: the restart)."""
+
+    def __init__(self, rig: Rig, kind: str, args: argparse.Namespace) -> None:
+        self.rig, self.kind, self.args = rig, kind, args
+        self.reports: list[Path] = []
+
+    def __call__(self, start: int) -> ManagedProcess:
+        name = f"{self.kind}-{start}"
+        if self.kind == "floor":
+            floor = str(ROOT / "benchmarks" / "floor_operator.py")
+            argv = [sys.executable, "-m", "kopf", "run", "--standalone"]
+            return self.rig.process(name, [*argv, "--namespace", NAMESPACE, floor])
+        report = self.rig.logs / f"{name}-memory"
+        if self.args.profile_memory == "tracemalloc":
+            self.reports.append(report)
+            wrapper = str(ROOT / "benchmarks" / "traced_operator.py")
+            prefix = [sys.executable, wrapper]
+            env = {"WAOP_TRACEMALLOC_REPORT": str(report)}
+            return self.rig.operator(NAMESPACE, name, prefix=prefix, env=env)
+        if self.args.profile_memory == "memray":
+            binary = report.with_suffix(".bin")
+            self.reports.append(binary)
+            prefix = [sys.executable, "-m", "memray", "run", "-q", "-o", str(binary)]
+            return self.rig.operator(
+                NAMESPACE, name, prefix=[*prefix, "-m", "whatsapp_operator.cli"]
+            )
+        return self.rig.operator(NAMESPACE, name)
+
+    def converged(self, process: ManagedProcess) -> None:
+        """A tracemalloc dump right after the burst, when the heap is at its largest."""
+        if self.args.profile_memory == "tracemalloc" and process.pid is not None:
+            os.kill(process.pid, signal.SIGUSR1)
+
+
+def run_one(kind: str, n: int, args: argparse.Namespace) -> tuple[Figures, list[Path], Path]:
+    """One operator at one size on a fresh rig: every chosen phase."""
+    with Rig(f"waop-scale-{kind}-{n}-", FAST_EMULATOR) as rig:
+        rig.namespace(NAMESPACE)
+        ids = rig.adopted_fleet(NAMESPACE, n, FIRST_ID, spec(args), state="authorized")
+        plan = Plan(
+            n=n,
+            phases=args.phases,
+            idle_seconds=args.idle,
+            state_seconds=args.state_seconds,
+            edits=args.edits,
+            edit_spacing=args.edit_spacing,
+            restart_samples=args.restart_samples,
+            restart_spread=args.restart_spread,
+            real_operator=kind == "operator",
+        )
+        launcher = Launcher(rig, kind, args)
+        runner = PhaseRunner(rig, NAMESPACE, ids, plan, launcher, launcher.converged)
+        print(f"[{kind} N={n}] converging (logs in {rig.logs})", flush=True)
+        runner.converge()
+        for phase in PHASES:
+            if phase in args.phases:
+                print(f"[{kind} N={n}] {phase}", flush=True)
+                getattr(runner, {"edit": "edit_latency"}.get(phase, phase))()
+        figures = runner.finish()
+    return figures, launcher.reports, rig.logs
+
+
+def derive(kind: str, n: int, figures: Figures, timings: Timings) -> None:
+    """Rates from the converge time and the inherent wait."""
+    values = figures.values
+    inherent = inherent_wait(timings) if kind == "operator" else FLOOR_CALL_SECONDS
+    values["inherent_s"] = inherent
+    converge = values["converge_s"]
+    values["converge_rate"] = n / converge
+    beyond = converge - inherent
+    values["rate_beyond"] = n / beyond if beyond > 0 else math.nan
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the report."""
+    args = parse_args(argv)
+    if args.profile_memory == "memray" and importlib.util.find_spec("memray") is None:
+        print("memray is not installed: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+    timings = Timings(STARTING_SECONDS, APPLY_SECONDS, args.settle_seconds, args.state_seconds)
+    inherent_wait(timings)  # refuse timings the formula does not cover before any work
+    kinds = ["operator"] if args.skip_floor else ["operator", "floor"]
+    columns: list[Column] = []
+    for n in args.instances:
+        for kind in kinds:
+            figures, reports, logs = run_one(kind, n, args)
+            derive(kind, n, figures, timings)
+            columns.append(Column(kind, n, figures))
+            for report in reports:
+                print(f"[{kind} N={n}] memory report: {report}* (logs in {logs})", flush=True)
+    add_memory_slopes(columns)
+    preamble = (
+        f"# Scale benchmark ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+        f"Phases: converge, {', '.join(sorted(args.phases)) or 'nothing else'}; "
+        f"idle window {args.idle:g} s; stateSeconds {args.state_seconds}, settleSeconds "
+        f"{args.settle_seconds}; emulator starting {STARTING_SECONDS:g} s, settings applied "
+        f"after {APPLY_SECONDS:g} s; inherent wait {inherent_wait(timings):.2f} s at most "
+        f"({mean_wait(timings):.2f} s on average); edits: {args.edits} objects "
+        f"{args.edit_spacing * 1000:g} ms apart; restart samples: {args.restart_samples} over "
+        f"{args.restart_spread:g} s. Each column ran on a fresh control plane and emulator."
     )
-    operator: ManagedProcess | None = None
-    try:
-        cluster.start()
-        emulator.start()
-        wait_until(lambda: _up(url), "emulator", timeout=30)
-        configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=str(cluster.kubeconfig), client_configuration=configuration
-        )
-        configuration.connection_pool_maxsize = 16
-        api = client.ApiClient(configuration)
-        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
-        for i in range(n):
-            token = secrets.token_hex(25)
-            admin(
-                url,
-                "/admin/instances",
-                {
-                    "idInstance": FIRST_ID + i,
-                    "apiTokenInstance": token,
-                    "state": "authorized",
-                    "phone": f"7900{i:07d}",
-                },
-            )
-            core.create_namespaced_secret(
-                NAMESPACE,
-                client.V1Secret(
-                    metadata=client.V1ObjectMeta(name=f"wa-{i}"),
-                    string_data={"apiTokenInstance": token},
-                ),
-            )
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                NAMESPACE,
-                PLURAL,
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "WhatsAppInstance",
-                    "metadata": {"name": f"wa-{i}"},
-                    "spec": {
-                        "instance": {
-                            "id": FIRST_ID + i,
-                            "apiUrl": url,
-                            "tokenSecretRef": {"name": f"wa-{i}"},
-                        },
-                        "settings": {
-                            "incomingWebhook": True,
-                            "outgoingWebhook": True,
-                            "delaySendMessagesMilliseconds": 1000,
-                        },
-                        "intervals": {
-                            "stateSeconds": args.state_seconds,
-                            "settingsSeconds": 300,
-                            "settleSeconds": 5,
-                        },
-                    },
-                },
-            )
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        argv = [
-            sys.executable,
-            "-m",
-            "whatsapp_operator.cli",
-            "run",
-            "--namespace",
-            NAMESPACE,
-            "--liveness",
-            "",
-            "--allowed-api-url",
-            url,
-        ]
-        operator = ManagedProcess("operator", argv, logs / "operator.log", env=env)
-        started = time.monotonic()
-        operator.start()
-        wait_until(
-            lambda: settled(custom, n), f"{n} objects Ready and Synced", timeout=900, interval=0.5
-        )
-        converged = time.monotonic() - started
-        assert operator.pid is not None
-        _, rss_after_burst = proc_stats(operator.pid)
-
-        # Idle: nothing changes; the operator only polls GREEN-API.
-        events_before = len(core.list_namespaced_event(NAMESPACE).items)
-        calls_before = calls(url)
-        cpu_before, _ = proc_stats(operator.pid)
-        writes = Writes(api)
-        time.sleep(args.idle)  # the measured window itself, not a wait for a condition
-        idle_writes = writes.stop()
-        cpu_after, rss_idle = proc_stats(operator.pid)
-        calls_after = calls(url)
-        events_after = len(core.list_namespaced_event(NAMESPACE).items)
-        idle_calls = {m: calls_after.get(m, 0) - calls_before.get(m, 0) for m in calls_after}
-
-        # Restart with N settled objects.
-        operator.stop(timeout=15)
-        writes = Writes(api)
-        calls_before = calls(url)
-        restarted = time.monotonic()
-        operator.start()
-        wait_until(
-            lambda: (
-                sum(
-                    calls(url).get(m, 0) - calls_before.get(m, 0)
-                    for m in ("getStateInstance", "getstateinstance")
-                )
-                >= n
-            ),
-            "every object reconciled once after the restart",
-            timeout=300,
-            interval=0.5,
-        )
-        resume = time.monotonic() - restarted
-        time.sleep(5)  # let the last status patches (if any) arrive before counting
-        restart_writes = writes.stop()
-        _, rss_restart = proc_stats(operator.pid)
-
-        print(f"instances:                         {n}")
-        print(
-            f"converge (start -> all Ready):     {converged:.1f} s ({n / converged:.1f} objects/s)"
-        )
-        print(f"operator RSS after the burst:      {rss_after_burst:.0f} MiB")
-        print(
-            f"idle window:                       {args.idle:.0f} s "
-            f"(stateSeconds {args.state_seconds})"
-        )
-        print(f"  WhatsAppInstance writes:         {idle_writes}")
-        print(f"  Events posted:                   {events_after - events_before}")
-        print(f"  GREEN-API calls:                 {json.dumps(idle_calls, sort_keys=True)}")
-        print(
-            f"  operator CPU:                    "
-            f"{100 * (cpu_after - cpu_before) / args.idle:.1f} % of one core"
-        )
-        print(f"  operator RSS:                    {rss_idle:.0f} MiB")
-        print(
-            f"restart -> every object reconciled: {resume:.1f} s, "
-            f"writes caused: {restart_writes}, RSS {rss_restart:.0f} MiB"
-        )
-        print(f"GREEN-API 429 answers (whole run): {calls(url).get('429', 0)}")
-        return 0
-    finally:
-        if operator is not None:
-            operator.stop(timeout=15)
-        emulator.stop(timeout=10)
-        cluster.stop()
-
-
-def _up(url: str) -> bool:
-    try:
-        admin(url, "/admin/health")
-    except OSError:
-        return False
-    return True
+    report = render(columns, preamble)
+    print(report)
+    if args.output is not None:
+        args.output.write_text(report, encoding="utf-8")
+    return 0
 
 
 if __name__ == "__main__":

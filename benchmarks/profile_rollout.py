@@ -15,23 +15,16 @@ one settle window, which is the least time an instance stays in flight).
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
-from operator_scale import ROOT, _up, admin, free_port
+from kubernetes import client
+from rig import FAST_EMULATOR, GROUP, VERSION, Rig, admin
 
-from whatsapp_operator.devtools.controlplane import ControlPlane
 from whatsapp_operator.devtools.polling import wait_until
-from whatsapp_operator.devtools.process import ManagedProcess
 
 NAMESPACE = "bench-rollout"
-GROUP, VERSION = "whatsapp-operator.io", "v1alpha1"
 FIRST_ID = 7105200000
 SETTLE_SECONDS = 5
 
@@ -66,6 +59,7 @@ def journal_peak(url: str, ids: list[int], since: float) -> tuple[int, int]:
 
 
 def main() -> int:
+    """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--max-unavailable", default="10%")
@@ -74,41 +68,9 @@ def main() -> int:
     limit: int | str = args.max_unavailable
     if not str(limit).endswith("%"):
         limit = int(limit)
-    logs = Path(tempfile.mkdtemp(prefix="waop-rollout-"))
-    cluster = ControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml")), log_dir=logs)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    emulator = ManagedProcess(
-        "emulator",
-        [
-            sys.executable,
-            "-m",
-            "whatsapp_operator.cli",
-            "emulator",
-            "--port",
-            str(port),
-            "--starting-seconds",
-            "1",
-            "--settings-apply-seconds",
-            "2",
-            "--log-level",
-            "WARNING",
-        ],
-        logs / "emulator.log",
-    )
-    operator: ManagedProcess | None = None
-    try:
-        cluster.start()
-        emulator.start()
-        wait_until(lambda: _up(url), "emulator", timeout=30)
-        configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=str(cluster.kubeconfig), client_configuration=configuration
-        )
-        configuration.connection_pool_maxsize = 16
-        api = client.ApiClient(configuration)
-        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    with Rig("waop-rollout-", FAST_EMULATOR) as rig:
+        url, custom = rig.url, rig.custom
+        rig.namespace(NAMESPACE)
         custom.create_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -124,54 +86,16 @@ def main() -> int:
                 },
             },
         )
-        ids = [FIRST_ID + i for i in range(n)]
-        for i, id_instance in enumerate(ids):
-            token = secrets.token_hex(25)
-            admin(
-                url,
-                "/admin/instances",
-                {
-                    "idInstance": id_instance,
-                    "apiTokenInstance": token,
-                    "state": "authorized",
-                    "phone": f"7900{i:07d}",
-                },
-            )
-            core.create_namespaced_secret(
-                NAMESPACE,
-                client.V1Secret(
-                    metadata=client.V1ObjectMeta(name=f"wa-{i}"),
-                    string_data={"apiTokenInstance": token},
-                ),
-            )
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                NAMESPACE,
-                "whatsappinstances",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "WhatsAppInstance",
-                    "metadata": {"name": f"wa-{i}"},
-                    "spec": {
-                        "instance": {
-                            "id": id_instance,
-                            "apiUrl": url,
-                            "tokenSecretRef": {"name": f"wa-{i}"},
-                        },
-                        "settingsProfileRef": {"name": "fleet"},
-                        "intervals": {
-                            "stateSeconds": 30,
-                            "settingsSeconds": 300,
-                            "settleSeconds": SETTLE_SECONDS,
-                        },
-                    },
-                },
-            )
-        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
-        argv = [sys.executable, "-m", "whatsapp_operator.cli", "run"]
-        argv += ["--namespace", NAMESPACE, "--liveness", "", "--allowed-api-url", url]
-        operator = ManagedProcess("operator", argv, logs / "operator.log", env=env)
+        spec = {
+            "settingsProfileRef": {"name": "fleet"},
+            "intervals": {
+                "stateSeconds": 30,
+                "settingsSeconds": 300,
+                "settleSeconds": SETTLE_SECONDS,
+            },
+        }
+        ids = rig.adopted_fleet(NAMESPACE, n, FIRST_ID, spec, state="authorized")
+        operator = rig.operator(NAMESPACE)
         started = time.monotonic()
         operator.start()
         wait_until(lambda: rolled_out(custom, n), "first revision", timeout=7200, interval=1.0)
@@ -211,12 +135,7 @@ def main() -> int:
         print(f"setSettings calls for the change:   {writes}")
         print(f"peak in flight (profile status):    {peak_status}")
         print(f"peak writes in 0.9 settle window:   {peak_journal}")
-        return 0
-    finally:
-        if operator is not None:
-            operator.stop(timeout=15)
-        emulator.stop(timeout=10)
-        cluster.stop()
+    return 0
 
 
 if __name__ == "__main__":

@@ -97,6 +97,15 @@ class EmulatorAdmin:
     async def reset_counters(self) -> None:
         await self._call("DELETE", "/counters")
 
+    async def timeline(self, method: str, since: float, until: float) -> dict[str, Any]:
+        """Calls of `method` per wall-clock second in [since, until)."""
+        response = await self._client.get(
+            "/admin/timeline", params={"method": method, "since": since, "until": until}
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
     async def faults(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call("GET", "/faults")
         return result

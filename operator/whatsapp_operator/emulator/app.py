@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from whatsapp_operator.emulator import admin, api
+from whatsapp_operator.emulator import admin, admin_timeline, api
 from whatsapp_operator.emulator.config import EmulatorConfig
 from whatsapp_operator.emulator.state import EmulatorState
 
@@ -61,7 +61,9 @@ async def observe(
         raise
     finally:
         if scope is not None:
-            request.app[api.STATE_KEY].counters.count(scope, method, outcome)
+            state = request.app[api.STATE_KEY]
+            state.counters.count(scope, method, outcome)
+            state.timeline.count(method, time.time())
         if access_log.isEnabledFor(logging.DEBUG):
             access_log.debug(
                 "%s %s -> %s in %.1f ms",
@@ -85,6 +87,7 @@ def build_app(config: EmulatorConfig | None = None) -> web.Application:
     app.on_shutdown.append(_close_sockets)
     api.add_routes(app)
     admin.add_routes(app)
+    admin_timeline.add_routes(app)
     return app
 
 

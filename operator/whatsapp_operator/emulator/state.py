@@ -16,6 +16,7 @@ from whatsapp_operator.emulator.instances import Instance, Registry
 from whatsapp_operator.emulator.qrcodes import QrCache
 from whatsapp_operator.emulator.ratelimit import RateLimiter
 from whatsapp_operator.emulator.settings import DELAY_FIELD, PROXY_FIELD, validate_settings
+from whatsapp_operator.emulator.timeline import CallTimeline
 
 log = logging.getLogger("whatsapp_operator.emulator")
 
@@ -31,6 +32,7 @@ class EmulatorState:
         self.registry = Registry(self.rng, config.id_prefix)
         self.qr = QrCache()
         self.counters = Counters()
+        self.timeline = CallTimeline()
         self.partner_tokens: set[str] = set(config.partner_tokens)
         self.ws_sessions: set[int] = set()
         self.sockets: set[web.WebSocketResponse] = set()
