@@ -289,8 +289,10 @@ async def test_token_rejected_is_stalled_and_names_the_secret_only(world: World)
     assert f"Secret {NS}/wa-token" in stalled.message
     assert TOKEN not in dumped(outcome)
     assert world.api.writes == []
-    # A rotated token is picked up at the next attempt: the cached copy is dropped.
+    # A rotated token is picked up at the next attempt: the cached copy is dropped, and
+    # while the object fails its token Secret is re-read on the recheck timer too.
     assert (NS, "wa-token") in world.secrets.forgotten
+    assert (NS, "wa-token") in world.memory.rechecked_secrets
 
 
 async def test_only_webhook_token_secrets_are_rechecked_while_idle(world: World) -> None:

@@ -182,6 +182,9 @@ class Reconciler:
         record_profile(cycle, self.rollout)
         linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
         outcome = self._report(cycle, memory, linking)
+        if cycle.failure is not None:
+            # A person fixes a failing object by fixing its Secrets: watch all of them.
+            memory.rechecked_secrets = memory.referenced_secrets
         remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
         return outcome
 
