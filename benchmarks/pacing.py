@@ -4,12 +4,12 @@ Converge time for N objects is this wait plus the time the work itself takes. Th
 benchmark reports the rate over the time beyond it, N / (converge - inherent), which
 is what a faster operator could improve; the inherent wait itself only shorter timings
 could. The figures below mirror the operator's pacing; keep them in step with
-`run/handlers.py` (the daemon's initial delay) and `decide/requeue.py` (the jitter).
+`run/instances.py` (the first-reconcile spread of an object not yet settled) and `decide/requeue.py` (the jitter).
 
 An adopted, authorized instance whose settings differ from the spec converges in two
 reconciles (docs/performance.md, "Inherent wait"):
 
-1. after the daemon's initial delay, uniform in [0, INITIAL_DELAY_MAX]: getStateInstance,
+1. after the first-reconcile spread, uniform in [0, INITIAL_DELAY_MAX]: getStateInstance,
    getSettings, getWaSettings, then setSettings (GREEN-API reboots the instance: it is
    `starting` for `starting_seconds`, and applies the values after `apply_seconds`);
 2. once the settle window is over, `requeue.after_success` waits
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# run/handlers.py: @kopf.daemon(initial_delay=random.uniform(0.0, 2.0))
+# run/instances.py: _FIRST_SPREAD_SECONDS (an object seen first and not settled starts within it)
 INITIAL_DELAY_MAX = 2.0
 # decide/requeue.py: after_success multiplies the delay by uniform(0.9, 1.1)
 JITTER_LOW, JITTER_HIGH = 0.9, 1.1
