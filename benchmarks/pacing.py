@@ -4,7 +4,8 @@ Converge time for N objects is this wait plus the time the work itself takes. Th
 benchmark reports the rate over the time beyond it, N / (converge - inherent), which
 is what a faster operator could improve; the inherent wait itself only shorter timings
 could. The figures below mirror the operator's pacing; keep them in step with
-`run/instances.py` (the first-reconcile spread of an object not yet settled) and `decide/requeue.py` (the jitter).
+`run/instances.py` (the first-reconcile spread of an object not yet settled) and
+`decide/requeue.py` (the jitter).
 
 An adopted, authorized instance whose settings differ from the spec converges in two
 reconciles (docs/performance.md, "Inherent wait"):
