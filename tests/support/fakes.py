@@ -190,12 +190,6 @@ class FakeSecrets:
 
     # (namespace, name) -> (data, resourceVersion)
     store: dict[tuple[str, str], tuple[dict[str, str], str]] = field(default_factory=dict)
-    # Secrets whose cached copy the reconcile dropped (`forget_secret`), in order.
-    forgotten: list[tuple[str, str]] = field(default_factory=list)
-
-    def forget_secret(self, namespace: str, name: str) -> None:
-        """Record that the reconcile asked for a fresh read (the fake has no cache)."""
-        self.forgotten.append((namespace, name))
 
     reads: list[tuple[str, str, str]] = field(default_factory=list)
     applied: list[AppliedSecret] = field(default_factory=list)

@@ -163,10 +163,6 @@ class Reconciler:
             try:
                 await self._converge(cycle, api, desired, memory, wake)
             except gerr.GreenApiError as exc:
-                if isinstance(exc, gerr.TokenRejected):
-                    # Token Secrets are not re-read while idle: a rotated token shows up
-                    # here, and the next attempt reads the Secret afresh.
-                    self.secrets.forget_secret(*self._token_secret(cycle))
                 cycle.fail(
                     failures.from_greenapi(
                         exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
@@ -183,7 +179,8 @@ class Reconciler:
         linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
         outcome = self._report(cycle, memory, linking)
         if cycle.failure is not None:
-            # A person fixes a failing object by fixing its Secrets: watch all of them.
+            # A person fixes a failing object by fixing its Secrets, and a rotated token
+            # shows as GREEN-API refusing the old one: re-read all of them on the timer.
             memory.rechecked_secrets = memory.referenced_secrets
         remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
         return outcome
@@ -334,7 +331,7 @@ class Reconciler:
         """The Secrets this object reads, and those of them re-read while it is idle.
 
         Only a webhook token's change shows nowhere else; a token Secret's change shows
-        as GREEN-API refusing the old token, which makes the next attempt re-read it.
+        as GREEN-API refusing the old token, and a failing object's Secrets are rechecked.
         """
         hook = (settings or cycle.obj.spec.settings).webhook_url_token_secret_ref
         rechecked = frozenset({(cycle.namespace, hook.name)} if hook is not None else ())

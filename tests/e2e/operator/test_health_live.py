@@ -21,6 +21,7 @@ from support.kube_helpers import condition, has_condition, put_secret, wait_for
 from tests.e2e.operator.harness import EMULATOR_ARGS, Emulator, Scenario, new_token
 from tests.integration.test_kstatus import BUILD, compute
 from tests.unit.test_argocd_health import _health
+from whatsapp_operator import constants
 
 KIND = "WhatsAppInstance"
 # Long enough that the operator's Reconciling=True (ApplyingSettings) is seen by polling.
@@ -103,6 +104,9 @@ def test_kstatus_and_argocd_health_read_live_statuses(
     wrong = new_token()
     scenario.leaks.add("wrong token", wrong)
     put_secret(scenario.api, scenario.namespace, f"{name}-token", {"apiTokenInstance": wrong})
+    # A healthy object's token Secret is not re-read while idle (a rotation shows as a 401):
+    # ask for the reconcile that reads it again, as a person who just changed it would.
+    scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "wrong-token"})
     try:
         stalled = scenario.instances.wait_condition(
             name, "Stalled", "True", "TokenRejected", timeout=40
