@@ -334,9 +334,14 @@ class Reconciler:
         as GREEN-API refusing the old token, and a failing object's Secrets are rechecked.
         """
         hook = (settings or cycle.obj.spec.settings).webhook_url_token_secret_ref
-        rechecked = frozenset({(cycle.namespace, hook.name)} if hook is not None else ())
-        memory.referenced_secrets = rechecked | {self._token_secret(cycle)}
-        memory.rechecked_secrets = rechecked
+        rechecked = {(cycle.namespace, hook.name)} if hook is not None else set()
+        token = self._token_secret(cycle)
+        if cycle.obj.spec.instance.token_secret_ref is None:
+            # The operator's own token Secret (partner mode): if it goes (a restore whose
+            # old Secrets were collected, a person), the operator writes it again.
+            rechecked.add(token)
+        memory.referenced_secrets = frozenset({*rechecked, token})
+        memory.rechecked_secrets = frozenset(rechecked)
 
     async def _desired(self, cycle: Cycle, memory: Memory) -> DesiredSettings:
         spec_settings = await layered_spec(cycle, self.profiles, memory)
