@@ -31,6 +31,8 @@ _MIN_SECRET_LENGTH = 6
 # Short-lived values (QR images, pairing codes) registered at once, at most: a safety net
 # should expiry and forgetting ever fall behind; the oldest registrations go first.
 MAX_SHORT_LIVED = 1024
+# Up to this many values, searching the line for each is cheaper than scanning windows.
+_SCAN_THRESHOLD = 64
 
 
 class SecretRegistry:
@@ -53,13 +55,21 @@ class SecretRegistry:
         self._short_lived: dict[str, float] = {}
         self._next_expiry = math.inf
         self.values: frozenset[str] = frozenset()
+        # The same values by length, for scanning a line in one pass per length; the
+        # permanent ones kept up to date on each add, so an add costs one length group.
+        self._by_length: dict[int, frozenset[str]] = {}
+        self._permanent_by_length: dict[int, frozenset[str]] = {}
 
     def add(self, value: str, *, ttl: float | None = None) -> None:
         """Register `value`: for good, or for `ttl` seconds (a renewed ttl replaces the old)."""
+        if ttl is None and value in self._permanent:
+            return  # every reconcile re-registers its token: keep that O(1)
         with self._lock:
             if ttl is None:
                 self._short_lived.pop(value, None)
                 self._permanent = self._permanent | {value}
+                group = self._permanent_by_length.get(len(value), frozenset())
+                self._permanent_by_length[len(value)] = group | {value}
             elif value not in self._permanent:
                 self._short_lived.pop(value, None)
                 self._short_lived[value] = self._clock() + ttl
@@ -86,10 +96,25 @@ class SecretRegistry:
 
     def redact(self, text: str) -> str:
         """`text` with every registered value masked."""
-        for secret in self.current():
-            if secret in text:
-                text = text.replace(secret, MASK)
+        values = self.current()
+        if len(values) <= _SCAN_THRESHOLD:
+            found: Iterable[str] = [secret for secret in values if secret in text]
+        else:
+            # Thousands of tokens: look up each window of the line per distinct length
+            # (a few), instead of searching the line once per token.
+            found = self._windows_in(text)
+        for secret in sorted(found, key=len, reverse=True):
+            text = text.replace(secret, MASK)
         return text
+
+    def _windows_in(self, text: str) -> set[str]:
+        found: set[str] = set()
+        for length, group in self._by_length.items():
+            for start in range(len(text) - length + 1):
+                window = text[start : start + length]
+                if window in group:
+                    found.add(window)
+        return found
 
     def _publish(self) -> None:
         now = self._clock()
@@ -98,6 +123,10 @@ class SecretRegistry:
             del self._short_lived[value]
         self._next_expiry = min(self._short_lived.values(), default=math.inf)
         self.values = self._permanent | frozenset(self._short_lived)
+        by_length = dict(self._permanent_by_length)
+        for value in self._short_lived:
+            by_length[len(value)] = by_length.get(len(value), frozenset()) | {value}
+        self._by_length = by_length
 
 
 _registry = SecretRegistry()

@@ -139,3 +139,19 @@ async def test_a_linking_session_keeps_only_its_live_qr_codes_registered(clock: 
     assert redaction.redact(images[0]) == images[0]
     clock.now += QR_SECRET_TTL + 1
     assert redaction.registered_count() == 0
+
+
+def test_thousands_of_values_are_found_anywhere_in_a_line() -> None:
+    """Past the scan threshold a line is scanned by window; the result must not change."""
+    registry = SecretRegistry()
+    values = [f"tok{index:04d}-{'x' * (index % 7)}" for index in range(2000)]
+    for value in values:
+        registry.add(value)
+    registry.add("short-lived-code-123", ttl=60)
+    line = f"a{values[1999]}b {values[3]}/{values[1999]} short-lived-code-123 tok9999"
+    redacted = registry.redact(line)
+    assert values[1999] not in redacted
+    assert values[3] not in redacted
+    assert "short-lived-code-123" not in redacted
+    assert "tok9999" in redacted  # not registered
+    assert redacted.count("***") == 4
