@@ -154,3 +154,22 @@ async def test_a_failing_step_is_retried_and_does_not_stop_the_dispatcher() -> N
         async with asyncio.timeout(5):
             await done.wait()
     assert calls[:2] == ["ns/a", "ns/b"]
+
+
+async def test_a_change_in_a_namespace_at_its_limit_goes_before_its_backlog() -> None:
+    recorder = Recorder(delay=None)
+    recorder.release.clear()
+    async with dispatching(Scheduler(recorder.step, limit=4, namespace_limit=1)) as scheduler:
+        scheduler.add("busy/first", "busy", 0.0, Priority.NEW)
+        await recorder.until(lambda: "busy/first" in recorder.running)
+        for i in range(20):
+            scheduler.add(f"busy/o{i}", "busy", 0.0, Priority.NEW)
+        scheduler.add("busy/edited", "busy", 3600.0, Priority.NEW)
+        # Let the backlog be parked behind the namespace's limit, then change one object.
+        scheduler.add("other/x", "other", 0.0, Priority.NEW)
+        await recorder.until(lambda: "other/x" in recorder.running)
+        scheduler.wake("busy/edited")
+        recorder.release.set()
+        await recorder.until(lambda: len(recorder.runs) == 23)
+    busy = [key for key in recorder.runs if key.startswith("busy/")]
+    assert busy[:2] == ["busy/first", "busy/edited"]

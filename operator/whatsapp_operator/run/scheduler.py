@@ -169,7 +169,7 @@ class Scheduler:
             if job is None or job.version != version or job.running:
                 continue
             if self._running_in.get(job.namespace, 0) >= self._namespace_limit:
-                self._parked.setdefault(job.namespace, []).append(item)
+                heapq.heappush(self._parked.setdefault(job.namespace, []), item)
                 continue
             self._start(key, job)
 
@@ -201,9 +201,7 @@ class Scheduler:
             self._running_in[job.namespace] = left
         else:
             self._running_in.pop(job.namespace, None)
-        parked = self._parked.pop(job.namespace, None)
-        for item in parked or ():
-            heapq.heappush(self._ready, item)
+        self._unpark_one(job.namespace)
         if self._jobs.get(key) is job:
             if job.again:
                 job.due = self._clock()
@@ -212,6 +210,23 @@ class Scheduler:
                 job.due, job.priority = self._clock() + max(0.0, delay), Priority.DUE
                 self._arm(key, job)
         self._changed.set()
+
+    def _unpark_one(self, namespace: str) -> None:
+        """A slot of `namespace` came free: its best parked item (if still current) may go.
+
+        One at a time, from the namespace's own heap (so a change still goes before
+        routine work): returning every parked item on every finish would sort a big
+        namespace's whole backlog again for each of its steps.
+        """
+        parked = self._parked.get(namespace)
+        while parked:
+            item = heapq.heappop(parked)
+            job = self._jobs.get(item[3])
+            if job is not None and job.version == item[4] and not job.running:
+                heapq.heappush(self._ready, item)
+                break
+        if not parked:
+            self._parked.pop(namespace, None)
 
     def _until_next_timer(self) -> float | None:
         while self._timers:
