@@ -173,3 +173,26 @@ async def test_a_change_in_a_namespace_at_its_limit_goes_before_its_backlog() ->
         await recorder.until(lambda: len(recorder.runs) == 23)
     busy = [key for key in recorder.runs if key.startswith("busy/")]
     assert busy[:2] == ["busy/first", "busy/edited"]
+
+
+async def test_retries_of_failing_objects_do_not_starve_new_ones() -> None:
+    """Due work has a head start over new work, not a permanent lead."""
+    clock = [1000.0]
+    started: list[str] = []
+    done = asyncio.Event()
+
+    async def step(key: str) -> float | None:
+        started.append(key)
+        clock[0] += 20.0  # each step takes 20 s of the scheduler's time
+        if key == "ns/new":
+            done.set()
+            return None
+        return 0.0  # a failing object retries at once, forever
+
+    scheduler = Scheduler(step, limit=1, clock=lambda: clock[0])
+    async with dispatching(scheduler):
+        scheduler.add("ns/failing", "ns", 0.0, Priority.DUE)
+        scheduler.add("ns/new", "ns", 0.0, Priority.NEW)
+        async with asyncio.timeout(5):
+            await done.wait()
+    assert started.index("ns/new") <= 3

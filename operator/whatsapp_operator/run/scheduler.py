@@ -10,6 +10,9 @@ concurrency limit, not by the fleet, and the order of work is chosen in one plac
 * objects seen for the first time come last, so that a startup burst does not push
   every re-check that finishes an object behind every first reconcile.
 
+These are head starts, not absolute classes: work that has waited long enough goes
+ahead of newer work of a better class, so nothing waits forever.
+
 An object runs at most once at a time; a wake-up during its step runs it again right
 after. One namespace holds at most `namespace_limit` of the running steps, so a
 tenant with many slow objects cannot take every slot.
@@ -37,6 +40,12 @@ class Priority(enum.IntEnum):
     DUE = 1
     NEW = 2
 
+
+# How many seconds ahead of new work each kind of ready work is ranked. A head start,
+# not an absolute order: work of a lower class that has waited longer than the
+# difference goes first, so a steady stream of due re-checks (a failing object's
+# retries, say) cannot starve objects never reconciled yet, and vice versa.
+_HEAD_START = {Priority.CHANGED: 3600.0, Priority.DUE: 30.0, Priority.NEW: 0.0}
 
 # A step returns its next delay in seconds, or None when the object needs no timer
 # (it waits for a change, or it is gone).
@@ -72,9 +81,9 @@ class Scheduler:
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
         self._timers: list[tuple[float, int, str, int]] = []
-        self._ready: list[tuple[int, float, int, str, int]] = []
+        self._ready: list[tuple[float, float, int, str, int]] = []
         # Ready work of a namespace at its limit waits here, in order, for a free slot.
-        self._parked: dict[str, list[tuple[int, float, int, str, int]]] = {}
+        self._parked: dict[str, list[tuple[float, float, int, str, int]]] = {}
         self._running_in: dict[str, int] = {}
         self._running = 0
         self._seq = itertools.count()
@@ -159,7 +168,8 @@ class Scheduler:
             job = self._jobs.get(key)
             if job is None or job.version != version or job.running:
                 continue
-            heapq.heappush(self._ready, (int(job.priority), due, seq, key, version))
+            rank = due - _HEAD_START[job.priority]
+            heapq.heappush(self._ready, (rank, due, seq, key, version))
 
     def _start_ready(self) -> None:
         while self._running < self._limit and self._ready:
