@@ -502,7 +502,7 @@ def test_deployment_is_restricted() -> None:
     assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["args"]
     assert container["resources"] == {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
+        "requests": {"cpu": "150m", "memory": "160Mi"},
         "limits": {"cpu": "500m", "memory": "512Mi"},
     }
 
