@@ -10,8 +10,6 @@ module (`observe`, `act`, `linking_step`, `finalize`), their state in `cycle`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -35,9 +33,9 @@ from whatsapp_operator.decide.plan import (
 )
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
-from whatsapp_operator.names import owned_secret_labels
-from whatsapp_operator.ports import IntentNotRecorded, KubeError, Owner, ProvisioningFailure
+from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
 from whatsapp_operator.run import act
+from whatsapp_operator.run.connection_secret import write_connection_secret
 from whatsapp_operator.run.cycle import (
     Cycle,
     Finalization,
@@ -151,7 +149,7 @@ class Reconciler:
             api = self.green_api.instance(
                 api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
             )
-            await self._connection_secret(cycle, identity, memory)
+            await write_connection_secret(self.secrets, cycle, identity, memory)
         except KubeError as exc:
             cycle.fail(failures.from_kube(exc))
         except ProvisioningFailure as exc:
@@ -292,31 +290,6 @@ class Reconciler:
         return await self.provisioner.resolve(
             cycle.obj, namespace=cycle.namespace, name=cycle.name, desired=settings, now=cycle.now
         )
-
-    async def _connection_secret(self, cycle: Cycle, identity: Identity, memory: Memory) -> None:
-        target = cycle.obj.spec.connection_secret
-        if target is None:
-            return
-        media_url = cycle.obj.spec.instance.media_url or cycle.api_url.replace(".api.", ".media.")
-        data = {
-            "idInstance": str(identity.instance_id),
-            "apiUrl": cycle.api_url,
-            "mediaUrl": media_url,
-            "apiTokenInstance": identity.token.value.get_secret_value(),
-        }
-        fingerprint = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-        if memory.connection_fingerprint == fingerprint:
-            return
-        uid = str(cycle.obj.metadata.get("uid") or "")
-        await self.secrets.apply_secret(
-            cycle.namespace,
-            target.name,
-            data={k: v.encode() for k, v in data.items()},
-            owner=Owner(cycle.name, uid),
-            labels=owned_secret_labels(cycle.name, constants.ROLE_CONNECTION),
-            annotations={},
-        )
-        memory.connection_fingerprint = fingerprint
 
     # ------------------------------------------------------------------ observe + act
 
