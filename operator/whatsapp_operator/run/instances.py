@@ -19,9 +19,11 @@ from typing import Any
 from whatsapp_operator import constants
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.events import Event
+from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run.linking_session import LinkingSession
 from whatsapp_operator.run.loop import count, snapshot, trigger_of, write_status
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.scheduler import Priority, Scheduler
@@ -145,10 +147,29 @@ class Instances:
         if entry.memory.profile is not None:
             self.runtime.profiles.gate.leave(entry.memory.profile, _name_of(entry.body))
         session, entry.memory.session = entry.memory.session, None
-        if session is not None:
-            task = asyncio.create_task(session.stop(), name="stop linking session")
+        if session is not None or not entry.memory.linking_secret_removed:
+            task = asyncio.create_task(
+                self._end_linking(entry, session), name="end linking of a deleted object"
+            )
             self.runtime.background.add(task)
             task.add_done_callback(self.runtime.background.discard)
+
+    async def _end_linking(self, entry: Entry, session: LinkingSession | None) -> None:
+        """Stop a deleted object's session and delete its codes now.
+
+        Garbage collection would remove the Secret too (it is owned), but later: a
+        code for a resource that is gone should not stay readable meanwhile.
+        """
+        if session is not None:
+            await session.stop()
+        metadata = (entry.body or {}).get("metadata") or {}
+        with contextlib.suppress(KubeError):
+            await self.runtime.kube.delete_secret(
+                str(metadata.get("namespace") or ""),
+                secret_name(str(metadata.get("name") or "")),
+                owner_uid=str(metadata.get("uid") or ""),
+                role=constants.ROLE_LINKING,
+            )
 
     async def stop(self) -> None:
         """Stop every linking session (at shutdown)."""
