@@ -360,27 +360,10 @@ class Kube:
         Returns the stored finalizers and resourceVersion. A 409 (changed meanwhile) is
         retryable: the next watch event brings the current list.
         """
-        metadata: dict[str, Any] = {"finalizers": finalizers}
-        if resource_version:
-            metadata["resourceVersion"] = resource_version
-        what = f"{constants.KIND} {namespace}/{name} finalizers"
-        try:
-            stored = await _run(
-                self._custom.patch_namespaced_custom_object,
-                constants.GROUP,
-                constants.VERSION,
-                namespace,
-                constants.PLURAL,
-                name,
-                {"metadata": metadata},
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise KubeError(
-                    f"{what}: the object changed meanwhile; retrying", status=409, retryable=True
-                ) from None
-            raise _convert(exc, what) from None
-        kept = cast(dict[str, Any], stored).get("metadata", {})
+        stored = await self._patch_metadata(
+            namespace, name, {"finalizers": finalizers}, resource_version, "finalizers"
+        )
+        kept = stored.get("metadata", {})
         return {
             "finalizers": kept.get("finalizers") or [],
             "resourceVersion": kept.get("resourceVersion"),
@@ -488,12 +471,27 @@ class Kube:
         resource_version: str | None = None,
     ) -> None:
         """Merge-patch annotations (None removes one); with a resourceVersion, only if unchanged."""
-        metadata: dict[str, Any] = {"annotations": annotations}
+        await self._patch_metadata(
+            namespace, name, {"annotations": annotations}, resource_version, "annotations"
+        )
+
+    async def _patch_metadata(
+        self,
+        namespace: str,
+        name: str,
+        metadata: dict[str, Any],
+        resource_version: str | None,
+        what: str,
+    ) -> dict[str, Any]:
+        """Merge-patch a WhatsAppInstance's metadata; with a resourceVersion, only if unchanged.
+
+        A 409 (changed meanwhile) is retryable: the next watch event brings the current body.
+        """
         if resource_version:
-            metadata["resourceVersion"] = resource_version
-        what = f"{constants.KIND} {namespace}/{name} annotations"
+            metadata = {**metadata, "resourceVersion": resource_version}
+        described = f"{constants.KIND} {namespace}/{name} {what}"
         try:
-            await _run(
+            stored = await _run(
                 self._custom.patch_namespaced_custom_object,
                 constants.GROUP,
                 constants.VERSION,
@@ -505,6 +503,9 @@ class Kube:
         except ApiException as exc:
             if exc.status == 409:
                 raise KubeError(
-                    f"{what}: the object changed meanwhile; retrying", status=409, retryable=True
+                    f"{described}: the object changed meanwhile; retrying",
+                    status=409,
+                    retryable=True,
                 ) from None
-            raise _convert(exc, what) from None
+            raise _convert(exc, described) from None
+        return cast(dict[str, Any], stored)
