@@ -81,6 +81,9 @@ class OperatorConfig:
     secret_recheck_seconds: float = field(
         default_factory=lambda: float(os.environ.get("WAOP_SECRET_RECHECK_SECONDS", "15"))
     )
+    # Read many referenced Secrets of one namespace with one paginated LIST (a restart of a
+    # big fleet) instead of a GET each; needs `list` on secrets. Off: GETs by name only.
+    list_secrets: bool = field(default_factory=lambda: _env_bool("WAOP_LIST_SECRETS", True))
 
     # The GREEN-API endpoints requests may go to (endpoints.AllowList entries); a resource
     # naming any other apiUrl is stalled before a Secret is read or a connection opened.

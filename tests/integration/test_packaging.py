@@ -51,6 +51,7 @@ OPERATOR_PERMISSIONS: frozenset[Permission] = frozenset(
         ("whatsapp-operator.io", "whatsappsettingsprofiles", "patch"),
         ("whatsapp-operator.io", "whatsappsettingsprofiles/status", "patch"),
         ("", "secrets", "get"),
+        ("", "secrets", "list"),
         ("", "secrets", "create"),
         ("", "secrets", "patch"),
         ("", "secrets", "delete"),
@@ -88,8 +89,8 @@ LEADER_ELECTION: frozenset[Permission] = frozenset(
 )
 LEASE_ROLE = "whatsapp-operator-leader-election"
 # What must never appear, whatever the list above says: spec writes, Secret updates,
-# listing or watching Secrets (that reads every Secret in scope; referenced ones are
-# read by name), wildcards, escalation.
+# watching Secrets (that would keep every Secret in scope; a paginated LIST after a
+# restart keeps only the referenced ones), wildcards, escalation.
 NEVER: frozenset[Permission] = frozenset(
     {
         ("whatsapp-operator.io", "whatsappinstances", "create"),
@@ -98,7 +99,6 @@ NEVER: frozenset[Permission] = frozenset(
         ("whatsapp-operator.io", "whatsapppartners", "create"),
         ("whatsapp-operator.io", "whatsapppartners", "update"),
         ("whatsapp-operator.io", "whatsapppartners", "delete"),
-        ("", "secrets", "list"),
         ("", "secrets", "watch"),
         ("whatsapp-operator.io", "clusterwhatsapppartners", "create"),
         ("whatsapp-operator.io", "clusterwhatsapppartners", "update"),
@@ -595,6 +595,20 @@ def test_least_privilege(helm: Path) -> None:
     assert not [g for g in every_grant if "*" in g], "no wildcards"
     assert not every_grant & NEVER, sorted(every_grant & NEVER)
     assert not [g for g in every_grant if g[2] in {"escalate", "bind", "impersonate"}]
+
+
+def test_chart_without_secret_listing(helm: Path) -> None:
+    """rbac.listSecrets=false: no list on Secrets anywhere, and the operator told so."""
+    for values in ([], ["watchNamespaces={team-a}"]):
+        docs = render(helm, "rbac.listSecrets=false", *values)
+        grants = permissions(rule for d in docs if "rules" in d for rule in d["rules"])
+        assert ("", "secrets", "get") in grants
+        assert ("", "secrets", "list") not in grants
+        container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env.get("WAOP_LIST_SECRETS") == "false"
+    default = one(render(helm), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert "WAOP_LIST_SECRETS" not in {item["name"] for item in default["env"]}
 
 
 def test_every_sample_is_a_valid_resource() -> None:

@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import urllib3
@@ -34,6 +35,27 @@ from whatsapp_operator.redaction import register_secret
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# A namespace with at least this many referenced Secrets not read yet (a restart, or the
+# first start, of a fleet) is read with one paginated LIST instead of a GET per Secret.
+LIST_AT = 8
+LIST_PAGE = 250
+
+
+@dataclass(frozen=True)
+class CachedSecret:
+    """What reads need of a Secret: its data (base64, as stored) and its resourceVersion.
+
+    Kept instead of the client's model object, which is several times larger.
+    """
+
+    data: dict[str, str]
+    version: str
+
+
+def _cached(secret: Any) -> CachedSecret:
+    return CachedSecret(dict(secret.data or {}), version_of(secret))
+
 
 # The client logs request and response bodies at DEBUG, Secret data included.
 logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
@@ -108,7 +130,11 @@ class Kube:
     """The operator's Kubernetes API calls, run in worker threads; referenced Secrets cached."""
 
     def __init__(
-        self, api_client: client.ApiClient, on_secret_read: Callable[[str], None] | None = None
+        self,
+        api_client: client.ApiClient,
+        on_secret_read: Callable[[str], None] | None = None,
+        *,
+        list_secrets: bool = True,
     ) -> None:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
@@ -116,15 +142,20 @@ class Kube:
         # Referenced Secrets only, as last read. There is no Secret watch (it would need
         # list/watch on every Secret): `recheck_secrets` re-reads them on a timer, keeps
         # this cache fresh and drops what nothing references any more.
-        self._secrets: dict[tuple[str, str], Any] = {}
+        self._secrets: dict[tuple[str, str], CachedSecret] = {}
         # The resourceVersion last seen per referenced Secret; "" for absent.
         self._versions: dict[tuple[str, str], str] = {}
         # Bumped by `forget_secret`, so a read that raced it is not cached.
         self._secret_epochs: dict[tuple[str, str], int] = {}
-        # Counts Secret GETs by purpose ("reconcile", "recheck"): their cost is measured.
+        # Counts Secret reads by purpose ("reconcile", "recheck", "list"): their cost is measured.
         self._on_secret_read = on_secret_read or (lambda _purpose: None)
         self._profiles: dict[tuple[str, str], dict[str, Any]] = {}
         self._profile_epochs: dict[tuple[str, str], int] = {}
+        # Per namespace, referenced Secrets announced (`expect_secret`) but not read yet,
+        # and the LIST under way for them; `_list_refused` after a 403 (RBAC without list).
+        self._expected: dict[str, set[str]] = {}
+        self._listing: dict[str, asyncio.Future[None]] = {}
+        self._list_refused = not list_secrets
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop the cached Secret `namespace/name`; the next read fetches it."""
@@ -132,6 +163,11 @@ class Kube:
         self._secrets.pop(key, None)
         self._versions.pop(key, None)
         self._secret_epochs[key] = self._secret_epochs.get(key, 0) + 1
+
+    def expect_secret(self, namespace: str, name: str) -> None:
+        """`namespace/name` will be read soon: many such in one namespace are LISTed at once."""
+        if (namespace, name) not in self._secrets:
+            self._expected.setdefault(namespace, set()).add(name)
 
     def cached_secrets(self) -> int:
         """How many Secrets the cache holds (only referenced ones)."""
@@ -168,6 +204,10 @@ class Kube:
         for key in [key for key in self._secrets if key not in retained]:
             self._secrets.pop(key, None)
         self._secret_epochs = {k: v for k, v in self._secret_epochs.items() if k in retained}
+        for namespace, names in list(self._expected.items()):
+            names.intersection_update([name for name in names if (namespace, name) in retained])
+            if not names:
+                del self._expected[namespace]
         changed: list[tuple[str, str]] = []
         for key in sorted(wanted):
             epoch = self._secret_epochs.get(key, 0)
@@ -180,17 +220,78 @@ class Kube:
                 continue
             before = self._versions.get(key)
             now = version_of(secret)
-            self._remember(key, secret)
+            self._remember(key, _cached(secret) if secret is not None else None)
             if before is not None and before != now:
                 changed.append(key)
         return changed
 
-    def _remember(self, key: tuple[str, str], secret: Any | None) -> None:
-        self._versions[key] = version_of(secret)
+    def _remember(self, key: tuple[str, str], secret: CachedSecret | None) -> None:
+        self._versions[key] = secret.version if secret is not None else ""
         if secret is None:
             self._secrets.pop(key, None)
         else:
             self._secrets[key] = secret
+
+    def _worth_listing(self, namespace: str, name: str) -> bool:
+        if self._list_refused or name not in self._expected.get(namespace, ()):
+            return False
+        return namespace in self._listing or len(self._expected[namespace]) >= LIST_AT
+
+    async def _prefetch(self, namespace: str) -> None:
+        """The namespace's expected Secrets, read by one LIST shared by every waiting reader."""
+        listing = self._listing.get(namespace)
+        if listing is None:
+            listing = asyncio.ensure_future(self._list_expected(namespace))
+            self._listing[namespace] = listing
+            listing.add_done_callback(lambda _done: self._listing.pop(namespace, None))
+        try:
+            await asyncio.shield(listing)
+        except KubeError as exc:
+            # The readers fall back to a GET each; the next burst tries a LIST again.
+            log.debug("Secrets of %s not listed: %s", namespace, exc.message)
+
+    async def _list_expected(self, namespace: str) -> None:
+        names = self._expected.pop(namespace, set())
+        epochs = {name: self._secret_epochs.get((namespace, name), 0) for name in names}
+        found: dict[str, CachedSecret] = {}
+        page_token: str | None = None
+        self._on_secret_read("list")
+        while True:
+            try:
+                page = await _run(self._list_page, namespace, page_token)
+            except ApiException as exc:
+                if exc.status == 403:
+                    self._list_refused = True
+                    log.warning(
+                        "Listing Secrets is not allowed (RBAC without list on secrets): "
+                        "each referenced Secret is read on its own"
+                    )
+                raise _convert(exc, f"Secrets of {namespace}") from None
+            for item in page.get("items") or []:
+                metadata = item.get("metadata") or {}
+                if metadata.get("name") in names:
+                    version = str(metadata.get("resourceVersion") or "")
+                    found[metadata["name"]] = CachedSecret(dict(item.get("data") or {}), version)
+            page_token = (page.get("metadata") or {}).get("continue") or None
+            if page_token is None:
+                break
+        for name in names:
+            key = (namespace, name)
+            # A Secret forgotten meanwhile (a rotation) is read again; an absent one is
+            # not cached as absent: its reader GETs it, in case it has just been created.
+            if self._secret_epochs.get(key, 0) == epochs[name] and name in found:
+                self._remember(key, found[name])
+
+    def _list_page(self, namespace: str, page_token: str | None) -> dict[str, Any]:
+        # Decoded as plain JSON: the client's models for a page of Secrets cost far more.
+        kwargs: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+        if page_token:
+            kwargs["_continue"] = page_token
+        response: Any = self._core.list_namespaced_secret(namespace, **kwargs)
+        try:
+            return cast(dict[str, Any], json.loads(response.data))
+        finally:
+            response.release_conn()
 
     async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue:
         """One key of a Secret, trimmed and registered for redaction, with the Secret's version.
@@ -200,15 +301,20 @@ class Kube:
         """
         what = f"Secret {namespace}/{name}"
         cache_key = (namespace, name)
-        secret: Any = self._secrets.get(cache_key)
+        secret = self._secrets.get(cache_key)
+        if secret is None and self._worth_listing(namespace, name):
+            await self._prefetch(namespace)
+            secret = self._secrets.get(cache_key)
         if secret is None:
+            self._expected.get(namespace, set()).discard(name)
             epoch = self._secret_epochs.get(cache_key, 0)
-            secret = await self._get_secret(namespace, name, purpose="reconcile")
+            read = await self._get_secret(namespace, name, purpose="reconcile")
+            secret = _cached(read) if read is not None else None
             if self._secret_epochs.get(cache_key, 0) == epoch:
                 self._remember(cache_key, secret)
             if secret is None:
                 raise SecretNotFound(f"{what} does not exist", status=404, retryable=False)
-        data = secret.data or {}
+        data = secret.data
         if key not in data:
             raise SecretKeyMissing(f"{what} has no key {key!r}", retryable=False)
         try:
@@ -220,8 +326,7 @@ class Kube:
         if not value:
             raise SecretKeyMissing(f"{what} key {key!r} is empty", retryable=False)
         register_secret(value)
-        version = secret.metadata.resource_version if secret.metadata else None
-        return SecretValue(SecretStr(value), version or "")
+        return SecretValue(SecretStr(value), secret.version)
 
     async def _read_for_write(self, namespace: str, name: str) -> Any | None:
         """The Secret as it is now (never the cache), or None when it does not exist."""

@@ -77,7 +77,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         observer=metrics.greenapi_call,
         allowed=AllowList(config.allowed_api_urls),
     )
-    kube = Kube(load_api_client(config.kubeconfig), on_secret_read=metrics.secret_read)
+    kube = Kube(
+        load_api_client(config.kubeconfig),
+        on_secret_read=metrics.secret_read,
+        list_secrets=config.list_secrets,
+    )
     gate = RolloutGate()
     runtime = memo["runtime"] = Runtime(
         config=config,

@@ -25,6 +25,7 @@ from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.linking_session import LinkingSession
 from whatsapp_operator.run.loop import count, snapshot, trigger_of, write_status
+from whatsapp_operator.run.provisioning import owned_token_secret
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.scheduler import Priority, Scheduler
 
@@ -61,6 +62,17 @@ def is_settled(body: Mapping[str, Any]) -> bool:
         annotations.get(annotation) in (None, handled.get(action.value))
         for action, annotation in constants.ACTION_ANNOTATIONS.items()
     )
+
+
+def token_secret_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The Secret holding the instance's token (namespace, name), from the raw body."""
+    metadata = body.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    if not namespace or not name:
+        return None
+    spec = body.get("spec") or {}
+    ref = (spec.get("instance") or {}).get("tokenSecretRef") or {}
+    return (str(namespace), str(ref.get("name") or owned_token_secret(str(name))))
 
 
 def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,6 +121,12 @@ class Instances:
             entry.body = _slim(body)
             entry.trigger = trigger_of(body)
             entry.on_wake = lambda: self._wake(uid)
+            token = token_secret_of(body)
+            if token is not None:
+                # Known before the first reconcile, so that a burst of first reads in one
+                # namespace becomes one LIST, and a recheck keeps the cached Secret.
+                entry.memory.referenced_secrets = frozenset({token})
+                self.runtime.kube.expect_secret(*token)
             self.scheduler.add(
                 uid, str(metadata.get("namespace") or ""), self._first_delay(body), Priority.NEW
             )

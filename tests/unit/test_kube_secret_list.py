@@ -1,0 +1,207 @@
+"""A burst of first reads in one namespace is one paginated LIST, not a GET per Secret.
+
+After a restart every object needs its token once; with `expect_secret` announced from
+the watch, the Kube adapter reads a namespace's expected Secrets with one LIST (a few
+pages), and falls back to single GETs where a LIST is not worth it or not allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from whatsapp_operator.adapters import kube as kube_module
+from whatsapp_operator.adapters.kube import LIST_AT, Kube
+from whatsapp_operator.ports import SecretNotFound
+
+NS = "fleet"
+
+
+class Page:
+    """What the client returns with `_preload_content=False`: raw bytes, a connection."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.data = json.dumps(document).encode()
+        self.released = False
+
+    def release_conn(self) -> None:
+        self.released = True
+
+
+class ListingCore:
+    """CoreV1Api's Secret reads: GET by name and a LIST paginated by `limit`/`_continue`."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: list[str] = []
+        self.pages: list[Page] = []
+        self.refuse_list = False
+        # Runs while a LIST is answered, to simulate a change racing it.
+        self.during_list: Any = None
+        self._version = 100
+
+    def put(self, name: str, token: str) -> None:
+        self._version += 1
+        self.objects[name] = {
+            "metadata": {"name": name, "namespace": NS, "resourceVersion": str(self._version)},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
+        }
+
+    def read_namespaced_secret(self, name: str, namespace: str) -> client.V1Secret:
+        self.calls.append(f"get {name}")
+        body = self.objects.get(name)
+        if body is None:
+            raise ApiException(status=404, reason="Not Found")
+        return client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, resource_version=body["metadata"]["resourceVersion"]
+            ),
+            data=dict(body["data"]),
+        )
+
+    def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> Page:
+        self.calls.append("list")
+        assert kwargs["_preload_content"] is False
+        if self.refuse_list:
+            raise ApiException(status=403, reason="Forbidden")
+        if self.during_list is not None:
+            self.during_list()
+            self.during_list = None
+        names = sorted(self.objects)
+        start = int(kwargs.get("_continue") or 0)
+        chunk = names[start : start + kwargs["limit"]]
+        more = start + len(chunk) < len(names)
+        page = Page(
+            {
+                "metadata": {"continue": str(start + len(chunk)) if more else ""},
+                "items": [self.objects[name] for name in chunk],
+            }
+        )
+        self.pages.append(page)
+        return page
+
+
+@pytest.fixture
+def core() -> ListingCore:
+    return ListingCore()
+
+
+@pytest.fixture
+def kube(core: ListingCore, monkeypatch: pytest.MonkeyPatch) -> Kube:
+    monkeypatch.setattr(kube_module, "LIST_PAGE", 7)
+    kube = Kube(client.ApiClient(client.Configuration()))
+    kube._core = core  # type: ignore[assignment]
+    return kube
+
+
+async def read_all(kube: Kube, names: list[str]) -> list[str]:
+    values = await asyncio.gather(*(kube.read_secret_key(NS, name, "token") for name in names))
+    return [value.value.get_secret_value() for value in values]
+
+
+async def test_a_burst_of_expected_reads_is_one_paginated_list(
+    kube: Kube, core: ListingCore
+) -> None:
+    fleet = [f"token-{i}" for i in range(20)]
+    for name in fleet:
+        core.put(name, f"value of {name}")
+    for i in range(5):
+        core.put(f"unrelated-{i}", "not wanted")
+    for name in fleet:
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, fleet) == [f"value of {name}" for name in fleet]
+
+    # 25 Secrets in pages of 7: one LIST of four pages, no GET; every page released.
+    assert core.calls == ["list"] * 4
+    assert all(page.released for page in core.pages)
+    # Unrelated Secrets are not kept; the read ones serve later reads from the cache.
+    assert kube.cached_secrets() == len(fleet)
+    await read_all(kube, fleet)
+    assert core.calls == ["list"] * 4
+
+
+async def test_a_few_expected_reads_are_plain_gets(kube: Kube, core: ListingCore) -> None:
+    few = [f"token-{i}" for i in range(LIST_AT - 1)]
+    for name in few:
+        core.put(name, name)
+        kube.expect_secret(NS, name)
+
+    await read_all(kube, few)
+
+    assert sorted(core.calls) == sorted(f"get {name}" for name in few)
+
+
+async def test_unexpected_reads_never_list(kube: Kube, core: ListingCore) -> None:
+    names = [f"token-{i}" for i in range(LIST_AT * 2)]
+    for name in names:
+        core.put(name, name)
+
+    await read_all(kube, names)
+
+    assert "list" not in core.calls
+
+
+async def test_list_refused_falls_back_to_gets_and_is_not_retried(
+    kube: Kube, core: ListingCore
+) -> None:
+    core.refuse_list = True
+    first = [f"a-{i}" for i in range(LIST_AT)]
+    later = [f"b-{i}" for i in range(LIST_AT)]
+    for name in first + later:
+        core.put(name, name)
+    for name in first:
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, first) == first
+    for name in later:
+        kube.expect_secret(NS, name)
+    assert await read_all(kube, later) == later
+
+    assert core.calls.count("list") == 1
+    assert sorted(c for c in core.calls if c != "list") == sorted(
+        f"get {name}" for name in first + later
+    )
+
+
+async def test_a_secret_rotated_during_the_list_is_read_again(
+    kube: Kube, core: ListingCore
+) -> None:
+    names = [f"token-{i}" for i in range(LIST_AT)]
+    for name in names:
+        core.put(name, "old")
+        kube.expect_secret(NS, name)
+
+    def rotate() -> None:
+        core.put("token-3", "new")
+        kube.forget_secret(NS, "token-3")
+
+    core.during_list = rotate
+
+    values = await read_all(kube, names)
+
+    assert values[3] == "new"
+    assert core.calls.count("get token-3") == 1
+
+
+async def test_an_expected_secret_missing_from_the_list_is_confirmed_by_a_get(
+    kube: Kube, core: ListingCore
+) -> None:
+    names = [f"token-{i}" for i in range(LIST_AT)]
+    for name in names[1:]:
+        core.put(name, name)
+    for name in names:
+        kube.expect_secret(NS, name)
+
+    with pytest.raises(SecretNotFound):
+        await kube.read_secret_key(NS, names[0], "token")
+
+    assert core.calls == ["list", "get token-0"]
+    assert await read_all(kube, names[1:]) == names[1:]
+    assert core.calls == ["list", "get token-0"]
