@@ -84,6 +84,10 @@ class OperatorConfig:
     # Read many referenced Secrets of one namespace with one paginated LIST (a restart of a
     # big fleet) instead of a GET each; needs `list` on secrets. Off: GETs by name only.
     list_secrets: bool = field(default_factory=lambda: _env_bool("WAOP_LIST_SECRETS", True))
+    # How often freed C heap is given back to the system (glibc malloc_trim); 0: never.
+    heap_trim_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_HEAP_TRIM_SECONDS", "30"))
+    )
 
     # The GREEN-API endpoints requests may go to (endpoints.AllowList entries); a resource
     # naming any other apiUrl is stalled before a Secret is read or a connection opened.

@@ -27,6 +27,7 @@ from whatsapp_operator.decide import shards
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.run.heap import trim_forever
 from whatsapp_operator.run.instances import Instances
 from whatsapp_operator.run.loop import serve, trigger_of, write_status
 from whatsapp_operator.run.partners import PartnerReconciler
@@ -101,6 +102,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         profiles=ProfileReconciler(kube, gate),
     )
     memo["instances"] = Instances(runtime, _post)
+    trimming = asyncio.create_task(trim_forever(config.heap_trim_seconds), name="heap trim")
+    runtime.background.add(trimming)
+    trimming.add_done_callback(runtime.background.discard)
     runtime.secret_recheck = asyncio.create_task(
         recheck_forever(
             kube,
