@@ -5,10 +5,12 @@ Run: `.venv/bin/python benchmarks/http_client_cost.py [--calls 3000] [--instance
 A quiet poll of an idle instance is one getStateInstance and a comparison, so the CPU
 of one call through the HTTP stack is most of what a poll costs. This measures the
 process CPU time (not wall time) per call against the emulator on loopback, sequential
-and with 16 calls in flight (the operator's typical concurrency at idle), for:
+and with 16 calls in flight, for:
 
 * the operator's `InstanceClient.get_state` (allow-list, rate limiter, whole-call
-  deadline, byte-capped streaming read, typed parsing, metrics callback) on httpx;
+  deadline, byte-capped streaming read, typed parsing, metrics callback): httpx's API on
+  aiohttp's connection pool (`adapters/greenapi/transport.py`, what the operator runs),
+  and the same client on httpx's own transport (httpcore), as before;
 * a bare `httpx.AsyncClient.get` of the same URL (httpx and httpcore alone);
 * HTTP/1.1 written by hand on asyncio streams over a pool of keep-alive connections
   (no parsing beyond Content-Length and the JSON body): what the exchange costs
@@ -101,6 +103,14 @@ async def run(calls: int, instances: int) -> None:
             admin(url, "/admin/instances", seed)
         green_api = GreenApi(ClientOptions(), allowed=AllowList((url,)))
         clients = [green_api.instance(api_url=url, id_instance=i, token=tokens[i]) for i in ids]
+        on_httpcore = GreenApi(
+            ClientOptions(),
+            allowed=AllowList((url,)),
+            transport=httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=100)),
+        )
+        httpcore_clients = [
+            on_httpcore.instance(api_url=url, id_instance=i, token=tokens[i]) for i in ids
+        ]
         bare = httpx.AsyncClient()
         host, port = url.removeprefix("http://").split(":")
         raw = RawPool(host, int(port))
@@ -113,6 +123,9 @@ async def run(calls: int, instances: int) -> None:
         async def operator_client(k: int) -> None:
             await clients[k % instances].get_state()
 
+        async def operator_on_httpcore(k: int) -> None:
+            await httpcore_clients[k % instances].get_state()
+
         async def bare_httpx(k: int) -> None:
             (await bare.get(f"{url}{path(k)}")).raise_for_status()
 
@@ -123,14 +136,16 @@ async def run(calls: int, instances: int) -> None:
         print("| client | in flight | CPU ms per call | calls/s |\n|---|---:|---:|---:|")
         for in_flight in (1, 16):
             for label, call in (
-                ("operator InstanceClient.get_state (httpx)", operator_client),
-                ("bare httpx.AsyncClient.get", bare_httpx),
+                ("operator client: httpx on aiohttp's pool (what runs)", operator_client),
+                ("operator client: httpx's own transport (httpcore)", operator_on_httpcore),
+                ("bare httpx.AsyncClient.get, httpcore", bare_httpx),
                 ("HTTP/1.1 by hand on asyncio streams", raw_streams),
             ):
                 ms, rate = await cpu_per_call(call, calls, in_flight)
                 print(f"| {label} | {in_flight} | {ms:.3f} | {rate:,.0f} |", flush=True)
         await bare.aclose()
         await green_api.aclose()
+        await on_httpcore.aclose()
     finally:
         process.kill()
         process.wait()

@@ -24,6 +24,7 @@ from whatsapp_operator.adapters.greenapi import responses
 from whatsapp_operator.adapters.greenapi.partner import HttpVerb, PartnerClient
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
+from whatsapp_operator.adapters.greenapi.transport import AiohttpTransport
 from whatsapp_operator.endpoints import AllowList, UrlRejected
 from whatsapp_operator.redaction import protect_loggers, register_secret
 from whatsapp_operator.wire import errors
@@ -108,7 +109,9 @@ class GreenApi:
             headers={"User-Agent": f"whatsapp-operator/{__version__}"},
             follow_redirects=False,
             trust_env=opts.trust_env,
-            transport=transport,
+            # httpx's API on aiohttp's pool: a fraction of httpcore's CPU per call
+            # (transport.py has the figures). Tests pass their own transport.
+            transport=transport or AiohttpTransport(max_connections=opts.max_connections),
         )
 
     async def aclose(self) -> None:
