@@ -56,3 +56,13 @@ def test_kept_bodies_drop_managed_fields_without_touching_the_original() -> None
     assert "managedFields" not in kept["metadata"]
     assert "managedFields" in original["metadata"]
     assert kept["spec"] == original["spec"]
+
+
+def test_a_status_equal_to_our_last_write_is_kept_once() -> None:
+    ours = dict(body()["status"])
+    echoed = body()  # the watch's copy of the status we wrote: equal, not the same object
+    kept = _slim(echoed, ours)
+    assert kept["status"] is ours
+    changed = body(lastError="someone else")
+    assert _slim(changed, ours)["status"] == changed["status"]
+    assert _slim(changed, ours)["status"] is not ours

@@ -75,12 +75,16 @@ def token_secret_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (str(namespace), str(ref.get("name") or owned_token_secret(str(name))))
 
 
-def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The body as kept between events: managedFields (often the largest part) dropped."""
+def _slim(body: Mapping[str, Any], last_status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The body as kept between events: managedFields (often the largest part) dropped,
+    and a status equal to the one this process wrote last kept once, not twice.
+    """
     kept = dict(body)
     metadata = dict(kept.get("metadata") or {})
     metadata.pop("managedFields", None)
     kept["metadata"] = metadata
+    if last_status is not None and kept.get("status") == last_status:
+        kept["status"] = last_status
     return kept
 
 
@@ -132,7 +136,7 @@ class Instances:
             )
             return
         before = entry.body or {}
-        entry.body = _slim(body)
+        entry.body = _slim(body, entry.last_status)
         newly_deleting = metadata.get("deletionTimestamp") and not (
             before.get("metadata", {}).get("deletionTimestamp")
         )
