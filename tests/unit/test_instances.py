@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from whatsapp_operator import constants
-from whatsapp_operator.run.instances import _slim, is_settled, wants_finalizer
+from whatsapp_operator.run.instances import _pack, _slim, is_settled, status_of, wants_finalizer
+from whatsapp_operator.run.runtime import Entry
 
 
 def body(**status: Any) -> dict[str, Any]:
@@ -58,11 +59,15 @@ def test_kept_bodies_drop_managed_fields_without_touching_the_original() -> None
     assert kept["spec"] == original["spec"]
 
 
-def test_a_status_equal_to_our_last_write_is_kept_once() -> None:
-    ours = dict(body()["status"])
-    echoed = body()  # the watch's copy of the status we wrote: equal, not the same object
-    kept = _slim(echoed, ours)
-    assert kept["status"] is ours
-    changed = body(lastError="someone else")
-    assert _slim(changed, ours)["status"] == changed["status"]
-    assert _slim(changed, ours)["status"] is not ours
+def test_the_status_is_kept_packed_and_our_last_write_wins() -> None:
+    watched = body()
+    entry = Entry(body=_slim(watched), seen_status=_pack(watched["status"]))
+    assert "status" not in entry.body
+    assert status_of(entry) == watched["status"]
+    written = {**watched["status"], "lastError": "ours"}
+    entry.written_status = _pack(written)
+    assert status_of(entry) == written
+    # A reconcile in progress has its intent unpacked; it wins over both.
+    entry.last_status = {"observedGeneration": 9}
+    assert status_of(entry) == {"observedGeneration": 9}
+    assert status_of(Entry(body={})) == {}

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from whatsapp_operator import constants
 from whatsapp_operator.decide import requeue
@@ -75,17 +76,33 @@ def token_secret_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (str(namespace), str(ref.get("name") or owned_token_secret(str(name))))
 
 
-def _slim(body: Mapping[str, Any], last_status: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The body as kept between events: managedFields (often the largest part) dropped,
-    and a status equal to the one this process wrote last kept once, not twice.
+def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The body as kept between events: managedFields (often the largest part) and the
+    status (kept packed, `_pack`) dropped.
     """
     kept = dict(body)
     metadata = dict(kept.get("metadata") or {})
     metadata.pop("managedFields", None)
     kept["metadata"] = metadata
-    if last_status is not None and kept.get("status") == last_status:
-        kept["status"] = last_status
+    kept.pop("status", None)
     return kept
+
+
+def _pack(status: Mapping[str, Any] | None) -> str:
+    return json.dumps(status, separators=(",", ":")) if status else ""
+
+
+def status_of(entry: Entry) -> dict[str, Any]:
+    """The object's status as this process knows it: its own last write, else the watch's."""
+    if entry.last_status is not None:
+        return entry.last_status
+    packed = entry.written_status or entry.seen_status
+    return cast(dict[str, Any], json.loads(packed)) if packed else {}
+
+
+def _with_status(entry: Entry) -> dict[str, Any]:
+    assert entry.body is not None
+    return {**entry.body, "status": status_of(entry)}
 
 
 class Instances:
@@ -123,6 +140,7 @@ class Instances:
         if entry is None:
             entry = entries[uid] = Entry()
             entry.body = _slim(body)
+            entry.seen_status = _pack(body.get("status"))
             entry.trigger = trigger_of(body)
             entry.on_wake = lambda: self._wake(uid)
             token = token_secret_of(body)
@@ -136,7 +154,8 @@ class Instances:
             )
             return
         before = entry.body or {}
-        entry.body = _slim(body, entry.last_status)
+        entry.body = _slim(body)
+        entry.seen_status = _pack(body.get("status"))
         newly_deleting = metadata.get("deletionTimestamp") and not (
             before.get("metadata", {}).get("deletionTimestamp")
         )
@@ -235,29 +254,32 @@ class Instances:
         async def record(patch: dict[str, Any]) -> None:
             # An intent, written before a side effect: it must be stored, or nothing is done.
             await runtime.kube.patch_status(namespace, name, patch)
-            base = entry.last_status if entry.last_status is not None else body.get("status", {})
-            entry.last_status = apply_merge_patch(dict(base), patch)
+            entry.last_status = apply_merge_patch(status_of(entry), patch)
 
         deadline = runtime.config.reconcile_deadline
         try:
-            with runtime.metrics.reconcile_seconds.labels(kind=constants.KIND).time():
-                async with asyncio.timeout(deadline):
-                    outcome = await runtime.reconciler.reconcile(
-                        snapshot(body, entry), entry.memory, entry.wake, record
-                    )
-        except TimeoutError:
-            return self._deadline_exceeded(body, entry, deadline)
-        count(runtime.metrics, uid, outcome)
-        if outcome.status_patch is not None:
-            entry.changed = not await write_status(
-                runtime,
-                entry,
-                constants.PLURAL,
-                namespace,
-                name,
-                outcome.status_patch,
-                outcome.document,
-            )
+            try:
+                with runtime.metrics.reconcile_seconds.labels(kind=constants.KIND).time():
+                    async with asyncio.timeout(deadline):
+                        outcome = await runtime.reconciler.reconcile(
+                            snapshot(_with_status(entry), entry), entry.memory, entry.wake, record
+                        )
+            except TimeoutError:
+                return self._deadline_exceeded(body, entry, deadline)
+            count(runtime.metrics, uid, outcome)
+            if outcome.status_patch is not None:
+                entry.changed = not await write_status(
+                    runtime,
+                    entry,
+                    constants.PLURAL,
+                    namespace,
+                    name,
+                    outcome.status_patch,
+                    outcome.document,
+                )
+        finally:
+            if entry.last_status is not None:
+                entry.written_status, entry.last_status = _pack(entry.last_status), None
         self.post(body, outcome.events)
         return outcome.requeue_after
 
@@ -314,7 +336,7 @@ class Instances:
         if constants.INSTANCE_FINALIZER not in finalizers:
             return None  # nothing of ours holds it: the DELETED event follows
         result = await self.runtime.reconciler.finalize(
-            snapshot(body, Entry()), attempt=entry.delete_attempts
+            snapshot(_with_status(entry), Entry()), attempt=entry.delete_attempts
         )
         self.post(body, result.events)
         if result.done:

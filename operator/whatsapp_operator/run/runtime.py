@@ -27,7 +27,13 @@ class Entry:
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
-    # The latest body from the watch (WhatsAppInstances: the scheduler's objects).
+    # WhatsAppInstances keep their status as compact JSON between reconciles (about a fifth
+    # of the memory of the parsed document, which is most of what an object costs): the
+    # one the watch showed last, and the one this process wrote last, which wins.
+    seen_status: str = ""
+    written_status: str = ""
+    # The latest body from the watch (WhatsAppInstances: the scheduler's objects; without
+    # their status, kept in `seen_status`).
     body: dict[str, Any] | None = None
     # How an instance's wake-up reaches the scheduler (daemons wait on `wakeup`).
     on_wake: Callable[[], None] | None = None
