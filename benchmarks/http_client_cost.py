@@ -11,7 +11,8 @@ and with 16 calls in flight, for:
   deadline, byte-capped streaming read, typed parsing, metrics callback): httpx's API on
   aiohttp's connection pool (`adapters/greenapi/transport.py`, what the operator runs),
   and the same client on httpx's own transport (httpcore), as before;
-* a bare `httpx.AsyncClient.get` of the same URL (httpx and httpcore alone);
+* a bare `httpx.AsyncClient.get` of the same URL, on httpcore and on aiohttp's pool
+  (httpx alone, without the operator's client around it);
 * HTTP/1.1 written by hand on asyncio streams over a pool of keep-alive connections
   (no parsing beyond Content-Length and the JSON body): what the exchange costs
   without an HTTP library, the lower bound of any client.
@@ -34,6 +35,7 @@ import httpx
 from emulator_capacity import start_emulator
 
 from whatsapp_operator.adapters.greenapi.client import ClientOptions, GreenApi
+from whatsapp_operator.adapters.greenapi.transport import AiohttpTransport
 from whatsapp_operator.endpoints import AllowList
 
 FIRST_ID = 7105900000
@@ -112,6 +114,7 @@ async def run(calls: int, instances: int) -> None:
             on_httpcore.instance(api_url=url, id_instance=i, token=tokens[i]) for i in ids
         ]
         bare = httpx.AsyncClient()
+        bare_on_aiohttp = httpx.AsyncClient(transport=AiohttpTransport(max_connections=100))
         host, port = url.removeprefix("http://").split(":")
         raw = RawPool(host, int(port))
         await raw.open(32)
@@ -129,6 +132,9 @@ async def run(calls: int, instances: int) -> None:
         async def bare_httpx(k: int) -> None:
             (await bare.get(f"{url}{path(k)}")).raise_for_status()
 
+        async def bare_httpx_on_aiohttp(k: int) -> None:
+            (await bare_on_aiohttp.get(f"{url}{path(k)}")).raise_for_status()
+
         async def raw_streams(k: int) -> None:
             assert (await raw.get_json(path(k)))["stateInstance"]
 
@@ -139,11 +145,13 @@ async def run(calls: int, instances: int) -> None:
                 ("operator client: httpx on aiohttp's pool (what runs)", operator_client),
                 ("operator client: httpx's own transport (httpcore)", operator_on_httpcore),
                 ("bare httpx.AsyncClient.get, httpcore", bare_httpx),
+                ("bare httpx.AsyncClient.get, aiohttp's pool", bare_httpx_on_aiohttp),
                 ("HTTP/1.1 by hand on asyncio streams", raw_streams),
             ):
                 ms, rate = await cpu_per_call(call, calls, in_flight)
                 print(f"| {label} | {in_flight} | {ms:.3f} | {rate:,.0f} |", flush=True)
         await bare.aclose()
+        await bare_on_aiohttp.aclose()
         await green_api.aclose()
         await on_httpcore.aclose()
     finally:
