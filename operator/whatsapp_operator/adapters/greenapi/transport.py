@@ -13,7 +13,10 @@ What this transport guarantees the client: aiohttp's errors arrive as the matchi
 httpx exceptions (connect failures as `ConnectError`, so the caller knows nothing was
 sent), their messages carry no URL (GREEN-API puts the token in the path), the body is
 streamed so the caller's byte limit stops a large answer early, and an answer not read
-to the end closes its connection instead of returning it to the pool. Redirects are not
+to the end closes its connection instead of returning it to the pool, a request is sent
+at most once (aiohttp's own re-send on a dropped connection is switched off, so a reboot
+or logout that the server performed before the connection dropped is reported as an
+unknown outcome, never repeated here). Redirects are not
 followed, cookies are not kept, and bodies are decoded by httpx, not here. Proxies from
 the environment stay httpx's: its proxy mounts take those requests before this transport.
 """
@@ -32,8 +35,40 @@ KEEPALIVE_SECONDS = 5.0
 CHUNK_BYTES = 64 * 1024
 
 
+class _LostAfterSending(aiohttp.ClientConnectionError):
+    """The connection failed after the request may have gone out; `cause` is aiohttp's error.
+
+    Not a `ClientOSError` nor a `ServerDisconnectedError`: those are what aiohttp re-sends a
+    GET, PUT or DELETE on by itself, and a GREEN-API reboot or logout is a GET that acts.
+    """
+
+    def __init__(self, cause: aiohttp.ClientError) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+async def _never_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Middleware: a lost connection reaches the caller instead of aiohttp's one re-send.
+
+    aiohttp (3.x, `ClientSession._request`) repeats an idempotent method once when the
+    handler raises `ServerDisconnectedError` or `ClientOSError` other than a connect
+    failure, assuming a stale kept-alive connection; the server may well have acted.
+    Whether to repeat is the client's and the gate's decision, above this transport.
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # nothing was sent: aiohttp does not re-send these either
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise _LostAfterSending(exc) from exc
+
+
 def _translate(exc: Exception, request: httpx.Request) -> httpx.TransportError:
     """The httpx exception for an aiohttp failure; the message names only the failure's type."""
+    if isinstance(exc, _LostAfterSending):
+        exc = exc.cause
     what = f"GREEN-API connection failed ({type(exc).__name__})"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(what, request=request)
@@ -97,6 +132,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                 timeout=aiohttp.ClientTimeout(total=None),
                 trust_env=False,
+                middlewares=(_never_resend,),
             )
         return self._session
 
