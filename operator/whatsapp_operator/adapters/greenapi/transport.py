@@ -17,8 +17,9 @@ to the end closes its connection instead of returning it to the pool, a request 
 at most once (aiohttp's own re-send on a dropped connection is switched off, so a reboot
 or logout that the server performed before the connection dropped is reported as an
 unknown outcome, never repeated here). Redirects are not
-followed, cookies are not kept, and bodies are decoded by httpx, not here. Proxies from
-the environment stay httpx's: its proxy mounts take those requests before this transport.
+followed, cookies are not kept, and bodies are decoded by httpx, not here. Proxies are
+this transport's: httpx applies no environment proxy once a transport is passed to it, so
+each request asks `ProxyPolicy` (proxy.py, shared with the QR WebSocket) for its target.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import httpx
 from yarl import URL
+
+from whatsapp_operator.adapters.greenapi.proxy import ProxyPolicy
 
 # An idle connection is closed after this long (httpx's default keep-alive expiry).
 KEEPALIVE_SECONDS = 5.0
@@ -72,7 +75,8 @@ def _translate(exc: Exception, request: httpx.Request) -> httpx.TransportError:
     what = f"GREEN-API connection failed ({type(exc).__name__})"
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(what, request=request)
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        # The proxy was not reached, or refused the tunnel: nothing reached GREEN-API.
         return httpx.ProxyError(what, request=request)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError(what, request=request)
@@ -111,9 +115,16 @@ class _Body(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests through one aiohttp session, opened on first use."""
 
-    def __init__(self, *, max_connections: int, verify: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        verify: ssl.SSLContext | None = None,
+        proxies: ProxyPolicy | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._verify = verify
+        self._proxies = proxies or ProxyPolicy.direct()
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -141,13 +152,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session = self._open()
         timeouts = request.extensions.get("timeout") or {}
         content = await request.aread()
+        headers = request.headers.multi_items()
+        proxy = self._proxies.for_url(str(request.url))
+        proxy_headers = None
+        if proxy is not None and proxy.authorization:
+            credentials = ("Proxy-Authorization", proxy.authorization)
+            if request.url.scheme == "https":
+                proxy_headers = dict([credentials])  # on the CONNECT that opens the tunnel
+            else:
+                # A plain-http request goes to the proxy itself, which strips the header;
+                # aiohttp puts proxy_headers only on a CONNECT.
+                headers.append(credentials)
         try:
             response = await session.request(
                 request.method,
                 URL(str(request.url), encoded=True),
-                headers=request.headers.multi_items(),
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
+                proxy=proxy.url if proxy is not None else None,
+                proxy_headers=proxy_headers,
                 timeout=aiohttp.ClientTimeout(
                     total=None,
                     sock_connect=timeouts.get("connect"),
