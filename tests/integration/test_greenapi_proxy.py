@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
+import shutil
+import ssl
+import subprocess
 import traceback
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -258,3 +263,81 @@ def test_the_policy_reads_each_variable_and_no_proxy_form() -> None:
     assert ProxyPolicy({}).for_url("https://api.green-api.com/") is None
     with pytest.raises(ValueError, match="ALL_PROXY"):
         ProxyPolicy({"ALL_PROXY": "socks5://user:secret@proxy:1080"})
+
+
+class TlsGreenApi:
+    """An https/wss stand-in for GREEN-API with a self-signed certificate for 127.0.0.1."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert, key)
+        self.paths: list[str] = []
+        self.url = ""
+
+    async def start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get(f"/waInstance{ID}/getStateInstance/{TOKEN}", self.state)
+        app.router.add_get(f"/waInstance{ID}/scanqrcode/{TOKEN}", self.scan)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.context)
+        await site.start()
+        self.url = f"https://127.0.0.1:{runner.addresses[0][1]}"
+        return runner
+
+    async def state(self, request: web.Request) -> web.Response:
+        self.paths.append("getStateInstance")
+        return web.json_response({"stateInstance": "authorized"})
+
+    async def scan(self, request: web.Request) -> web.WebSocketResponse:
+        self.paths.append("scanqrcode")
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        frame = {"type": "alreadyLogged", "message": "instance account already authorized"}
+        await socket.send_str(json.dumps(frame))
+        await socket.close()
+        return socket
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_calls_and_the_wss_socket_tunnel_through_https_proxy(
+    monkeypatch: pytest.MonkeyPatch, proxy: ForwardProxy, certificate: tuple[Path, Path]
+) -> None:
+    # GREEN-API's real case: https and wss targets, HTTPS_PROXY, each a CONNECT tunnel
+    # inside which TLS is checked against the target's certificate.
+    cert, key = certificate
+    server = TlsGreenApi(cert, key)
+    runner = await server.start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust the stand-in, for both clients
+    try:
+        allowed = AllowList(["https://127.0.0.1:*"])
+        async with client_with(monkeypatch, allowed, HTTPS_PROXY=proxy.url) as api:
+            instance = api.instance(api_url=server.url, id_instance=ID, token=TOKEN)
+            await instance.get_state()
+            await instance.get_state()
+            kinds = [frame.kind async for frame in instance.scan_qr_code(open_timeout=5.0)]
+    finally:
+        await runner.cleanup()
+
+    assert kinds == [QrKind.ALREADY_LOGGED]
+    assert server.paths == ["getStateInstance", "getStateInstance", "scanqrcode"]
+    # One tunnel for the pooled HTTP connection (both calls), one for the WebSocket.
+    assert [p.target for p in proxy.connects] == [host_port(server.url)] * 2
+    assert proxy.requests == []
