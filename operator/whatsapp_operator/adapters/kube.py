@@ -40,6 +40,14 @@ T = TypeVar("T")
 # first start, of a fleet) is read with one paginated LIST instead of a GET per Secret.
 LIST_AT = 8
 LIST_PAGE = 250
+# A page's body is read up to this many bytes. Secrets hold up to 1 MiB each (Helm
+# releases come close), so 250 of them can make a page of hundreds of MiB, more than
+# the pod's memory limit once parsed. A page past the bound is dropped unread and asked
+# again in pages of a quarter the size; a single Secret past it ends the LIST (its
+# readers GET). The memory a page can take is then this bound, parsed, at most.
+LIST_PAGE_BYTES = 8 * 1024 * 1024
+_LIST_SHRINK = 4
+_READ_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,8 @@ class Kube:
         self._expected: dict[str, set[str]] = {}
         self._listing: dict[str, asyncio.Future[None]] = {}
         self._list_refused = not list_secrets
+        # The page size a namespace's LIST came down to (its Secrets are large).
+        self._list_limits: dict[str, int] = {}
 
     def forget_secret(self, namespace: str, name: str) -> None:
         """Drop the cached Secret `namespace/name`; the next read fetches it."""
@@ -255,10 +265,11 @@ class Kube:
         epochs = {name: self._secret_epochs.get((namespace, name), 0) for name in names}
         found: dict[str, CachedSecret] = {}
         page_token: str | None = None
+        limit = self._list_limits.get(namespace, LIST_PAGE)
         self._on_secret_read("list")
         while True:
             try:
-                page = await _run(self._list_page, namespace, page_token)
+                page = await _run(self._list_page, namespace, page_token, limit)
             except ApiException as exc:
                 if exc.status == 403:
                     self._list_refused = True
@@ -267,6 +278,21 @@ class Kube:
                         "each referenced Secret is read on its own"
                     )
                 raise _convert(exc, f"Secrets of {namespace}") from None
+            if page is None:
+                if limit == 1:
+                    # One Secret alone is past the bound: the rest are read by GET.
+                    log.info(
+                        "A Secret of %s is larger than the %d byte LIST page bound: "
+                        "the Secrets not listed yet are read one by one",
+                        namespace,
+                        LIST_PAGE_BYTES,
+                    )
+                    break
+                # The same position again (the continue token still holds), smaller pages;
+                # remembered so the next LIST of this namespace starts there.
+                limit = max(1, limit // _LIST_SHRINK)
+                self._list_limits[namespace] = limit
+                continue
             for item in page.get("items") or []:
                 metadata = item.get("metadata") or {}
                 if metadata.get("name") in names:
@@ -282,14 +308,27 @@ class Kube:
             if self._secret_epochs.get(key, 0) == epochs[name] and name in found:
                 self._remember(key, found[name])
 
-    def _list_page(self, namespace: str, page_token: str | None) -> dict[str, Any]:
+    def _list_page(
+        self, namespace: str, page_token: str | None, limit: int
+    ) -> dict[str, Any] | None:
+        """One page of the LIST as plain JSON, or None when its body is past LIST_PAGE_BYTES."""
         # Decoded as plain JSON: the client's models for a page of Secrets cost far more.
-        kwargs: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+        kwargs: dict[str, Any] = {"limit": limit, "_preload_content": False}
         if page_token:
             kwargs["_continue"] = page_token
         response: Any = self._core.list_namespaced_secret(namespace, **kwargs)
         try:
-            return cast(dict[str, Any], json.loads(response.data))
+            body = bytearray()
+            while True:
+                # At most one byte past the bound is ever read.
+                chunk = response.read(min(_READ_CHUNK, LIST_PAGE_BYTES + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > LIST_PAGE_BYTES:
+                    response.close()  # the rest stays unread: the connection cannot be reused
+                    return None
+            return cast(dict[str, Any], json.loads(body))
         finally:
             response.release_conn()
 
