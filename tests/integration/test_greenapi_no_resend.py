@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -33,6 +35,9 @@ class PerformThenDrop:
 
     def __init__(self, acting: tuple[str, ...]) -> None:
         self.acting = acting
+        # Close with a reset (RST: aiohttp's ClientOSError) instead of a FIN (its
+        # ServerDisconnectedError); aiohttp re-sends on either.
+        self.reset = False
         self.requests: Counter[str] = Counter()
         self.connections = 0
         self.url = ""
@@ -60,6 +65,11 @@ class PerformThenDrop:
                 method = path.split("/")[2]
                 self.requests[method] += 1
                 if method in self.acting:
+                    if self.reset:
+                        sock = writer.get_extra_info("socket")
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     return  # performed; the answer never comes
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -89,10 +99,12 @@ async def api() -> AsyncIterator[GreenApi]:
         yield client
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 @pytest.mark.parametrize("action", ["reboot", "logout"])
 async def test_an_action_dropped_after_it_was_performed_is_sent_once(
-    api: GreenApi, server: PerformThenDrop, action: str
+    api: GreenApi, server: PerformThenDrop, action: str, reset: bool
 ) -> None:
+    server.reset = reset
     instance = api.instance(api_url=server.url, id_instance=ID, token=TOKEN)
 
     with pytest.raises(gerr.TransportFailure) as caught:
@@ -104,10 +116,12 @@ async def test_an_action_dropped_after_it_was_performed_is_sent_once(
     assert TOKEN not in str(caught.value)
 
 
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 @pytest.mark.parametrize("action", ["reboot", "logout"])
 async def test_an_action_on_a_reused_pooled_connection_is_sent_once(
-    api: GreenApi, server: PerformThenDrop, action: str
+    api: GreenApi, server: PerformThenDrop, action: str, reset: bool
 ) -> None:
+    server.reset = reset
     # A read first leaves a kept-alive connection in the pool; the action reuses it,
     # which is the case aiohttp treats as a stale connection worth one more try.
     instance = api.instance(api_url=server.url, id_instance=ID, token=TOKEN)
