@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -276,3 +277,70 @@ async def test_a_secret_larger_than_the_bound_ends_the_list_and_is_read_by_get(
     gets = sorted(c for c in core.calls if c.startswith("get"))
     assert "get token-2" in gets
     assert "get token-0" not in gets
+
+
+async def test_a_secret_announced_while_the_list_runs_is_served_by_it(
+    kube: Kube, core: ListingCore
+) -> None:
+    # After a restart, objects keep arriving while the first LIST is under way; their
+    # Secrets, on pages not read yet, come from that LIST instead of a GET each.
+    early = [f"a-{i:02d}" for i in range(LIST_AT)]
+    late = [f"z-{i:02d}" for i in range(LIST_AT)]
+    for name in early + late:
+        core.put(name, name)
+    for name in early:
+        kube.expect_secret(NS, name)
+
+    announced = threading.Event()
+
+    def announce() -> None:  # while the LIST's first page is being answered
+        for name in late:
+            kube.expect_secret(NS, name)
+        announced.set()
+
+    core.during_list = announce
+    first = asyncio.ensure_future(read_all(kube, early))
+    assert await asyncio.to_thread(announced.wait, 10.0)
+    assert await read_all(kube, late) == late
+    assert await first == early
+
+    assert [c for c in core.calls if c != "list"] == []
+    assert core.calls.count("list") == 3  # 16 Secrets, pages of 7: one LIST
+
+
+async def test_pages_grow_back_once_the_large_secrets_are_passed(
+    kube: Kube, core: ListingCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kube_module, "LIST_PAGE_BYTES", 10_000, raising=False)
+    for i in range(4):
+        core.put(f"a-large-{i}", "large", padding=3000)
+    fleet = [f"token-{i:02d}" for i in range(40)]
+    for name in fleet:
+        core.put(name, name)
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, fleet) == fleet
+
+    # Shrunk to 1 for the large Secrets, then back up to 7 for the small ones.
+    assert min(core.limits) == 1
+    assert core.limits[-1] == 7
+
+
+async def test_a_reader_arriving_while_its_secret_is_being_listed_waits_for_the_list(
+    kube: Kube, core: ListingCore
+) -> None:
+    # After a restart, reconciles start one after another; those that start while the
+    # LIST that holds their Secret is under way take it from that LIST, not by a GET.
+    names = [f"token-{i:02d}" for i in range(LIST_AT * 2)]
+    for name in names:
+        core.put(name, name)
+        kube.expect_secret(NS, name)
+    listing = threading.Event()
+    core.during_list = listing.set
+
+    first = asyncio.ensure_future(kube.read_secret_key(NS, names[0], "token"))
+    assert await asyncio.to_thread(listing.wait, 10.0)
+    assert await read_all(kube, names[1:]) == names[1:]
+    assert (await first).value.get_secret_value() == names[0]
+
+    assert [c for c in core.calls if c != "list"] == []
