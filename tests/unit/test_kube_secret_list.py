@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -24,11 +25,29 @@ NS = "fleet"
 
 
 class Page:
-    """What the client returns with `_preload_content=False`: raw bytes, a connection."""
+    """What the client returns with `_preload_content=False`: urllib3's response, whose body
+    is read whole (`data`) or in parts (`read(amt)`), then its connection released or
+    closed. Records how many bytes of the body were read."""
 
     def __init__(self, document: dict[str, Any]) -> None:
-        self.data = json.dumps(document).encode()
+        self.body = json.dumps(document).encode()
+        self.read_bytes = 0
         self.released = False
+        self.closed = False
+
+    @property
+    def data(self) -> bytes:
+        self.read_bytes = len(self.body)
+        return self.body
+
+    def read(self, amt: int | None = None) -> bytes:
+        end = len(self.body) if amt is None else self.read_bytes + amt
+        chunk = self.body[self.read_bytes : end]
+        self.read_bytes += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self.closed = True
 
     def release_conn(self) -> None:
         self.released = True
@@ -41,16 +60,20 @@ class ListingCore:
         self.objects: dict[str, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.pages: list[Page] = []
+        self.limits: list[int] = []
         self.refuse_list = False
         # Runs while a LIST is answered, to simulate a change racing it.
         self.during_list: Any = None
         self._version = 100
 
-    def put(self, name: str, token: str) -> None:
+    def put(self, name: str, token: str, padding: int = 0) -> None:
         self._version += 1
+        data = {"token": base64.b64encode(token.encode()).decode()}
+        if padding:
+            data["blob"] = base64.b64encode(b"x" * padding).decode()
         self.objects[name] = {
             "metadata": {"name": name, "namespace": NS, "resourceVersion": str(self._version)},
-            "data": {"token": base64.b64encode(token.encode()).decode()},
+            "data": data,
         }
 
     def read_namespaced_secret(self, name: str, namespace: str) -> client.V1Secret:
@@ -67,6 +90,7 @@ class ListingCore:
 
     def list_namespaced_secret(self, namespace: str, **kwargs: Any) -> Page:
         self.calls.append("list")
+        self.limits.append(kwargs["limit"])
         assert kwargs["_preload_content"] is False
         if self.refuse_list:
             raise ApiException(status=403, reason="Forbidden")
@@ -205,3 +229,118 @@ async def test_an_expected_secret_missing_from_the_list_is_confirmed_by_a_get(
     assert core.calls == ["list", "get token-0"]
     assert await read_all(kube, names[1:]) == names[1:]
     assert core.calls == ["list", "get token-0"]
+
+
+async def test_a_page_of_large_secrets_is_never_read_past_the_byte_bound(
+    kube: Kube, core: ListingCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Secrets of ~4 KB in pages of 7 (~28 KB) against a 10 KB bound: a page over it is
+    # dropped unread past the bound, and the LIST goes on from there in smaller pages.
+    bound = 10_000
+    monkeypatch.setattr(kube_module, "LIST_PAGE_BYTES", bound, raising=False)
+    fleet = [f"token-{i:02d}" for i in range(12)]
+    for name in fleet:
+        core.put(name, f"value of {name}", padding=3000)
+    for i in range(5):
+        core.put(f"unrelated-{i}", "not wanted", padding=3000)
+    for name in fleet:
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, fleet) == [f"value of {name}" for name in fleet]
+
+    assert max(page.read_bytes for page in core.pages) <= bound + 1
+    over = [page for page in core.pages if len(page.body) > bound]
+    assert over  # the case under test happened
+    # A page dropped half-read closes its connection (unread bytes cannot be reused).
+    assert all(page.closed for page in over)
+    assert all(page.released for page in core.pages)
+    # Every Secret still came from the LIST: no GET, and only the expected ones kept.
+    assert [c for c in core.calls if c != "list"] == []
+    assert core.limits[0] == 7
+    assert min(core.limits) < 7
+    assert kube.cached_secrets() == len(fleet)
+
+
+async def test_a_secret_larger_than_the_bound_ends_the_list_and_is_read_by_get(
+    kube: Kube, core: ListingCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kube_module, "LIST_PAGE_BYTES", 2_000, raising=False)
+    names = [f"token-{i}" for i in range(LIST_AT)]
+    for name in names:
+        core.put(name, name, padding=3000 if name == "token-2" else 0)
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, names) == names
+
+    assert max(page.read_bytes for page in core.pages) <= 2_001
+    # token-2 cannot be listed within the bound: it and those after it are read by GET.
+    gets = sorted(c for c in core.calls if c.startswith("get"))
+    assert "get token-2" in gets
+    assert "get token-0" not in gets
+
+
+async def test_a_secret_announced_while_the_list_runs_is_served_by_it(
+    kube: Kube, core: ListingCore
+) -> None:
+    # After a restart, objects keep arriving while the first LIST is under way; their
+    # Secrets, on pages not read yet, come from that LIST instead of a GET each.
+    early = [f"a-{i:02d}" for i in range(LIST_AT)]
+    late = [f"z-{i:02d}" for i in range(LIST_AT)]
+    for name in early + late:
+        core.put(name, name)
+    for name in early:
+        kube.expect_secret(NS, name)
+
+    announced = threading.Event()
+
+    def announce() -> None:  # while the LIST's first page is being answered
+        for name in late:
+            kube.expect_secret(NS, name)
+        announced.set()
+
+    core.during_list = announce
+    first = asyncio.ensure_future(read_all(kube, early))
+    assert await asyncio.to_thread(announced.wait, 10.0)
+    assert await read_all(kube, late) == late
+    assert await first == early
+
+    assert [c for c in core.calls if c != "list"] == []
+    assert core.calls.count("list") == 3  # 16 Secrets, pages of 7: one LIST
+
+
+async def test_pages_grow_back_once_the_large_secrets_are_passed(
+    kube: Kube, core: ListingCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kube_module, "LIST_PAGE_BYTES", 10_000, raising=False)
+    for i in range(4):
+        core.put(f"a-large-{i}", "large", padding=3000)
+    fleet = [f"token-{i:02d}" for i in range(40)]
+    for name in fleet:
+        core.put(name, name)
+        kube.expect_secret(NS, name)
+
+    assert await read_all(kube, fleet) == fleet
+
+    # Shrunk to 1 for the large Secrets, then back up to 7 for the small ones.
+    assert min(core.limits) == 1
+    assert core.limits[-1] == 7
+
+
+async def test_a_reader_arriving_while_its_secret_is_being_listed_waits_for_the_list(
+    kube: Kube, core: ListingCore
+) -> None:
+    # After a restart, reconciles start one after another; those that start while the
+    # LIST that holds their Secret is under way take it from that LIST, not by a GET.
+    names = [f"token-{i:02d}" for i in range(LIST_AT * 2)]
+    for name in names:
+        core.put(name, name)
+        kube.expect_secret(NS, name)
+    listing = threading.Event()
+    core.during_list = listing.set
+
+    first = asyncio.ensure_future(kube.read_secret_key(NS, names[0], "token"))
+    assert await asyncio.to_thread(listing.wait, 10.0)
+    assert await read_all(kube, names[1:]) == names[1:]
+    assert (await first).value.get_secret_value() == names[0]
+
+    assert [c for c in core.calls if c != "list"] == []

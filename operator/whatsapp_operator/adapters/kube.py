@@ -40,6 +40,15 @@ T = TypeVar("T")
 # first start, of a fleet) is read with one paginated LIST instead of a GET per Secret.
 LIST_AT = 8
 LIST_PAGE = 250
+# A page's body is read up to this many bytes. Secrets hold up to 1 MiB each (Helm
+# releases come close), so 250 of them can make a page of hundreds of MiB, more than
+# the pod's memory limit once parsed. A page past the bound is dropped unread and asked
+# again in pages of a quarter the size, growing back once pages are small again; a single
+# Secret past it ends the LIST (its readers GET). A page then takes at most this bound of
+# memory, parsed.
+LIST_PAGE_BYTES = 8 * 1024 * 1024
+_LIST_SHRINK = 4
+_READ_CHUNK = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -155,6 +164,9 @@ class Kube:
         # and the LIST under way for them; `_list_refused` after a 403 (RBAC without list).
         self._expected: dict[str, set[str]] = {}
         self._listing: dict[str, asyncio.Future[None]] = {}
+        # The names the LIST under way (per namespace) is reading, for readers that come
+        # once it has begun.
+        self._listed: dict[str, set[str]] = {}
         self._list_refused = not list_secrets
 
     def forget_secret(self, namespace: str, name: str) -> None:
@@ -233,7 +245,11 @@ class Kube:
             self._secrets[key] = secret
 
     def _worth_listing(self, namespace: str, name: str) -> bool:
-        if self._list_refused or name not in self._expected.get(namespace, ()):
+        if self._list_refused:
+            return False
+        if name in self._listed.get(namespace, ()):
+            return True  # the LIST under way will bring it: a GET now would be a second read
+        if name not in self._expected.get(namespace, ()):
             return False
         return namespace in self._listing or len(self._expected[namespace]) >= LIST_AT
 
@@ -251,14 +267,28 @@ class Kube:
             log.debug("Secrets of %s not listed: %s", namespace, exc.message)
 
     async def _list_expected(self, namespace: str) -> None:
-        names = self._expected.pop(namespace, set())
+        names = self._listed[namespace] = self._expected.pop(namespace, set())
+        try:
+            await self._list_names(namespace, names)
+        finally:
+            self._listed.pop(namespace, None)
+
+    async def _list_names(self, namespace: str, names: set[str]) -> None:
         epochs = {name: self._secret_epochs.get((namespace, name), 0) for name in names}
         found: dict[str, CachedSecret] = {}
         page_token: str | None = None
+        limit = LIST_PAGE
         self._on_secret_read("list")
         while True:
+            # Secrets announced since the LIST began (objects still arriving after a
+            # restart) are served too when their page is still to come. Their epochs are
+            # taken before the page is read, so a change racing the read is caught below.
+            late = {
+                name: self._secret_epochs.get((namespace, name), 0)
+                for name in self._expected.get(namespace, ())
+            }
             try:
-                page = await _run(self._list_page, namespace, page_token)
+                page, size = await _run(self._list_page, namespace, page_token, limit)
             except ApiException as exc:
                 if exc.status == 403:
                     self._list_refused = True
@@ -267,14 +297,35 @@ class Kube:
                         "each referenced Secret is read on its own"
                     )
                 raise _convert(exc, f"Secrets of {namespace}") from None
+            if page is None:
+                if limit == 1:
+                    # One Secret alone is past the bound: the rest are read by GET.
+                    log.info(
+                        "A Secret of %s is larger than the %d byte LIST page bound: "
+                        "the Secrets not listed yet are read one by one",
+                        namespace,
+                        LIST_PAGE_BYTES,
+                    )
+                    break
+                # The same position again (the continue token still holds), smaller pages.
+                limit = max(1, limit // _LIST_SHRINK)
+                continue
             for item in page.get("items") or []:
                 metadata = item.get("metadata") or {}
-                if metadata.get("name") in names:
+                name = metadata.get("name")
+                if name not in names and name in late:
+                    names.add(name)
+                    epochs[name] = late[name]
+                    self._expected.get(namespace, set()).discard(name)
+                if name in names:
                     version = str(metadata.get("resourceVersion") or "")
-                    found[metadata["name"]] = CachedSecret(dict(item.get("data") or {}), version)
+                    found[name] = CachedSecret(dict(item.get("data") or {}), version)
             page_token = (page.get("metadata") or {}).get("continue") or None
             if page_token is None:
                 break
+            if size <= LIST_PAGE_BYTES // _LIST_SHRINK:
+                # Past the large Secrets: pages grow back, so small ones cost few requests.
+                limit = min(LIST_PAGE, limit * 2)
         for name in names:
             key = (namespace, name)
             # A Secret forgotten meanwhile (a rotation) is read again; an absent one is
@@ -282,14 +333,28 @@ class Kube:
             if self._secret_epochs.get(key, 0) == epochs[name] and name in found:
                 self._remember(key, found[name])
 
-    def _list_page(self, namespace: str, page_token: str | None) -> dict[str, Any]:
+    def _list_page(
+        self, namespace: str, page_token: str | None, limit: int
+    ) -> tuple[dict[str, Any] | None, int]:
+        """One page of the LIST as plain JSON (None when its body is past LIST_PAGE_BYTES),
+        and the bytes read."""
         # Decoded as plain JSON: the client's models for a page of Secrets cost far more.
-        kwargs: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+        kwargs: dict[str, Any] = {"limit": limit, "_preload_content": False}
         if page_token:
             kwargs["_continue"] = page_token
         response: Any = self._core.list_namespaced_secret(namespace, **kwargs)
         try:
-            return cast(dict[str, Any], json.loads(response.data))
+            body = bytearray()
+            while True:
+                # At most one byte past the bound is ever read.
+                chunk = response.read(min(_READ_CHUNK, LIST_PAGE_BYTES + 1 - len(body)))
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > LIST_PAGE_BYTES:
+                    response.close()  # the rest stays unread: the connection cannot be reused
+                    return None, len(body)
+            return cast(dict[str, Any], json.loads(body)), len(body)
         finally:
             response.release_conn()
 

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from whatsapp_operator import __version__
 from whatsapp_operator.adapters.greenapi import responses
 from whatsapp_operator.adapters.greenapi.partner import HttpVerb, PartnerClient
+from whatsapp_operator.adapters.greenapi.proxy import ProxyPolicy
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.adapters.greenapi.transport import AiohttpTransport
@@ -66,6 +67,7 @@ class ClientOptions:
     max_inline_retry_delay: float = 5.0
     max_connections: int = 100
     lenient_bool_style: WireBoolStyle = "yesno"
+    # Take HTTP(S)_PROXY/ALL_PROXY/NO_PROXY from the environment (proxy.py has the rule).
     trust_env: bool = True
     # Whole-call limit (connect, send, every byte of the answer), on top of the per-read
     # timeout: a server dripping a byte before each read timeout is cut off here.
@@ -100,6 +102,15 @@ class GreenApi:
         self.observer = observer
         protect_loggers()
         opts = self.options
+        # One proxy decision for HTTP calls and the QR WebSocket alike.
+        self.proxies = ProxyPolicy() if opts.trust_env else ProxyPolicy.direct()
+        for proxy in self.proxies.proxies:
+            log.info(
+                "GREEN-API calls go through the proxy %s unless NO_PROXY names the host", proxy.url
+            )
+        transport = transport or AiohttpTransport(
+            max_connections=opts.max_connections, proxies=self.proxies
+        )
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(opts.read_timeout, connect=opts.connect_timeout),
             limits=httpx.Limits(
@@ -108,10 +119,11 @@ class GreenApi:
             ),
             headers={"User-Agent": f"whatsapp-operator/{__version__}"},
             follow_redirects=False,
-            trust_env=opts.trust_env,
+            # httpx ignores environment proxies once given a transport; ours applies them.
+            trust_env=False,
             # httpx's API on aiohttp's pool: a fraction of httpcore's CPU per call
             # (transport.py has the figures). Tests pass their own transport.
-            transport=transport or AiohttpTransport(max_connections=opts.max_connections),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
@@ -249,6 +261,13 @@ class GreenApi:
                 "request deadline",
                 method=method,
                 instance_id=instance_id,
+            ) from None
+        except httpx.ProxyError:
+            raise errors.TransportFailure(
+                f"{where}: the forward proxy could not be reached or refused the connection",
+                method=method,
+                instance_id=instance_id,
+                request_not_sent=True,
             ) from None
         except httpx.ConnectError as exc:
             raise errors.TransportFailure(
@@ -492,4 +511,5 @@ class InstanceClient:
             limiter=self._api.limiter,
             limiter_key=(self.api_url, str(self.id_instance), "scanqrcode"),
             open_timeout=open_timeout,
+            proxy=self._api.proxies.for_url(ws_url),
         )

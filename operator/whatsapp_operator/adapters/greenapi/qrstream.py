@@ -3,6 +3,10 @@
 The service pushes a `qrCode` frame per new code and ends the session with one
 final frame (`accountData` after a scan, `alreadyLogged`, `timeoutExpired` after
 100 s, or `error`). The stream yields that final frame and then stops.
+
+The socket goes through the proxy the caller passes (the HTTP calls' rule, proxy.py),
+never one websockets picks from the environment itself, and follows no redirect: the
+token is in the path, and the allow-list admitted this URL only.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.proxy import Proxy
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import protect_loggers
 from whatsapp_operator.wire import errors
@@ -30,6 +35,16 @@ _METHOD = "scanqrcode"
 _MAX_FRAME_BYTES = 2 * 1024 * 1024
 
 
+class _NoRedirects(connect):
+    """websockets' `connect` that treats a redirect as the refusal it is here."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        # websockets follows up to 10 redirects, cross-origin included; the token in the
+        # path would go wherever a 3xx points, past the allow-list. The 3xx is raised as
+        # an `InvalidStatus`, mapped below like any refused upgrade.
+        return exc
+
+
 async def stream_qr_frames(
     ws_url: str,
     *,
@@ -37,19 +52,22 @@ async def stream_qr_frames(
     limiter: RateLimiter,
     limiter_key: tuple[str, str, str],
     open_timeout: float,
+    proxy: Proxy | None = None,
 ) -> AsyncIterator[QrFrame]:
     """Yield the frames of the scanqrcode WebSocket at `ws_url`, stopping after a final frame.
 
-    Paced by `limiter`. Failures raise `GreenApiError`s: the upgrade's status mapped as for
-    HTTP, `TransportFailure` for a closed, failed or unopened socket, `UnexpectedResponse`
-    for a frame that is not a QR frame.
+    Paced by `limiter`; through `proxy` when given, else directly. Failures raise
+    `GreenApiError`s: the upgrade's status mapped as for HTTP (a redirect included),
+    `TransportFailure` for a closed, failed or unopened socket, `UnexpectedResponse` for a
+    frame that is not a QR frame.
     """
     protect_loggers((_WS_LOGGER,))
     await limiter.acquire(limiter_key, RateLimiter.rate_for(_METHOD))
     where = f"{_METHOD} on instance {instance_id}"
     try:
-        async with connect(
+        async with _NoRedirects(
             ws_url,
+            proxy=proxy.configured if proxy is not None else None,
             open_timeout=open_timeout,
             logger=logging.getLogger(_WS_LOGGER),
             max_size=_MAX_FRAME_BYTES,
