@@ -580,6 +580,17 @@ async def test_two_live_earlier_instances_stall_ambiguous_and_create_nothing(
     assert world.calls("create_instance") == []
 
 
+async def test_ambiguity_is_resolved_by_naming_one_id(world: World) -> None:
+    """The way out the CreateResultAmbiguous message names: the instance-id annotation."""
+    world.partner.add(7105000011, OLD_MARKER)
+    world.partner.add(7105000012, next_marker(OLD_MARKER, OLD_MARKER))
+    chosen = body(annotations={constants.ANNOTATION_INSTANCE_ID: "7105000012"})
+    identity = await resolve(world, chosen)
+    assert identity.instance_id == 7105000012
+    assert identity.token.value.get_secret_value() == token_of(7105000012)
+    assert world.calls("create_instance") == []
+
+
 async def test_only_deleted_earlier_instances_mean_a_new_create(world: World) -> None:
     world.partner.add(7105000021, OLD_MARKER, deleted=True)
     identity = await resolve(world, body())

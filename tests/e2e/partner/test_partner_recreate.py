@@ -21,7 +21,6 @@ from tests.e2e.partner.conftest import (
     instance_id_of,
     wait_gone,
 )
-from whatsapp_operator import constants
 from whatsapp_operator.run.provisioning import TOKEN_KEY, instance_name
 
 # The same manifest both times, as Git would re-apply it.
@@ -124,9 +123,3 @@ def test_two_live_earlier_instances_stall_ambiguous_and_create_nothing(
     assert instance_id_of(obj) is None
     assert emulator.partner_calls("createInstance") == creates_before
     assert sorted(i["idInstance"] for i in scene.ours()) == ids
-
-    # The way out the message names: pick one by annotation.
-    scene.instances.annotate("dup", {constants.ANNOTATION_INSTANCE_ID: str(ids[0])})
-    chosen = scene.instances.wait("dup", ready_and_synced, "Ready and Synced", 90)
-    assert chosen["status"]["instanceId"] == ids[0]
-    assert emulator.partner_calls("createInstance") == creates_before
