@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from support.long_names import long_name
 from whatsapp_operator.api.partner import AdoptionPolicy, LabelSelector, LabelSelectorRequirement
 from whatsapp_operator.decide.ownership import (
     adoption_allowed,
@@ -13,9 +14,11 @@ from whatsapp_operator.decide.ownership import (
     made_for,
     namespace_allowed,
     ownership,
+    rebind_candidates,
 )
 from whatsapp_operator.decide.selectors import describe, requirement_holds, selects
 from whatsapp_operator.run.identity import instance_name, next_marker
+from whatsapp_operator.wire.models import PartnerInstance
 
 LABEL = st.from_regex(r"[a-z]([-a-z0-9]{0,4}[a-z0-9])?", fullmatch=True)
 LABELS = st.dictionaries(LABEL, LABEL, max_size=5)
@@ -143,6 +146,65 @@ def test_marker_of_another_resource_does_not_match(name: str | None) -> None:
 def test_a_marker_names_exactly_one_resource(ns: str, name: str, ns2: str, name2: str) -> None:
     marker = instance_name(ns, name, "abcdef0123")
     assert made_for(marker, ns2, name2) is ((ns, name) == (ns2, name2))
+
+
+# ------------------------------------------------------------------ re-binding a re-creation
+
+
+def listed(id_instance: int, name: str, *, deleted: bool = False) -> PartnerInstance:
+    return PartnerInstance.model_validate(
+        {"idInstance": id_instance, "name": name, "apiTokenInstance": "x", "deleted": deleted}
+    )
+
+
+def test_rebind_candidates_are_the_live_instances_of_any_uid_of_the_resource() -> None:
+    old = instance_name("team-p", "shop", "0ld0ld00-1111")
+    instances = [
+        listed(30, next_marker(old, old)),  # a confirmed re-create of an earlier incarnation
+        listed(10, old),
+        listed(11, instance_name("team-p", "shop", "5f0c1d2e-2222"), deleted=True),
+        listed(12, instance_name("team-p", "shop-2", "0ld0ld00-1111")),
+        listed(13, instance_name("team-p", "sho", "0ld0ld00-1111")),
+        listed(14, instance_name("team-q", "shop", "0ld0ld00-1111")),
+        listed(15, "shop"),
+        listed(16, ""),
+    ]
+    found = rebind_candidates(instances, "team-p", "shop")
+    # Deleted ones are history (GREEN-API lists them for 3 months), not something to bind to.
+    assert [i.id_instance for i in found] == [10, 30]
+    assert rebind_candidates(instances, "team-p", "nothing") == []
+
+
+def test_rebind_candidates_of_the_longest_names_are_whole_markers() -> None:
+    """Markers are never truncated: the longest namespace and name still name one resource."""
+    namespace = "n" * 63
+    name = long_name(253)
+    shorter = name[:-1]  # a valid name that is a prefix of the other
+    old = instance_name(namespace, name, "0ld0ld00-1111")
+    assert old.endswith(f"/{name}#0ld0ld00")
+    instances = [
+        listed(20, old),
+        listed(21, instance_name(namespace, shorter, "0ld0ld00-1111")),
+        listed(22, instance_name(namespace[:-1], name, "0ld0ld00-1111")),
+    ]
+    assert [i.id_instance for i in rebind_candidates(instances, namespace, name)] == [20]
+    assert [i.id_instance for i in rebind_candidates(instances, namespace, shorter)] == [21]
+
+
+@given(
+    st.from_regex(r"[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,8}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,8}[a-z0-9])?", fullmatch=True),
+    st.from_regex(r"[0-9a-f]{8}-[0-9a-f]{4}", fullmatch=True),
+    st.booleans(),
+)
+def test_a_resource_rebinds_only_to_its_own_earlier_instances(
+    ns: str, name: str, ns2: str, name2: str, old_uid: str, deleted: bool
+) -> None:
+    instances = [listed(40, instance_name(ns, name, old_uid), deleted=deleted)]
+    found = rebind_candidates(instances, ns2, name2)
+    assert bool(found) is ((ns, name) == (ns2, name2) and not deleted)
 
 
 # ------------------------------------------------------------------ allowAdoption

@@ -20,6 +20,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.deletion import Deleter
+from whatsapp_operator.run.identity import next_marker
 from whatsapp_operator.run.provisioning import (
     TOKEN_KEY,
     Provisioner,
@@ -272,8 +273,9 @@ async def test_marker_is_written_with_the_precondition_before_create(world: Worl
         RV,
     )
     assert world.partner.created == [(MARKER, desired)]
-    # A fresh resource has no marker: nothing to look up before creating.
-    assert world.calls("get_instances") == []
+    # One look for an instance of an earlier incarnation, before the marker is written.
+    assert world.journal[0] == ("get_instances", None)
+    assert len(world.calls("get_instances")) == 1
     id_instance = world.partner.listed[0].id_instance
     assert record_patch[0] == {
         constants.ANNOTATION_INSTANCE_ID: str(id_instance),
@@ -493,6 +495,130 @@ async def test_marker_match_without_token_is_not_created_twice(world: World) -> 
     )
     with pytest.raises(ProvisioningFailure):
         await resolve(world, body(annotations={constants.ANNOTATION_CREATE_PENDING: MARKER}))
+    assert world.calls("create_instance") == []
+
+
+# ------------------------------------------------------------------ re-created from Git
+
+OLD_MARKER = instance_name(NS, NAME, "0ld0ld00-9999-8888")
+
+
+async def test_recreated_resource_rebinds_to_its_earlier_live_instance(world: World) -> None:
+    """No annotation, no status (what Git holds), a new uid: the instance made for an earlier
+    incarnation of this namespace/name is re-bound, never a second one created."""
+    world.partner.add(7105000001, "someone else's")
+    world.partner.add(7105000002, instance_name(NS, NAME, "dead0000-uid"), deleted=True)
+    world.partner.add(7105000003, instance_name(NS, "shop-2", "0ld0ld00-uid"))
+    world.partner.add(7105000004, OLD_MARKER)
+    identity = await resolve(world, body(), Settings.model_validate({"stateWebhook": "yes"}))
+
+    assert world.calls("create_instance") == []
+    assert identity.instance_id == 7105000004
+    assert identity.token.value.get_secret_value() == token_of(7105000004)
+    assert identity.rebound_from == OLD_MARKER
+    # Recorded as a create records (id first, with the precondition), then the token.
+    order = [name for name, _ in world.journal]
+    assert order == ["get_instances", "patch_annotations", "apply_secret"]
+    assert world.store.patches == [
+        (
+            {
+                constants.ANNOTATION_INSTANCE_ID: "7105000004",
+                constants.ANNOTATION_CREATED_AT: "2025-03-01T09:00:00Z",
+                constants.ANNOTATION_CREATE_PENDING: None,
+                constants.ANNOTATION_CREATE_PENDING_SINCE: None,
+            },
+            RV,
+        )
+    ]
+    written = world.store.written[(NS, OWNED)]
+    assert written.data == {TOKEN_KEY: token_of(7105000004).encode()}
+    assert (written.owner.name, written.owner.uid) == (NAME, UID)
+    # The next reconcile goes by the recorded id: no second look, no create.
+    world.journal.clear()
+    again = await resolve(world, body(annotations={constants.ANNOTATION_INSTANCE_ID: "7105000004"}))
+    assert again.instance_id == 7105000004
+    assert again.rebound_from is None
+    assert world.calls("create_instance") == []
+
+
+async def test_rebind_posts_a_rebound_event_without_the_token(world: World) -> None:
+    world.partner.add(7105000004, OLD_MARKER)
+    reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
+    outcome = await reconciler.reconcile(body(), Memory(), lambda: None)
+
+    assert world.calls("create_instance") == []
+    rebound = [e for e in outcome.events if e.reason == "Rebound"]
+    assert len(rebound) == 1
+    assert rebound[0].type == "Normal"
+    assert "7105000004" in rebound[0].message
+    assert OLD_MARKER in rebound[0].message
+    assert token_of(7105000004) not in rebound[0].message
+    assert outcome.status.instance_id == 7105000004
+
+
+async def test_two_live_earlier_instances_stall_ambiguous_and_create_nothing(
+    world: World,
+) -> None:
+    world.partner.add(7105000011, OLD_MARKER)
+    world.partner.add(7105000012, next_marker(OLD_MARKER, OLD_MARKER))
+    with pytest.raises(ProvisioningFailure) as raised:
+        await resolve(world, body())
+    failure = raised.value
+    assert (failure.reason, failure.permanent) == ("CreateResultAmbiguous", True)
+    assert "7105000011" in failure.message
+    assert "7105000012" in failure.message
+    assert constants.ANNOTATION_INSTANCE_ID in failure.message
+    assert token_of(7105000011) not in failure.message
+    assert world.calls("create_instance") == []
+    assert world.store.patches == []
+    assert world.store.written == {}
+
+    reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
+    outcome = await reconciler.reconcile(body(), Memory(), lambda: None)
+    stalled = next(c for c in outcome.status.conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "CreateResultAmbiguous")
+    assert world.calls("create_instance") == []
+
+
+async def test_ambiguity_is_resolved_by_naming_one_id(world: World) -> None:
+    """The way out the CreateResultAmbiguous message names: the instance-id annotation."""
+    world.partner.add(7105000011, OLD_MARKER)
+    world.partner.add(7105000012, next_marker(OLD_MARKER, OLD_MARKER))
+    chosen = body(annotations={constants.ANNOTATION_INSTANCE_ID: "7105000012"})
+    identity = await resolve(world, chosen)
+    assert identity.instance_id == 7105000012
+    assert identity.token.value.get_secret_value() == token_of(7105000012)
+    assert world.calls("create_instance") == []
+
+
+async def test_only_deleted_earlier_instances_mean_a_new_create(world: World) -> None:
+    world.partner.add(7105000021, OLD_MARKER, deleted=True)
+    identity = await resolve(world, body())
+    assert [name for name, _ in world.partner.created] == [MARKER]
+    assert identity.instance_id != 7105000021
+    assert identity.rebound_from is None
+
+
+async def test_rebind_from_a_stale_copy_is_refused_and_writes_no_token(world: World) -> None:
+    # A newer copy of the object already holds a marker: the precondition refuses this one.
+    world.partner.add(7105000004, OLD_MARKER)
+    world.store.patch_error = KubeError("changed meanwhile; retrying", status=409, retryable=True)
+    with pytest.raises(KubeError):
+        await resolve(world, body())
+    assert world.store.written == {}
+    assert world.calls("create_instance") == []
+
+
+async def test_rebind_to_an_instance_listed_without_token_records_it_and_waits(
+    world: World,
+) -> None:
+    world.partner.listed.append(
+        PartnerInstance.model_validate({"idInstance": 7105000031, "name": OLD_MARKER})
+    )
+    with pytest.raises(ProvisioningFailure) as raised:
+        await resolve(world, body())
+    assert (raised.value.reason, raised.value.permanent) == ("TokenUnavailable", False)
+    assert world.store.patches[0][0][constants.ANNOTATION_INSTANCE_ID] == "7105000031"
     assert world.calls("create_instance") == []
 
 

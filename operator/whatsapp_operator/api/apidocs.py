@@ -168,8 +168,9 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
     ),
     (
         constants.ANNOTATION_INSTANCE_ID,
-        "Written by the operator (partner mode): the id of the instance it created; survives "
-        "a restore without status. Set it by hand to resolve CreateResultAmbiguous.",
+        "Written by the operator (partner mode): the id of the instance it created or re-bound "
+        "(Rebound); survives a restore without status. Set it by hand to resolve "
+        "CreateResultAmbiguous.",
     ),
     (
         constants.ANNOTATION_CREATE_PENDING,
@@ -177,7 +178,8 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
     ),
     (
         constants.ANNOTATION_CREATED_AT,
-        "Written by the operator (partner mode): when the instance was created.",
+        "Written by the operator (partner mode): when the instance was created, or re-bound "
+        "by a re-created resource.",
     ),
     (
         constants.ANNOTATION_CREATE_PENDING_SINCE,

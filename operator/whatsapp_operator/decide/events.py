@@ -133,3 +133,14 @@ def transition_events(
                 )
             )
     return events
+
+
+def rebound_event(instance_id: int, marker: str, namespace: str, name: str) -> Event:
+    """A re-created resource took over the live instance an earlier incarnation left."""
+    return Event(
+        "Normal",
+        Reason.REBOUND,
+        f"Re-bound to instance {instance_id}, made for an earlier {namespace}/{name} (GREEN-API "
+        f"name {marker!r}); no instance was created. For a new instance instead, delete that "
+        "one (deletionPolicy Delete) or use another resource name",
+    )

@@ -6,15 +6,20 @@ only stand for the instance the operator created for it, found by the creation
 marker (the instance name `k8s:<namespace>/<name>#<uid prefix>`, any uid: a
 restored resource keeps its instance), unless the partner's `allowAdoption`
 permits the instance for the resource's namespace.
+
+The same marker lets a resource re-created from its manifest (a new uid, no
+annotations, no status) find the live instance made for an earlier incarnation
+instead of creating a second one (`rebind_candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from whatsapp_operator.api.partner import AdoptionPolicy, LabelSelector
 from whatsapp_operator.decide.selectors import describe, selects
+from whatsapp_operator.wire.models import PartnerInstance
 
 __all__ = [
     "Verdict",
@@ -25,6 +30,7 @@ __all__ = [
     "namespace_allowed",
     "namespace_refusal",
     "ownership",
+    "rebind_candidates",
 ]
 
 
@@ -39,6 +45,19 @@ def marker_base(namespace: str, name: str) -> str:
 def made_for(instance_name: str | None, namespace: str, name: str) -> bool:
     """Whether an instance of this name was created by the operator for `namespace/name`."""
     return bool(instance_name) and str(instance_name).startswith(marker_base(namespace, name))
+
+
+def rebind_candidates(
+    instances: Iterable[PartnerInstance], namespace: str, name: str
+) -> list[PartnerInstance]:
+    """The live instances made for `namespace/name` under any uid, by id.
+
+    Markers are whole (never shortened), so the longest namespace and name still
+    name exactly one resource. Deleted instances stay listed for months: they are
+    history, not something to bind to.
+    """
+    found = [i for i in instances if not i.deleted and made_for(i.name, namespace, name)]
+    return sorted(found, key=lambda i: i.id_instance)
 
 
 def adoption_allowed(

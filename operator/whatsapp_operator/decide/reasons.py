@@ -76,6 +76,7 @@ class Reason(StrEnum):
     PROFILE_NOT_FOUND = "ProfileNotFound"
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_COMPLETE = "RolloutComplete"
+    REBOUND = "Rebound"
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ FAILURES: dict[Reason, FailureReason] = {
     ),
     Reason.CREATE_RESULT_AMBIGUOUS: FailureReason(
         "permanent",
-        "Several instances carry this resource's creation marker; keep one by annotation.",
+        "Several live instances carry this resource's creation marker (after a lost answer, or "
+        "for a resource re-created under its earlier name); keep one by annotation.",
     ),
     Reason.CREATE_REJECTED: FailureReason(
         "permanent", "The partner API refused to create the instance."
@@ -290,5 +292,13 @@ EVENTS: dict[Reason, EventReason] = {
     ),
     Reason.ROLLOUT_COMPLETE: EventReason(
         "Normal", "WhatsAppSettingsProfile: every instance has the current revision."
+    ),
+    Reason.REBOUND: EventReason(
+        "Normal",
+        "Partner mode: a resource re-created without its record (a new uid, no instance-id "
+        "annotation, no status) took over the one live instance made for its namespace/name "
+        "instead of creating one; the message names the id and that instance's marker. For a "
+        "fresh instance instead, delete the resource with deletionPolicy Delete before "
+        "re-applying it, or give the new resource another name.",
     ),
 }

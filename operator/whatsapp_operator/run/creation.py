@@ -6,6 +6,11 @@ resourceVersion precondition before the call; the id and the token are recorded
 after it. A marker without a listed instance is looked up for the listing grace
 (GREEN-API lists new instances late; a lost answer may still have created one),
 then a person decides (CreateResultUnknown). One creation at a time per partner.
+
+A resource with no record at all (no marker, no id, no status: re-applied from
+Git after its namespace or cluster was rebuilt) first looks for a live instance
+made for its namespace/name by an earlier incarnation, and re-binds to it instead
+of billing a second one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.decide.ownership import rebind_candidates
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
@@ -93,12 +99,18 @@ class Creation:
     ) -> Identity:
         marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
         effects = SideEffects(namespace, name)
+        resource_version = str(obj.metadata.get("resourceVersion") or "") or None
         if marker:
             listed = await self._listed_under(partner, marker)
             if listed is not None:
                 return await self._adopt(namespace, name, uid, listed, annotations, now)
             marker = self._marker_after_no_listing(namespace, name, uid, marker, annotations, now)
         else:
+            earlier = await self._earlier_instance(partner, namespace, name)
+            if earlier is not None:
+                return await self._rebind(
+                    namespace, name, uid, earlier, annotations, now, resource_version
+                )
             marker = instance_name(namespace, name, uid)
         # The precondition makes the marker the only way into createInstance: a writer
         # holding an older copy of the object gets a conflict instead.
@@ -110,7 +122,7 @@ class Creation:
                 constants.ANNOTATION_CREATE_PENDING_SINCE: format_time(now),
                 constants.ANNOTATION_CONFIRM_CREATE: None,
             },
-            resource_version=str(obj.metadata.get("resourceVersion") or "") or None,
+            resource_version=resource_version,
         )
         object_log(namespace, name).info("create marker %r recorded", marker)
         task = asyncio.ensure_future(partner.api.create_instance(name=marker, settings=desired))
@@ -173,6 +185,70 @@ class Creation:
                 permanent=True,
             )
         return found[0] if found else None
+
+    async def _earlier_instance(
+        self, partner: Partner, namespace: str, name: str
+    ) -> PartnerInstance | None:
+        """The one live instance made for an earlier incarnation of `namespace/name`, if any.
+
+        An instance GREEN-API does not list yet (it lists new ones late) is not found:
+        the promise covers instances that are listed.
+        """
+        found = rebind_candidates(await partner.api.get_instances(), namespace, name)
+        if len(found) > 1:
+            described = ", ".join(f"{i.id_instance} ({i.name!r})" for i in found)
+            raise ProvisioningFailure(
+                Reason.CREATE_RESULT_AMBIGUOUS,
+                f"GREEN-API lists {len(found)} live instances made for {namespace}/{name} "
+                f"before this resource was re-created: {described}; nothing is created. Keep "
+                f"one: annotate this resource with {constants.ANNOTATION_INSTANCE_ID}=<id> and "
+                "delete the others in the GREEN-API console",
+                permanent=True,
+            )
+        return found[0] if found else None
+
+    async def _rebind(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        earlier: PartnerInstance,
+        annotations: dict[str, str],
+        now: datetime,
+        resource_version: str | None,
+    ) -> Identity:
+        """Take over the instance an earlier incarnation of this resource left in place.
+
+        Nothing is written to GREEN-API. The instance keeps its name, the earlier uid's
+        marker: GREEN-API has no call that renames an instance, and a marker of any uid
+        finds it again (`made_for`), so a new name would help no later lookup.
+        """
+        object_log(namespace, name).info(
+            "instance %s was made for an earlier %s under %r and is live; re-binding",
+            earlier.id_instance,
+            constants.KIND,
+            earlier.name,
+        )
+        # The id first, with the precondition, as a create records it: a writer holding an
+        # older copy (one a newer reconcile gave a marker meanwhile) is refused before it
+        # overwrites the token Secret.
+        created = await self._record_id(
+            namespace, name, earlier.id_instance, annotations, now, resource_version
+        )
+        token = earlier.api_token_instance
+        if token is None:
+            raise ProvisioningFailure(
+                Reason.TOKEN_UNAVAILABLE,
+                f"Instance {earlier.id_instance} was re-bound, but GREEN-API did not list its "
+                "token; retrying",
+                permanent=False,
+                retry_after=30.0,
+            )
+        await self.store_token(namespace, name, uid, token)
+        hint = f"Secret {namespace}/{owned_token_secret(name)} key {TOKEN_KEY}"
+        return Identity(
+            earlier.id_instance, SecretValue(token, ""), hint, created, rebound_from=earlier.name
+        )
 
     def _marker_after_no_listing(
         self,
@@ -255,6 +331,7 @@ class Creation:
         instance_id: int,
         annotations: dict[str, str],
         now: datetime,
+        resource_version: str | None = None,
     ) -> datetime:
         # An adoption after a crash keeps the first creation time: it bounds the grace
         # for GREEN-API's odd answers while an instance is being created.
@@ -268,6 +345,7 @@ class Creation:
                 constants.ANNOTATION_CREATE_PENDING: None,
                 constants.ANNOTATION_CREATE_PENDING_SINCE: None,
             },
+            resource_version=resource_version,
         )
         object_log(namespace, name).info("instance id %s recorded", instance_id)
         return parse_time(created)

@@ -109,6 +109,9 @@ class Identity:
     # Human-readable origin of the token, for messages ("Secret ns/x key k").
     token_hint: str
     created_at: datetime | None = None
+    # Set when this reconcile re-bound a re-created resource to the instance made for an
+    # earlier incarnation: that instance's GREEN-API name (its marker), for the event.
+    rebound_from: str | None = None
 
     def recently_created(self, now: datetime) -> bool:
         """Whether the operator created the instance within the creation grace before `now`."""

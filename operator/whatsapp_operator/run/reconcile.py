@@ -24,6 +24,7 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstance,
 )
 from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide.events import rebound_event
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -143,6 +144,10 @@ class Reconciler:
             self._admit_endpoints(cycle)
             desired = await self._desired(cycle, memory)
             identity = await self._identity(cycle, desired)
+            if identity.rebound_from is not None:
+                cycle.events.append(
+                    rebound_event(identity.instance_id, identity.rebound_from, namespace, name)
+                )
             cycle.instance_id = identity.instance_id
             cycle.api_url = self._api_url(cycle, identity.instance_id)
             cycle.identity = identity
