@@ -25,11 +25,13 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   before doing anything else: getSettings after the settle window
   (`ApplyUnconfirmed`), getInstances for the marker (`CreateResultPending`). A
   reboot or logout without an answer is not repeated.
-- **Budget.** One setSettings per desired state that GREEN-API takes, plus the one
-  documented re-apply when it drops settings; then `SettingsNotApplied`. A write
-  without an answer whose values, a settle window later, are not in getSettings did
-  not reach them (and cost no reboot): it is sent again, each time only after that
-  observation, at most 6 times (`status.lastApplied.unanswered`).
+- **Budget.** At most two setSettings per desired state reach GREEN-API, whatever
+  mix of answers, lost answers and 5xx occurs: the write, and one re-apply a settle
+  window later if its values are not in getSettings (GREEN-API documents that it
+  drops settings, and a 5xx may come from a write that rebooted the instance and
+  dropped them, so an unanswered write counts like an answered one). Then
+  `Stalled=True SettingsNotApplied` reports the drift until the desired values change
+  or a person requests a reconcile (`status.lastApplied.attempts`, `unanswered`).
 - **Creation never twice by itself.** A marker whose instance is not listed within
   the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
   `CreateResultUnknown`; a person checks the console and either annotates
