@@ -39,9 +39,18 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
 - **Deletion.** A deletion waits for a creation in flight and deletes what it made;
   an unlisted marker is looked up for the grace. When the partner or its Secret is
   already gone (a deleted namespace takes them first), the credentials the operator
-  last read for that partner are used. Without any, the resource is let go after 3
-  attempts with a `DeletionAbandoned` Warning naming the instance left behind, so
-  namespace deletion always finishes.
+  last read for that partner are used. A failed deletion keeps the resource (its
+  finalizer) and is retried with backoff (up to 5 minutes apart) for as long as it
+  fails, saying why in a `DeletionFailed` Warning, `status.lastError` and
+  `Reconciling=True DeletionRetrying`: a partner 401 (a token rotation), an RBAC 403,
+  a 404 or 400 of the partner call and any 5xx never let it go. It ends without the
+  instance only when (a) the partner or its token Secret is not found and no copy was
+  read earlier (`Stalled=True DeletionCredentialsGone`), for
+  `WAOP_DELETION_ABANDON_AFTER` seconds (default 3600) from the deletion's start, so
+  a namespace deletion still finishes; or (b) a person sets the
+  `whatsapp-operator.io/abandon-deletion: "true"` annotation (or switches
+  `deletionPolicy` to `Orphan`). Both post a `DeletionAbandoned` Warning naming the
+  instance left in place (its id, never a token).
 - **Backoff.** Transient failures back off per object, exponentially with full
   jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
   5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a

@@ -187,6 +187,8 @@ class Finalization:
     events: list[Event]
     retry_after: float = 0.0
     message: str = ""
+    # While it waits: the status merge patch that says why (lastError, conditions).
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from whatsapp_operator.api.resource import (
     SettingsSpec,
     WhatsAppInstance,
 )
-from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide import deletion, failures, requeue
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -84,7 +84,9 @@ class Reconciler:
         profiles: ProfileReader | None = None,
         rollout: RolloutGate | None = None,
         operator_namespace: str | None = None,
+        deletion_abandon_after: timedelta = deletion.ABANDON_AFTER,
     ) -> None:
+        self.deletion_abandon_after = deletion_abandon_after
         self.green_api = green_api
         self.secrets = secrets
         self.profiles = profiles
@@ -196,6 +198,7 @@ class Reconciler:
             instances=self.green_api.instance,
             now=self.clock(),
             rng=self.rng,
+            abandon_after=self.deletion_abandon_after,
         )
 
     async def _converge(
