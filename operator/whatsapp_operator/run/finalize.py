@@ -94,15 +94,20 @@ async def finalize(
         if verdict.abandon:
             log.warning("%s/%s: %s", namespace, name, verdict.events[0].message)
             return Finalization(True, list(verdict.events))
+        generation = int(metadata.get("generation") or 0)
         conditions = deletion.waiting_conditions(
-            list(obj.status.conditions), verdict, int(metadata.get("generation") or 0), now
+            list(obj.status.conditions), verdict, generation, now
         )
         return Finalization(
             False,
             list(verdict.events),
             retry_after=verdict.retry_after,
             message=verdict.message,
-            status={"lastError": verdict.message, "conditions": conditions},
+            status={
+                "lastError": verdict.message,
+                "conditions": conditions,
+                "observedGeneration": generation,
+            },
         )
     return Finalization(True, list(result.events))
 
