@@ -51,11 +51,15 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   `whatsapp-operator.io/abandon-deletion: "true"` annotation (or switches
   `deletionPolicy` to `Orphan`). Both post a `DeletionAbandoned` Warning naming the
   instance left in place (its id, never a token).
-- **Backoff.** Transient failures back off per object, exponentially with full
-  jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
-  5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a
-  healthy one and an object notices its recovery within one poll interval;
-  Retry-After and the 466 quota hour are honoured even above the cap. A Stalled
+- **Backoff.** While GREEN-API fails, an instance's calls stay at or below its normal
+  poll rate: only the first failure after a success is retried soon (1-2 s), and the
+  poll after the failures end comes that much later; every later failure waits at
+  least `stateSeconds`, growing with jitter to twice it, so an object notices the
+  recovery within two poll intervals. The state poll (getStateInstance) is never
+  retried inside a call; other reads are, at most 3 attempts within 5 s. Retry-After
+  (429) and the 466 quota hour are honoured above all of it. Other failures back off
+  exponentially with full jitter from 2 s to 5 minutes (deletion too), reset on
+  success. A Stalled
   resource with no instance to poll (a refused creation, a missing Secret, an
   endpoint outside the allow-list) is not asked about again on a timer but every
   ~5 minutes as a safety net: what can fix it (an edit, its partner's status, a

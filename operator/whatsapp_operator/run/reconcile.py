@@ -373,21 +373,28 @@ class Reconciler:
     def _requeue(
         self, cycle: Cycle, memory: Memory, linking: LinkingDecision, plan: SettingsPlan
     ) -> float:
+        interval = float(cycle.obj.spec.intervals.state_seconds)
         if cycle.failure is not None and not cycle.failure.permanent:
             memory.failures += 1
-            cap = requeue.failure_cap(float(cycle.obj.spec.intervals.state_seconds))
-            return requeue.after_failure(memory.failures, cycle.retry_after, self.rng, cap)
+            delay = requeue.after_poll_failure(
+                memory.failures, cycle.retry_after, self.rng, interval
+            )
+            if memory.failures == 1:
+                memory.ahead = requeue.ahead_of_schedule(delay, interval)
+            return delay
         memory.failures = 0
+        ahead, memory.ahead = memory.ahead, 0.0
         if cycle.failure is not None and cycle.instance_id is None:
             # Nothing to poll (no instance yet, or none this resource may use): asking
             # again on a timer would only repeat a refused call, such as a createInstance
             # with a rejected partner token. What can fix it wakes the object.
             return requeue.after_stall(self.rng)
         motion = requeue.Motion(
-            state_seconds=float(cycle.obj.spec.intervals.state_seconds),
+            state_seconds=interval,
             state=cycle.state.state if cycle.state is not None else None,
             linking=linking.active,
             settle_ends=plan.settle_ends,
             now=cycle.now,
         )
-        return requeue.after_success(motion, self.rng)
+        # The early retry of a blip took the place of this poll: it comes that much later.
+        return requeue.after_success(motion, self.rng) + ahead
