@@ -10,8 +10,9 @@ with the operator as a process and the real API server:
   setSettings, then confirmation by getSettings, never a blind resend.
 
 * a fault storm (30 % 5xx, 10 % lost answers, bursts of 429) with a settings change in
-  its middle: every instance converges within two poll intervals after it, with at most
-  two setSettings per changed instance, and the operator never restarts.
+  its middle: until the change, the fleet makes no more getStateInstance calls than
+  healthy polling could; every instance converges within two poll intervals after it,
+  with at most two setSettings per changed instance, and the operator never restarts.
 
 Sizes: `WAOP_E2E_OUTAGE_INSTANCES` (default 50), `WAOP_E2E_OUTAGE_SECONDS` (60),
 `WAOP_E2E_STORM_INSTANCES` (50), `WAOP_E2E_STORM_SECONDS` (120; 300 with `WAOP_E2E_FULL=1`).
@@ -58,6 +59,14 @@ def api_server_frozen(cluster: KubeCluster) -> Iterator[None]:
         yield
     finally:
         os.kill(apiserver.pid, signal.SIGCONT)
+
+
+def state_polls(emulator: Emulator, ids: list[int]) -> int:
+    """getStateInstance calls the instances `ids` received so far, any outcome."""
+    counters = emulator.counters()
+    return sum(
+        int(counters.get(str(i), {}).get("getstateinstance", {}).get("total", 0)) for i in ids
+    )
 
 
 def writes_with(log: list[dict[str, Any]], key: str, value: str) -> int:
@@ -193,12 +202,16 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
     for name in names:
         scenario.ready(name, timeout=120.0)
 
+    ids = [scenario.ids[name] for name in names]
+    polls_before = state_polls(emulator, ids)
     began = time.monotonic()
     changed = False
     emulator.set_faults(STORM)
     try:
         while time.monotonic() - began < STORM_SECONDS:
             if not changed and time.monotonic() - began >= STORM_SECONDS / 2:
+                storm_polls = state_polls(emulator, ids) - polls_before
+                window = time.monotonic() - began
                 for name in names:
                     scenario.instances.patch(
                         name,
@@ -214,6 +227,16 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
         emulator.clear_faults()
     assert changed
     ended = time.monotonic()
+    # The most that healthy polling makes in the window: each instance's polls come at least
+    # 0.9 x stateSeconds apart (the jitter), one of them possibly at each end.
+    interval = STORM_POLL["stateSeconds"]
+    healthy_most = STORM_INSTANCES * (int(window / (0.9 * interval)) + 1)
+    print(
+        f"storm: {storm_polls} getStateInstance calls in the first {window:.0f} s of faults "
+        f"on {STORM_INSTANCES} instances; healthy polling makes at most {healthy_most} "
+        f"(about {STORM_INSTANCES * window / interval:.0f})"
+    )
+    assert storm_polls <= healthy_most
 
     def converged(name: str) -> bool:
         obj = scenario.instances.get(name)
