@@ -78,7 +78,23 @@ def test_a_failing_service_gets_no_more_polls_than_a_healthy_one(
                     ahead = requeue.ahead_of_schedule(delay, interval)
             else:
                 failures = 0
-                delay = requeue.after_success(healthy(interval), rng) + ahead
-                ahead = 0.0
+                delay, ahead = requeue.repaying(healthy(interval), rng, ahead)
             now += delay
         assert polls <= healthy_most, (seed, polls, healthy_most)
+
+
+def test_an_early_retry_is_paid_back_by_a_routine_poll_not_by_one_in_motion() -> None:
+    rng = random.Random(5)
+    settling = requeue.Motion(
+        state_seconds=30.0,
+        state=InstanceState.AUTHORIZED,
+        linking=False,
+        settle_ends=T0.replace(second=6),
+        now=T0,
+    )
+    delay, left = requeue.repaying(settling, rng, 28.0)
+    assert delay <= 7.0 * 1.1
+    assert left == 28.0
+    delay, left = requeue.repaying(healthy(30.0), rng, left)
+    assert delay >= 27.0 + 28.0
+    assert left == 0.0

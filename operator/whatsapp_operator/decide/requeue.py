@@ -98,6 +98,28 @@ class Motion:
     now: datetime
 
 
+def in_motion(motion: Motion) -> bool:
+    """Whether something makes a healthy object poll sooner than its interval."""
+    return (
+        motion.linking
+        or motion.state in (InstanceState.STARTING, InstanceState.CREATING)
+        or motion.settle_ends is not None
+    )
+
+
+def repaying(motion: Motion, rng: random.Random, ahead: float) -> tuple[float, float]:
+    """The next poll after a success, and what is left of `ahead` (`ahead_of_schedule`).
+
+    A routine poll comes `ahead` later, paying back a failure's early retry; a poll that
+    something in motion wants sooner (a settle window, linking) is not delayed, and the
+    next routine one pays instead.
+    """
+    delay = after_success(motion, rng)
+    if in_motion(motion):
+        return delay, ahead
+    return delay + ahead, 0.0
+
+
 def after_success(motion: Motion, rng: random.Random) -> float:
     """A healthy object's next poll: after its interval, sooner while in motion, jittered."""
     delay = motion.state_seconds

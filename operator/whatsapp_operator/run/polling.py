@@ -60,4 +60,5 @@ async def quiet_poll(memory: Memory, now: datetime, rng: random.Random) -> float
         settle_ends=None,
         now=now,
     )
-    return requeue.after_success(motion, rng)
+    delay, memory.ahead = requeue.repaying(motion, rng, memory.ahead)
+    return delay

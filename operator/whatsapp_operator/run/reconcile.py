@@ -383,7 +383,6 @@ class Reconciler:
                 memory.ahead = requeue.ahead_of_schedule(delay, interval)
             return delay
         memory.failures = 0
-        ahead, memory.ahead = memory.ahead, 0.0
         if cycle.failure is not None and cycle.instance_id is None:
             # Nothing to poll (no instance yet, or none this resource may use): asking
             # again on a timer would only repeat a refused call, such as a createInstance
@@ -396,5 +395,5 @@ class Reconciler:
             settle_ends=plan.settle_ends,
             now=cycle.now,
         )
-        # The early retry of a blip took the place of this poll: it comes that much later.
-        return requeue.after_success(motion, self.rng) + ahead
+        delay, memory.ahead = requeue.repaying(motion, self.rng, memory.ahead)
+        return delay
