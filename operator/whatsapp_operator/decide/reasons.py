@@ -231,7 +231,7 @@ FAILURES: dict[Reason, FailureReason] = {
 
 EVENTS: dict[Reason, EventReason] = {
     Reason.SETTINGS_NOT_APPLIED: EventReason(
-        "Warning", "GREEN-API accepted settings twice but did not apply them."
+        "Warning", "Settings sent to GREEN-API twice (answered or not) were not applied."
     ),
     Reason.DRIFT_DETECTED: EventReason("Warning", "Settings drifted (managementPolicy Observe)."),
     Reason.SETTINGS_IN_SYNC: EventReason(
