@@ -76,6 +76,12 @@ class OperatorConfig:
     create_listing_grace_seconds: float = field(
         default_factory=lambda: float(os.environ.get("WAOP_CREATE_LISTING_GRACE", "600"))
     )
+    # How long a deletion (deletionPolicy Delete) whose partner credentials are gone waits
+    # for them before the resource is let go, leaving its instance (a DeletionAbandoned
+    # Warning names it). Other failures never let a resource go on their own.
+    deletion_abandon_after_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_DELETION_ABANDON_AFTER", "3600"))
+    )
     # How often the Secrets that objects reference are re-read to notice a change (there
     # is no Secret watch): one GET per referenced Secret per interval.
     secret_recheck_seconds: float = field(

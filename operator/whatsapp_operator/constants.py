@@ -53,6 +53,9 @@ ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+# A person's decision to end a deletion that cannot finish ("true"): the resource goes
+# and its GREEN-API instance stays (named in a DeletionAbandoned Warning).
+ANNOTATION_ABANDON_DELETION = f"{GROUP}/abandon-deletion"
 # On the linking Secret: when its code was last refreshed (read by the kubectl plugin).
 ANNOTATION_REFRESHED_AT = f"{GROUP}/refreshed-at"
 

@@ -254,6 +254,7 @@ async def test_5xx_retried_for_reads_never_for_writes(
 ) -> None:
     await seeded.set_faults(
         [
+            {"method": "getSettings", "errorRate": 1.0, "status": 502},
             {"method": "getStateInstance", "errorRate": 1.0, "status": 502},
             {"method": "setSettings", "errorRate": 1.0, "status": 500},
         ]
@@ -261,13 +262,19 @@ async def test_5xx_retried_for_reads_never_for_writes(
     await seeded.reset_counters()
     instance = api.instance(api_url=emulator.url, id_instance=ID, token=TOKEN)
     with pytest.raises(gerr.ServiceUnavailable) as read_error:
+        await instance.get_settings()
+    with pytest.raises(gerr.ServiceUnavailable) as poll_error:
         await instance.get_state()
     with pytest.raises(gerr.ServiceUnavailable) as write_error:
         await instance.set_settings(Settings(incoming_webhook=True))
     assert read_error.value.retryable
+    assert poll_error.value.retryable
     counters = await seeded.counters()
     per_method = calls(counters, ID)
-    assert per_method["getstateinstance"] == {"total": 3, "502": 3}  # ClientOptions.max_attempts
+    assert per_method["getsettings"] == {"total": 3, "502": 3}  # ClientOptions.max_attempts
+    # The state poll is retried by the poll schedule (decide/requeue.py), never here, so
+    # a failing GREEN-API gets no more polls than a healthy one.
+    assert per_method["getstateinstance"] == {"total": 1, "502": 1}
     # Every setSettings reboots the instance: never repeated blindly.
     assert per_method["setsettings"] == {"total": 1, "500": 1}
     assert_no_secret(caplog, error=write_error.value)

@@ -19,6 +19,8 @@ from whatsapp_operator.decide.plan import (
     SettingsOutcome,
     SettingsPlan,
     plan_settings,
+    write_failed,
+    write_unconfirmed,
 )
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState, Settings
@@ -448,3 +450,98 @@ def test_first_write_is_exactly_the_differing_keys(
         assert plan.outcome is SettingsOutcome.APPLY
         assert plan.write is not None
         assert set(plan.write.to_wire()) == expected
+
+
+# ------------------------------------------------------------------ the re-send budget
+
+
+@given(st.lists(st.sampled_from(["answered", "unanswered", "failed"]), min_size=8, max_size=8))
+def test_no_mix_of_unknown_outcomes_and_dropped_settings_sends_a_third_setsettings(
+    fates: list[str],
+) -> None:
+    # Each write either is answered and dropped by GREEN-API, gets no answer (a 5xx or a
+    # timeout: it may have rebooted the instance), or is refused outright (429: not
+    # sent). Whatever the mix, at most two writes of one desired state reach GREEN-API,
+    # and then the drift is reported as for dropped settings.
+    last: LastApplied | None = None
+    now = T0
+    sent = 0
+    for fate in fates:
+        plan = plan_settings(
+            desired=DESIRED,
+            observed=OBSERVED,
+            state=InstanceState.AUTHORIZED,
+            last_applied=last,
+            previous_drift=(),
+            policy=ManagementPolicy.MANAGE,
+            paused=False,
+            settle=SETTLE,
+            now=now,
+        )
+        if plan.write is not None:
+            if fate == "failed":
+                plan = write_failed(plan, last, rejected=False)
+            else:
+                sent += 1
+                if fate == "unanswered":
+                    plan = write_unconfirmed(plan)
+        last = plan.last_applied
+        now += SETTLE + timedelta(seconds=1)
+    assert sent <= MAX_APPLY_ATTEMPTS == 2
+    if sent == MAX_APPLY_ATTEMPTS:
+        final = plan_settings(
+            desired=DESIRED,
+            observed=OBSERVED,
+            state=InstanceState.AUTHORIZED,
+            last_applied=last,
+            previous_drift=(),
+            policy=ManagementPolicy.MANAGE,
+            paused=False,
+            settle=SETTLE,
+            now=now,
+        )
+        assert final.write is None
+        assert final.outcome is SettingsOutcome.NOT_APPLIED
+
+
+def test_two_unanswered_writes_spend_the_budget() -> None:
+    first = write_unconfirmed(
+        plan_settings(
+            desired=DESIRED,
+            observed=OBSERVED,
+            state=InstanceState.AUTHORIZED,
+            last_applied=None,
+            previous_drift=(),
+            policy=ManagementPolicy.MANAGE,
+            paused=False,
+            settle=SETTLE,
+            now=T0,
+        )
+    )
+    later = T0 + SETTLE + timedelta(seconds=1)
+    second = plan_settings(
+        desired=DESIRED,
+        observed=OBSERVED,
+        state=InstanceState.AUTHORIZED,
+        last_applied=first.last_applied,
+        previous_drift=(),
+        policy=ManagementPolicy.MANAGE,
+        paused=False,
+        settle=SETTLE,
+        now=later,
+    )
+    assert second.outcome is SettingsOutcome.REAPPLY
+    assert second.write is not None
+    third = plan_settings(
+        desired=DESIRED,
+        observed=OBSERVED,
+        state=InstanceState.AUTHORIZED,
+        last_applied=write_unconfirmed(second).last_applied,
+        previous_drift=(),
+        policy=ManagementPolicy.MANAGE,
+        paused=False,
+        settle=SETTLE,
+        now=later + SETTLE + timedelta(seconds=1),
+    )
+    assert third.write is None
+    assert third.outcome is SettingsOutcome.NOT_APPLIED

@@ -799,22 +799,17 @@ async def test_deletion_with_an_unlisted_marker_waits_out_the_grace(world: World
     assert MARKER in result.events[0].message
 
 
-async def test_deletion_with_credentials_gone_lets_go_after_bounded_attempts(
+async def test_deletion_with_credentials_gone_is_not_let_go_after_a_few_attempts(
     world: World,
 ) -> None:
-    # Defect 6: a deleted namespace takes the partner Secret; deletion must still finish.
+    # Defect 6 of an earlier issue let go after 3 attempts (seconds): a partner briefly
+    # missing must not leave a billed instance behind. The bound is time, not attempts.
     del world.store.partners[(NS, PARTNER)]
     reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
     obj = body(annotations=DELETE_ANNOTATED, deletionPolicy="Delete")
-    first = await reconciler.finalize(obj, attempt=0)
-    second = await reconciler.finalize(obj, attempt=1)
-    assert not first.done
-    assert not second.done
-    last = await reconciler.finalize(obj, attempt=2)
-    assert last.done
-    assert [(e.type, e.reason) for e in last.events] == [("Warning", "DeletionAbandoned")]
-    assert "7105000070" in last.events[0].message
-    assert PARTNER_TOKEN not in last.events[0].message
+    obj["metadata"]["deletionTimestamp"] = format_time(T0 - timedelta(seconds=10))
+    for attempt in range(5):
+        assert not (await reconciler.finalize(obj, attempt=attempt)).done
 
 
 async def test_transient_deletion_failures_back_off(world: World) -> None:
@@ -851,3 +846,110 @@ async def test_deletion_uses_the_credentials_last_read_when_the_partner_is_gone(
         await world.provisioner.partner_for(
             WhatsAppInstance.model_validate(body(annotations=DELETE_ANNOTATED)), NS
         )
+
+
+# ------------------------------------------------------------------ deletion's end
+
+
+def deleting(*, since: datetime = T0, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    obj = body(annotations={**DELETE_ANNOTATED, **(annotations or {})}, deletionPolicy="Delete")
+    obj["metadata"]["deletionTimestamp"] = format_time(since)
+    return obj
+
+
+def finalizer_at(world: World, now: datetime) -> Reconciler:
+    return Reconciler(
+        world.green,
+        world.store,
+        clock=FixedClock(now),
+        deletion_abandon_after=timedelta(hours=1),
+    )
+
+
+def condition(result: Any, kind: str) -> tuple[str, str]:
+    found = [c for c in result.status["conditions"] if c["type"] == kind]
+    assert len(found) == 1, result.status
+    return found[0]["status"], found[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        gerr.PartnerTokenRejected("deleteInstanceAccount: code 401", code=401),
+        gerr.PartnerError("deleteInstanceAccount: code 403", code=403),
+        gerr.MethodRejected("deleteInstanceAccount: 404", status=404),
+        gerr.RequestRejected("deleteInstanceAccount: 400", status=400),
+        gerr.ServiceUnavailable("deleteInstanceAccount: 503", status=503),
+    ],
+    ids=["partner-401", "partner-403", "http-404", "http-400", "5xx"],
+)
+async def test_a_failing_partner_call_never_lets_the_resource_go(
+    world: World, error: gerr.GreenApiError
+) -> None:
+    # A 401 during a token rotation, a 403, a 404/400 or a 5xx: the credentials exist, so
+    # the instance may still be deleted once the fault clears. Days of attempts later the
+    # resource is still held, and status and events say why.
+    world.partner.add(7105000070, MARKER)
+    world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
+    world.instance_api.state = InstanceState.NOT_AUTHORIZED
+    world.partner.errors["delete_instance"] = error
+    for attempt, later in ((0, timedelta(0)), (3, timedelta(minutes=5)), (60, timedelta(days=3))):
+        result = await finalizer_at(world, T0 + later).finalize(deleting(), attempt=attempt)
+        assert not result.done, (attempt, later)
+        assert [(e.type, e.reason) for e in result.events] == [("Warning", "DeletionFailed")]
+        assert condition(result, "Reconciling") == ("True", "DeletionRetrying")
+        assert condition(result, "Ready") == ("False", "DeletionRetrying")
+        assert 1.0 <= result.retry_after <= 300.0
+        assert PARTNER_TOKEN not in str(result.status) + result.message
+
+
+async def test_an_rbac_refusal_reading_the_partner_never_lets_the_resource_go(
+    world: World,
+) -> None:
+    async def forbidden(namespace: str, name: str) -> dict[str, Any]:
+        raise KubeError("whatsapppartners is forbidden", status=403, retryable=False)
+
+    world.store.read_partner = forbidden  # type: ignore[method-assign]
+    result = await finalizer_at(world, T0 + timedelta(days=1)).finalize(deleting(), attempt=40)
+    assert not result.done
+    assert condition(result, "Reconciling") == ("True", "DeletionRetrying")
+
+
+async def test_credentials_gone_let_the_resource_go_only_after_the_bound(world: World) -> None:
+    # The partner is gone and this process never read its credentials: nothing can delete
+    # the instance. Held for the bound (an hour here), then let go naming the instance.
+    del world.store.partners[(NS, PARTNER)]
+    early = await finalizer_at(world, T0 + timedelta(minutes=59)).finalize(deleting(), attempt=30)
+    assert not early.done
+    assert condition(early, "Stalled") == ("True", "DeletionCredentialsGone")
+    assert [(e.type, e.reason) for e in early.events] == [("Warning", "DeletionFailed")]
+    late = await finalizer_at(world, T0 + timedelta(minutes=61)).finalize(deleting(), attempt=3)
+    assert late.done
+    assert [(e.type, e.reason) for e in late.events] == [("Warning", "DeletionAbandoned")]
+    assert "7105000070" in late.events[0].message
+    assert PARTNER_TOKEN not in late.events[0].message
+
+
+async def test_a_missing_partner_secret_counts_as_credentials_gone(world: World) -> None:
+    del world.store.store[(NS, PARTNER_SECRET)]
+    early = await finalizer_at(world, T0 + timedelta(minutes=5)).finalize(deleting(), attempt=5)
+    assert not early.done
+    assert condition(early, "Stalled") == ("True", "DeletionCredentialsGone")
+    late = await finalizer_at(world, T0 + timedelta(hours=2)).finalize(deleting(), attempt=6)
+    assert late.done
+
+
+async def test_the_abandon_annotation_lets_the_resource_go_without_a_call(world: World) -> None:
+    world.partner.add(7105000070, MARKER)
+    world.store.put(NS, OWNED, {TOKEN_KEY: token_of(7105000070)})
+    world.partner.errors["delete_instance"] = gerr.ServiceUnavailable(
+        "deleteInstanceAccount: 503", status=503
+    )
+    obj = deleting(annotations={constants.ANNOTATION_ABANDON_DELETION: "true"})
+    result = await finalizer_at(world, T0 + timedelta(seconds=5)).finalize(obj, attempt=1)
+    assert result.done
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", "DeletionAbandoned")]
+    assert "7105000070" in result.events[0].message
+    assert constants.ANNOTATION_ABANDON_DELETION in result.events[0].message
+    assert world.journal == []
+    assert world.green.partner_requests == []

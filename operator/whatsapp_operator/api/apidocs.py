@@ -167,6 +167,13 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
         "with deletionPolicy Delete, deletion leaves the instance in place.",
     ),
     (
+        constants.ANNOTATION_ABANDON_DELETION,
+        '`"true"` on a resource being deleted (deletionPolicy Delete) ends a deletion that '
+        "cannot finish: the resource goes, its GREEN-API instance stays (billed, phone still "
+        "linked), and a DeletionAbandoned Warning names it. Without it only credentials gone "
+        "for `WAOP_DELETION_ABANDON_AFTER` end a failing deletion.",
+    ),
+    (
         constants.ANNOTATION_INSTANCE_ID,
         "Written by the operator (partner mode): the id of the instance it created or re-bound "
         "(Rebound); survives a restore without status. Set it by hand to resolve "

@@ -25,11 +25,13 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   before doing anything else: getSettings after the settle window
   (`ApplyUnconfirmed`), getInstances for the marker (`CreateResultPending`). A
   reboot or logout without an answer is not repeated.
-- **Budget.** One setSettings per desired state that GREEN-API takes, plus the one
-  documented re-apply when it drops settings; then `SettingsNotApplied`. A write
-  without an answer whose values, a settle window later, are not in getSettings did
-  not reach them (and cost no reboot): it is sent again, each time only after that
-  observation, at most 6 times (`status.lastApplied.unanswered`).
+- **Budget.** At most two setSettings per desired state reach GREEN-API, whatever
+  mix of answers, lost answers and 5xx occurs: the write, and one re-apply a settle
+  window later if its values are not in getSettings (GREEN-API documents that it
+  drops settings, and a 5xx may come from a write that rebooted the instance and
+  dropped them, so an unanswered write counts like an answered one). Then
+  `Stalled=True SettingsNotApplied` reports the drift until the desired values change
+  or a person requests a reconcile (`status.lastApplied.attempts`, `unanswered`).
 - **Creation never twice by itself.** A marker whose instance is not listed within
   the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
   `CreateResultUnknown`; a person checks the console and either annotates
@@ -37,14 +39,27 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
 - **Deletion.** A deletion waits for a creation in flight and deletes what it made;
   an unlisted marker is looked up for the grace. When the partner or its Secret is
   already gone (a deleted namespace takes them first), the credentials the operator
-  last read for that partner are used. Without any, the resource is let go after 3
-  attempts with a `DeletionAbandoned` Warning naming the instance left behind, so
-  namespace deletion always finishes.
-- **Backoff.** Transient failures back off per object, exponentially with full
-  jitter from 2 s, reset on success, capped at the object's `stateSeconds` (10 s to
-  5 minutes; deletion: 5 minutes), so a failing service never gets more calls than a
-  healthy one and an object notices its recovery within one poll interval;
-  Retry-After and the 466 quota hour are honoured even above the cap. A Stalled
+  last read for that partner are used. A failed deletion keeps the resource (its
+  finalizer) and is retried with backoff (up to 5 minutes apart) for as long as it
+  fails, saying why in a `DeletionFailed` Warning, `status.lastError` and
+  `Reconciling=True DeletionRetrying`: a partner 401 (a token rotation), an RBAC 403,
+  a 404 or 400 of the partner call and any 5xx never let it go. It ends without the
+  instance only when (a) the partner or its token Secret is not found and no copy was
+  read earlier (`Stalled=True DeletionCredentialsGone`), for
+  `WAOP_DELETION_ABANDON_AFTER` seconds (default 3600) from the deletion's start, so
+  a namespace deletion still finishes; or (b) a person sets the
+  `whatsapp-operator.io/abandon-deletion: "true"` annotation (or switches
+  `deletionPolicy` to `Orphan`). Both post a `DeletionAbandoned` Warning naming the
+  instance left in place (its id, never a token).
+- **Backoff.** While GREEN-API fails, an instance's calls stay at or below its normal
+  poll rate: only the first failure after a success is retried soon (1-2 s), and the
+  poll after the failures end comes that much later; every later failure waits at
+  least `stateSeconds`, growing with jitter to twice it, so an object notices the
+  recovery within two poll intervals. The state poll (getStateInstance) is never
+  retried inside a call; other reads are, at most 3 attempts within 5 s. Retry-After
+  (429) and the 466 quota hour are honoured above all of it. Other failures back off
+  exponentially with full jitter from 2 s to 5 minutes (deletion too), reset on
+  success. A Stalled
   resource with no instance to poll (a refused creation, a missing Secret, an
   endpoint outside the allow-list) is not asked about again on a timer but every
   ~5 minutes as a safety net: what can fix it (an edit, its partner's status, a

@@ -48,9 +48,8 @@ class LastApplied(ApiModel):
     confirmed: bool = False
     # GREEN-API refused these values (400): they are not sent again until spec changes.
     rejected: bool = False
-    # Writes of these values that got no answer (timeout, 5xx) and, a settle window later,
-    # showed no effect: they did not reach GREEN-API's settings, so they do not spend the
-    # one re-apply meant for dropped settings (bounded by MAX_UNANSWERED in decide/plan.py).
+    # Writes of these values that got no answer (timeout, 5xx). They count in `attempts`
+    # like answered ones: an unanswered write may have rebooted the instance.
     unanswered: int = 0
     # Whether the latest of them is the last write (its effect not yet observed).
     pending_answer: bool = False

@@ -115,7 +115,7 @@ _SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
     SettingsOutcome.NOT_APPLIED: (
         FALSE,
         "SettingsNotApplied",
-        "GREEN-API accepted {fields} twice but did not apply them; see status.drift",
+        "Sent {fields} to GREEN-API twice (answered or not) without effect; see status.drift",
     ),
     SettingsOutcome.OBSERVED_DRIFT: (
         FALSE,

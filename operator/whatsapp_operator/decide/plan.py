@@ -7,7 +7,9 @@ the instance) and slow (values appear within up to 5 minutes):
 * write only keys that differ, and only when the instance can take a write;
 * never write the same desired values twice inside the settle window;
 * after the window, re-apply once (GREEN-API sometimes drops settings), then stop
-  and report the drift instead of rebooting the instance forever;
+  and report the drift instead of rebooting the instance forever; a write that got no
+  answer counts the same (it may have rebooted the instance), so at most two
+  setSettings per desired state reach GREEN-API;
 * a confirmed sync that drifts later is an out-of-band change: correct it once.
 """
 
@@ -27,11 +29,11 @@ from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire.models import InstanceState, Settings
 
 REDACTED = "<redacted>"
+# setSettings calls per desired state that may reach GREEN-API, answered or not: the
+# write and one re-apply. A write without an answer counts like an answered one: a 5xx
+# may come from a write that rebooted the instance and then dropped the settings
+# (GREEN-API documents that this happens), so resending it may cost a reboot each time.
 MAX_APPLY_ATTEMPTS = 2
-# Writes without an answer that then showed no effect are sent again (each after a settle
-# window's observation), up to this many; they cost no reboot, but a service that never
-# answers is not written to forever.
-MAX_UNANSWERED = 6
 # setSettings on an instance that is being created or rebooting is refused or lost.
 WRITABLE_STATES = frozenset(
     {
@@ -263,15 +265,11 @@ def plan_settings(
                 return hold(SettingsOutcome.WAITING_TO_SETTLE, settle_ends)
             outcome = SettingsOutcome.REAPPLY
             unanswered = last_applied.unanswered
-            if last_applied.pending_answer and unanswered <= MAX_UNANSWERED:
-                # The write got no answer and, a settle window later, shows no effect:
-                # GREEN-API did not take it (no reboot happened). Send it again, observed
-                # first, without spending the one re-apply meant for dropped settings.
-                attempts = last_applied.attempts
-            elif last_applied.attempts >= MAX_APPLY_ATTEMPTS or unanswered > MAX_UNANSWERED:
+            # Whether the last write was answered or not, its values are missing a settle
+            # window later: it spent one of the budget's writes either way.
+            if last_applied.attempts >= MAX_APPLY_ATTEMPTS:
                 return hold(SettingsOutcome.NOT_APPLIED)
-            else:
-                attempts = last_applied.attempts + 1
+            attempts = last_applied.attempts + 1
     else:
         outcome = SettingsOutcome.APPLY
 

@@ -66,6 +66,8 @@ class Reason(StrEnum):
     DELETION_ORPHANED = "DeletionOrphaned"
     DELETION_ABANDONED = "DeletionAbandoned"
     DELETION_UNVERIFIED = "DeletionUnverified"
+    DELETION_RETRYING = "DeletionRetrying"
+    DELETION_CREDENTIALS_GONE = "DeletionCredentialsGone"
     REBOOT_UNCONFIRMED = "RebootUnconfirmed"
     LOGOUT_UNCONFIRMED = "LogoutUnconfirmed"
     CREDENTIALS_VALID = "CredentialsValid"
@@ -183,6 +185,19 @@ FAILURES: dict[Reason, FailureReason] = {
         "Observe).",
     ),
     Reason.SECRET_NOT_FOUND: FailureReason("permanent", "A referenced Secret does not exist."),
+    Reason.DELETION_RETRYING: FailureReason(
+        "transient",
+        "Being deleted (deletionPolicy Delete) and deleting the GREEN-API instance failed (any "
+        "GREEN-API or Kubernetes error, a partner 401/403/404 included); retried with backoff "
+        "until it succeeds, spec.deletionPolicy is set to Orphan or the `abandon-deletion` "
+        "annotation is set.",
+    ),
+    Reason.DELETION_CREDENTIALS_GONE: FailureReason(
+        "permanent",
+        "Being deleted, and the partner or its token Secret is gone (no copy read earlier): "
+        "retried until they return, else let go after `WAOP_DELETION_ABANDON_AFTER` with a "
+        "`DeletionAbandoned` Warning naming the instance left in place.",
+    ),
     Reason.SECRET_KEY_MISSING: FailureReason(
         "permanent", "A referenced Secret key is missing, empty or not UTF-8."
     ),
@@ -218,7 +233,7 @@ FAILURES: dict[Reason, FailureReason] = {
 
 EVENTS: dict[Reason, EventReason] = {
     Reason.SETTINGS_NOT_APPLIED: EventReason(
-        "Warning", "GREEN-API accepted settings twice but did not apply them."
+        "Warning", "Settings sent to GREEN-API twice (answered or not) were not applied."
     ),
     Reason.DRIFT_DETECTED: EventReason("Warning", "Settings drifted (managementPolicy Observe)."),
     Reason.SETTINGS_IN_SYNC: EventReason(
@@ -251,8 +266,9 @@ EVENTS: dict[Reason, EventReason] = {
     ),
     Reason.DELETION_ABANDONED: EventReason(
         "Warning",
-        "Deleting failed 3 times for want of credentials (partner or token gone); the resource "
-        "was let go and the message names the instance left in place.",
+        "The resource was let go without its GREEN-API instance: its partner credentials "
+        "(partner or token Secret) stayed gone for `WAOP_DELETION_ABANDON_AFTER`, or a person "
+        "set the `abandon-deletion` annotation; the message names the instance left in place.",
     ),
     Reason.INSTANCE_NOT_OWNED: EventReason(
         "Warning",

@@ -1,14 +1,16 @@
 """When to look at an object again: pure, given the cycle's outcome and a random source.
 
-Failures back off per object, exponentially with full jitter, from a couple of
-seconds up to a cap, and reset on success; a wait the other side asked for
-(Retry-After, a rate, GREEN-API's quota window) is honoured as a floor even
-above the cap. For an instance the cap is its own state poll interval (at most
-five minutes): a failing service then never gets more calls from an object than
-a healthy one would, and an object notices the service is back within one poll
-interval. A healthy object is polled at its interval, sooner while
-something is in motion (linking, starting, creating, settling), with a little
-jitter so a fleet's polls spread out.
+Failures back off per object, exponentially with full jitter, and reset on
+success; a wait the other side asked for (Retry-After, a rate, GREEN-API's
+quota window) is honoured as a floor even above any cap. An instance's polls
+are its GREEN-API calls, so while GREEN-API fails they stay at or below the
+rate of a healthy instance: only the first failure after a success is retried
+soon (a blip), and that early retry is paid back by the next poll after the
+streak ends; every later failure waits at least the poll interval, growing to
+two intervals, so an object notices the service is back within two intervals.
+A healthy object is polled at its interval, sooner while something is in
+motion (linking, starting, creating, settling), with a little jitter so a
+fleet's polls spread out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ WHILE_CREATING_SECONDS = 5.0
 # A stalled object with no instance to poll: only a change can help, and every change
 # that can (its spec, its partner's status, a referenced Secret) wakes it at once.
 STALLED_RECHECK_SECONDS = 300.0
+# A healthy poll comes within +-10 % of its interval; a retry after failures never sooner.
+POLL_JITTER = 1.1
 
 
 def backoff(failures: int, rng: random.Random, cap: float = BACKOFF_CAP_SECONDS) -> float:
@@ -38,9 +42,31 @@ def backoff(failures: int, rng: random.Random, cap: float = BACKOFF_CAP_SECONDS)
     return max(1.0, rng.uniform(0.0, ceiling))
 
 
-def failure_cap(state_seconds: float) -> float:
-    """An instance's backoff cap: its poll interval, within [10 s, 5 min]."""
-    return min(BACKOFF_CAP_SECONDS, max(10.0, state_seconds))
+def after_poll_failure(
+    failures: int, retry_after: float | None, rng: random.Random, interval: float
+) -> float:
+    """An instance's wait after its `failures`-th failed poll in a row (`interval`: its
+    state poll interval).
+
+    The first is retried soon (1-2 s): most failures are blips. Every later one waits at
+    least `interval`, growing exponentially (with jitter) to twice it, so a failing
+    GREEN-API never gets more calls from an instance than a healthy one would make.
+    """
+    if failures <= 1:
+        delay = backoff(1, rng, cap=interval)
+    else:
+        grown = BACKOFF_BASE_SECONDS * 2 ** min(failures - 1, 30)
+        ceiling = min(2 * interval, max(interval * POLL_JITTER, grown))
+        delay = rng.uniform(interval, max(interval * POLL_JITTER, ceiling))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay
+
+
+def ahead_of_schedule(first_retry: float, interval: float) -> float:
+    """How much sooner than a normal poll the first retry of a streak came: the poll after
+    the streak ends comes that much later, so over time the retry costs no extra call."""
+    return max(0.0, interval - first_retry)
 
 
 def after_failure(
@@ -70,6 +96,28 @@ class Motion:
     linking: bool
     settle_ends: datetime | None
     now: datetime
+
+
+def in_motion(motion: Motion) -> bool:
+    """Whether something makes a healthy object poll sooner than its interval."""
+    return (
+        motion.linking
+        or motion.state in (InstanceState.STARTING, InstanceState.CREATING)
+        or motion.settle_ends is not None
+    )
+
+
+def repaying(motion: Motion, rng: random.Random, ahead: float) -> tuple[float, float]:
+    """The next poll after a success, and what is left of `ahead` (`ahead_of_schedule`).
+
+    A routine poll comes `ahead` later, paying back a failure's early retry; a poll that
+    something in motion wants sooner (a settle window, linking) is not delayed, and the
+    next routine one pays instead.
+    """
+    delay = after_success(motion, rng)
+    if in_motion(motion):
+        return delay, ahead
+    return delay + ahead, 0.0
 
 
 def after_success(motion: Motion, rng: random.Random) -> float:

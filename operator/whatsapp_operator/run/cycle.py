@@ -147,6 +147,9 @@ class Memory:
     # Those of them re-read on a timer while the object is idle (`secret_recheck`).
     rechecked_secrets: frozenset[tuple[str, str]] = frozenset()
     failures: int = 0
+    # Seconds the first retry of the current failure streak came before the normal poll
+    # (`requeue.ahead_of_schedule`): added to the poll after the streak ends.
+    ahead: float = 0.0
     # Deleting an absent Secret is still a write: remember that it is gone.
     linking_secret_removed: bool = False
     # What the connection Secret was last written with (a hash; never the values).
@@ -187,6 +190,8 @@ class Finalization:
     events: list[Event]
     retry_after: float = 0.0
     message: str = ""
+    # While it waits: the status merge patch that says why (lastError, conditions).
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -1,22 +1,23 @@
 """Finalize: with deletionPolicy Delete, remove the GREEN-API instance before the object goes.
 
-Retries back off; a failure that only a person can fix (credentials gone) lets
-the object go after a few attempts with a Warning naming what was left behind,
-so a namespace deletion always finishes.
+Failures are retried with backoff for as long as it takes; the resource is let go
+without its instance only for a reason a person would accept (`decide/deletion.py`):
+a person asked (the abandon-deletion annotation), or the partner credentials have
+been provably gone for the bound. Either way a Warning names what was left behind.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import DeletionPolicy, WhatsAppInstance
-from whatsapp_operator.decide import requeue
+from whatsapp_operator.decide import deletion
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.reasons import Reason
@@ -28,11 +29,6 @@ from whatsapp_operator.wire import errors as gerr
 
 log = logging.getLogger(__name__)
 
-# Deleting with credentials gone (a namespace being deleted takes the partner and its
-# token Secret too): after this many attempts the resource is let go, with a Warning
-# that names the instance left behind, so namespace deletion always finishes.
-DELETE_ATTEMPTS_WITHOUT_CREDENTIALS = 3
-
 
 async def finalize(
     body: dict[str, Any],
@@ -42,6 +38,7 @@ async def finalize(
     instances: InstanceFactory,
     now: datetime,
     rng: random.Random,
+    abandon_after: timedelta = deletion.ABANDON_AFTER,
 ) -> Finalization:
     """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
     try:
@@ -69,6 +66,10 @@ async def finalize(
                 )
             ],
         )
+    if deletion.abandon_requested(annotations):
+        event = deletion.abandoned_on_request(_left_behind(obj, annotations))
+        log.warning("%s/%s: %s", namespace, name, event.message)
+        return Finalization(True, [event])
     deleter = Deleter(provisioner, instances)
     try:
         result = await deleter.delete(
@@ -81,46 +82,46 @@ async def finalize(
             now=now,
         )
     except (gerr.GreenApiError, KubeError, ProvisioningFailure) as exc:
-        return _deletion_failed(obj, annotations, exc, attempt, rng)
+        verdict = deletion.after_failure(
+            exc,
+            left_behind=_left_behind(obj, annotations),
+            started=deletion.deletion_started(metadata.get("deletionTimestamp"), now),
+            now=now,
+            abandon_after=abandon_after,
+            attempt=attempt,
+            rng=rng,
+        )
+        if verdict.abandon:
+            log.warning("%s/%s: %s", namespace, name, verdict.events[0].message)
+            return Finalization(True, list(verdict.events))
+        generation = int(metadata.get("generation") or 0)
+        conditions = deletion.waiting_conditions(
+            list(obj.status.conditions), verdict, generation, now
+        )
+        return Finalization(
+            False,
+            list(verdict.events),
+            retry_after=verdict.retry_after,
+            message=verdict.message,
+            status={
+                "lastError": verdict.message,
+                "conditions": conditions,
+                "observedGeneration": generation,
+            },
+        )
     return Finalization(True, list(result.events))
 
 
-def _deletion_failed(
-    obj: WhatsAppInstance,
-    annotations: dict[str, str],
-    exc: gerr.GreenApiError | KubeError | ProvisioningFailure,
-    attempt: int,
-    rng: random.Random,
-) -> Finalization:
-    permanent = exc.permanent if isinstance(exc, ProvisioningFailure) else not exc.retryable
-    if permanent and attempt + 1 >= DELETE_ATTEMPTS_WITHOUT_CREDENTIALS:
-        left = (
-            obj.spec.instance.id
-            or annotations.get(constants.ANNOTATION_INSTANCE_ID)
-            or obj.status.instance_id
-        )
-        what = (
-            f"instance {left}"
-            if left
-            else f"the instance named {annotations.get(constants.ANNOTATION_CREATE_PENDING)!r}"
-            if annotations.get(constants.ANNOTATION_CREATE_PENDING)
-            else "no known instance"
-        )
-        message = (
-            f"Could not delete the GREEN-API instance after {attempt + 1} attempts "
-            f"({exc.message}); {what} was left in place: delete it in the GREEN-API console"
-        )
-        log.warning("%s", message)
-        return Finalization(True, [Event("Warning", Reason.DELETION_ABANDONED, message)])
-    message = (
-        f"Deleting the GREEN-API instance failed ({exc.message}); retrying. "
-        "Set spec.deletionPolicy to Orphan to finish the deletion without it"
+def _left_behind(obj: WhatsAppInstance, annotations: dict[str, str]) -> str:
+    """The instance a deletion would leave in place, by id (or marker): never a token."""
+    left = (
+        obj.spec.instance.id
+        or annotations.get(constants.ANNOTATION_INSTANCE_ID)
+        or obj.status.instance_id
     )
-    retry_after = exc.retry_after if not isinstance(exc, KubeError) else None
-    delay = requeue.after_failure(attempt + 1, retry_after, rng)
-    return Finalization(
-        False,
-        [Event("Warning", Reason.DELETION_FAILED, message)],
-        retry_after=delay,
-        message=message,
-    )
+    if left:
+        return f"instance {left}"
+    marker = annotations.get(constants.ANNOTATION_CREATE_PENDING)
+    if marker:
+        return f"the instance named {marker!r}"
+    return "no known instance"

@@ -96,6 +96,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
             profiles=kube,
             rollout=gate,
             operator_namespace=config.operator_namespace,
+            deletion_abandon_after=timedelta(seconds=config.deletion_abandon_after_seconds),
         ),
         partners=PartnerReconciler(green_api, kube, operator_namespace=config.operator_namespace),
         metrics=metrics,

@@ -345,7 +345,9 @@ class Instances:
             return None
         entry.delete_attempts += 1
         with contextlib.suppress(KubeError):
-            await self.runtime.kube.patch_status(namespace, name, {"lastError": result.message})
+            await self.runtime.kube.patch_status(
+                namespace, name, result.status or {"lastError": result.message}
+            )
         return result.retry_after
 
 

@@ -37,7 +37,12 @@ class Stopped(Protocol):
 
 
 # What makes a reconcile worth running now rather than at the next interval.
-_TRIGGER_ANNOTATIONS = (*constants.ACTION_ANNOTATIONS.values(), constants.ANNOTATION_PAUSED)
+_TRIGGER_ANNOTATIONS = (
+    *constants.ACTION_ANNOTATIONS.values(),
+    constants.ANNOTATION_PAUSED,
+    # A person ending a stuck deletion should not wait out its backoff (up to 5 minutes).
+    constants.ANNOTATION_ABANDON_DELETION,
+)
 
 
 def trigger_of(body: Mapping[str, Any]) -> tuple[object, ...]:

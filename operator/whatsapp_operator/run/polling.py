@@ -46,6 +46,10 @@ async def quiet_poll(memory: Memory, now: datetime, rng: random.Random) -> float
     try:
         report = await api.get_state()
     except gerr.GreenApiError:
+        # The whole reconcile that follows at once is this failure's early retry: if it
+        # fails too, it waits a poll interval; if not, the next poll comes one later.
+        memory.failures = max(memory.failures, 1)
+        memory.ahead = quiet.state_seconds
         return None
     if report.state is not quiet.state:
         return None
@@ -56,4 +60,5 @@ async def quiet_poll(memory: Memory, now: datetime, rng: random.Random) -> float
         settle_ends=None,
         now=now,
     )
-    return requeue.after_success(motion, rng)
+    delay, memory.ahead = requeue.repaying(motion, rng, memory.ahead)
+    return delay

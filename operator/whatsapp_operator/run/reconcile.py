@@ -23,7 +23,7 @@ from whatsapp_operator.api.resource import (
     SettingsSpec,
     WhatsAppInstance,
 )
-from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide import deletion, failures, requeue
 from whatsapp_operator.decide.events import rebound_event
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
@@ -85,7 +85,9 @@ class Reconciler:
         profiles: ProfileReader | None = None,
         rollout: RolloutGate | None = None,
         operator_namespace: str | None = None,
+        deletion_abandon_after: timedelta = deletion.ABANDON_AFTER,
     ) -> None:
+        self.deletion_abandon_after = deletion_abandon_after
         self.green_api = green_api
         self.secrets = secrets
         self.profiles = profiles
@@ -201,6 +203,7 @@ class Reconciler:
             instances=self.green_api.instance,
             now=self.clock(),
             rng=self.rng,
+            abandon_after=self.deletion_abandon_after,
         )
 
     async def _converge(
@@ -375,10 +378,15 @@ class Reconciler:
     def _requeue(
         self, cycle: Cycle, memory: Memory, linking: LinkingDecision, plan: SettingsPlan
     ) -> float:
+        interval = float(cycle.obj.spec.intervals.state_seconds)
         if cycle.failure is not None and not cycle.failure.permanent:
             memory.failures += 1
-            cap = requeue.failure_cap(float(cycle.obj.spec.intervals.state_seconds))
-            return requeue.after_failure(memory.failures, cycle.retry_after, self.rng, cap)
+            delay = requeue.after_poll_failure(
+                memory.failures, cycle.retry_after, self.rng, interval
+            )
+            if memory.failures == 1:
+                memory.ahead = requeue.ahead_of_schedule(delay, interval)
+            return delay
         memory.failures = 0
         if cycle.failure is not None and cycle.instance_id is None:
             # Nothing to poll (no instance yet, or none this resource may use): asking
@@ -386,10 +394,11 @@ class Reconciler:
             # with a rejected partner token. What can fix it wakes the object.
             return requeue.after_stall(self.rng)
         motion = requeue.Motion(
-            state_seconds=float(cycle.obj.spec.intervals.state_seconds),
+            state_seconds=interval,
             state=cycle.state.state if cycle.state is not None else None,
             linking=linking.active,
             settle_ends=plan.settle_ends,
             now=cycle.now,
         )
-        return requeue.after_success(motion, self.rng)
+        delay, memory.ahead = requeue.repaying(motion, self.rng, memory.ahead)
+        return delay

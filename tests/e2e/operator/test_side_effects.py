@@ -10,8 +10,10 @@ with the operator as a process and the real API server:
   setSettings, then confirmation by getSettings, never a blind resend.
 
 * a fault storm (30 % 5xx, 10 % lost answers, bursts of 429) with a settings change in
-  its middle: every instance converges within two poll intervals after it, with at most
-  two setSettings per changed instance, and the operator never restarts.
+  its middle: until the change, the fleet makes no more getStateInstance calls than
+  healthy polling; every instance converges within two poll intervals after it, or,
+  when both of its setSettings were answered 5xx, reports the drift (SettingsNotApplied);
+  at most two setSettings per changed instance, and the operator never restarts.
 
 Sizes: `WAOP_E2E_OUTAGE_INSTANCES` (default 50), `WAOP_E2E_OUTAGE_SECONDS` (60),
 `WAOP_E2E_STORM_INSTANCES` (50), `WAOP_E2E_STORM_SECONDS` (120; 300 with `WAOP_E2E_FULL=1`).
@@ -58,6 +60,14 @@ def api_server_frozen(cluster: KubeCluster) -> Iterator[None]:
         yield
     finally:
         os.kill(apiserver.pid, signal.SIGCONT)
+
+
+def state_polls(emulator: Emulator, ids: list[int]) -> int:
+    """getStateInstance calls the instances `ids` received so far, any outcome."""
+    counters = emulator.counters()
+    return sum(
+        int(counters.get(str(i), {}).get("getstateinstance", {}).get("total", 0)) for i in ids
+    )
 
 
 def writes_with(log: list[dict[str, Any]], key: str, value: str) -> int:
@@ -193,12 +203,16 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
     for name in names:
         scenario.ready(name, timeout=120.0)
 
+    ids = [scenario.ids[name] for name in names]
+    polls_before = state_polls(emulator, ids)
     began = time.monotonic()
     changed = False
     emulator.set_faults(STORM)
     try:
         while time.monotonic() - began < STORM_SECONDS:
             if not changed and time.monotonic() - began >= STORM_SECONDS / 2:
+                storm_polls = state_polls(emulator, ids) - polls_before
+                window = time.monotonic() - began
                 for name in names:
                     scenario.instances.patch(
                         name,
@@ -214,27 +228,48 @@ def test_fault_storm_converges_soon_after_with_at_most_two_writes(
         emulator.clear_faults()
     assert changed
     ended = time.monotonic()
+    # Healthy polling makes one call per instance and stateSeconds (its +-10 % jitter
+    # averages out over the fleet); 20 % more covers where each instance's polls fall at
+    # the ends of the window, and early retries not yet paid back when it closes (measured:
+    # 99 and 106 calls for about 100). Before issue 22: 135.
+    interval = STORM_POLL["stateSeconds"]
+    healthy = STORM_INSTANCES * window / interval
+    print(
+        f"storm: {storm_polls} getStateInstance calls in the first {window:.0f} s of faults "
+        f"on {STORM_INSTANCES} instances; healthy polling makes about {healthy:.0f}"
+    )
+    assert storm_polls <= healthy * 1.2
 
     def converged(name: str) -> bool:
         obj = scenario.instances.get(name)
         observed = obj.get("status", {}).get("observedSettings", {})
         return ready_and_synced(obj) and observed.get("incomingWebhook") == "true"
 
+    def settled(name: str) -> bool:
+        # Two writes that both got a 5xx (the emulator's 5xx faults take no effect) spend
+        # the re-send budget: the drift is reported instead of rebooting a third time.
+        obj = scenario.instances.get(name)
+        return converged(name) or has_condition(obj, "Stalled", "True", "SettingsNotApplied")
+
     # Two poll intervals after the storm, plus a lost answer's read timeout still running.
     deadline = 2 * STORM_POLL["stateSeconds"] + 20.0
     for name in names:
         left = max(1.0, deadline - (time.monotonic() - ended))
-        wait_for(lambda name=name: converged(name), f"{name} converged after the storm", left)
+        wait_for(lambda name=name: settled(name), f"{name} converged after the storm", left)
     converge_seconds = time.monotonic() - ended
     writes = {
         name: writes_with(emulator.set_settings_log(scenario.ids[name]), "incomingWebhook", "yes")
         for name in names
     }
+    stalled = [name for name in names if not converged(name)]
     print(
         f"storm {STORM_SECONDS:.0f} s on {STORM_INSTANCES} instances: converged "
-        f"{converge_seconds:.1f} s after it; setSettings per change: "
-        f"{sorted(set(writes.values()))}"
+        f"{converge_seconds:.1f} s after it ({len(stalled)} reporting SettingsNotApplied); "
+        f"setSettings per change: {sorted(set(writes.values()))}"
     )
-    assert all(1 <= count <= 2 for count in writes.values()), writes
+    assert all(count <= 2 for count in writes.values()), writes
+    assert all(writes[name] >= 1 for name in names if name not in stalled), writes
+    # Most writes get through a storm of 30 % errors; a stall needs both to fail.
+    assert len(stalled) <= STORM_INSTANCES // 4, stalled
     assert operator.process.poll() is None
     assert operator.process.pid == pid

@@ -1,5 +1,6 @@
 """deletionPolicy end to end: Orphan keeps the GREEN-API instance, Delete logs out and deletes,
-an outage holds the resource (finalizer) until GREEN-API is back or the policy is Orphan."""
+an outage or a refused partner call (401) holds the resource (finalizer) until GREEN-API is back
+or the policy is Orphan."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from support.kube_helpers import events_for, wait_for
+from support.kube_helpers import events_for, has_condition, wait_for
 from tests.e2e.operator.harness import OperatorProcess, Secrets, assert_no_leaks, ready_and_synced
 from tests.e2e.partner.conftest import PartnerEmulator, PartnerScene, instance_id_of, wait_gone
+from whatsapp_operator import constants
 
 # Every partner method and every instance method answers 502.
 OUTAGE = [{"method": "*", "errorRate": 1.0, "status": 502}]
@@ -96,6 +98,49 @@ def test_delete_during_an_outage_waits_then_finishes(
     emulator.clear_faults()
     wait_gone(scene, "down", timeout=60)
     assert emulator.instance(id_instance)["deleted"] is True
+
+
+def deletions(emulator: PartnerEmulator, outcome: str) -> int:
+    """deleteInstanceAccount calls the emulator answered with `outcome` (an HTTP status)."""
+    calls = emulator.counters().get("partner", {}).get("deleteinstanceaccount", {})
+    return int(calls.get(outcome, 0))
+
+
+def test_a_partner_401_during_deletion_holds_the_resource_until_it_clears(
+    scene: PartnerScene, emulator: PartnerEmulator
+) -> None:
+    # A partner token rotation in progress: deleteInstanceAccount answers 401 for a while.
+    # Credentials that are refused are not credentials that are gone: the resource keeps
+    # its finalizer for as many attempts as it takes, says why, and the instance is
+    # deleted, once, when the 401s stop.
+    scene.partner()
+    id_instance = created(scene, "rot", deletionPolicy="Delete")
+    refused_before, done_before = deletions(emulator, "401"), deletions(emulator, "200")
+    emulator.set_faults([{"method": "deleteInstanceAccount", "errorRate": 1.0, "status": 401}])
+    scene.instances.delete("rot")
+
+    # More refused attempts than the 3 after which the resource used to be let go.
+    wait_for(
+        lambda: deletions(emulator, "401") - refused_before >= 5,
+        "five refused deleteInstanceAccount calls",
+        120,
+    )
+    obj = scene.instances.get("rot")
+    assert constants.INSTANCE_FINALIZER in obj["metadata"]["finalizers"]
+    assert has_condition(obj, "Reconciling", "True", "DeletionRetrying"), obj.get("status")
+    assert "401" in obj["status"]["lastError"]
+    failed = [e for e in events(scene, "rot") if e["reason"] == "DeletionFailed"]
+    assert failed, "a DeletionFailed event"
+    assert {e["type"] for e in failed} == {"Warning"}
+    assert "401" in failed[-1]["message"]
+    assert not [e for e in events(scene, "rot") if e["reason"] == "DeletionAbandoned"]
+    assert emulator.instance(id_instance)["deleted"] is False
+
+    emulator.clear_faults()
+    # The backoff after five failures is at most 64 s (2 s doubling, full jitter).
+    wait_gone(scene, "rot", timeout=120)
+    assert emulator.instance(id_instance)["deleted"] is True
+    assert deletions(emulator, "200") - done_before == 1
 
 
 def test_switching_to_orphan_ends_a_failing_deletion(

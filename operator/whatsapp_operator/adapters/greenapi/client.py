@@ -173,11 +173,13 @@ class GreenApi:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
         timeout: float | None = None,
+        retry: bool = True,
     ) -> tuple[int, str]:
         """Send one logical call; return (status, text) of a 2xx answer or raise.
 
         Repeats a call only when repeating cannot do harm: a safe method, or an
-        answer that proves the request was not acted upon (429, connect failure).
+        answer that proves the request was not acted upon (429, connect failure);
+        never when `retry` is False (the caller's own schedule retries).
         """
         attempt = 0
         while True:
@@ -207,7 +209,7 @@ class GreenApi:
                 raise error
             except errors.GreenApiError as error:
                 self._observe(method, error.reason)
-                delay = self._inline_retry_delay(error, attempt, idempotent)
+                delay = self._inline_retry_delay(error, attempt, idempotent) if retry else None
                 if delay is None:
                     raise
                 log.info("%s; retrying in %.1fs (attempt %d)", error.message, delay, attempt)
@@ -365,6 +367,7 @@ class InstanceClient:
         params: dict[str, Any] | None = None,
         idempotent: bool = True,
         timeout: float | None = None,
+        retry: bool = True,
     ) -> tuple[int, object]:
         status, text = await self._api.request(
             url=self._url(method),
@@ -377,6 +380,7 @@ class InstanceClient:
             body=body,
             params=params,
             timeout=timeout,
+            retry=retry,
         )
         return status, responses.decode_json(method, self.id_instance, status, text)
 
@@ -406,8 +410,10 @@ class InstanceClient:
         return result.save_settings
 
     async def get_state(self) -> StateReport:
-        """getStateInstance: the instance's state."""
-        status, payload = await self._call("getStateInstance")
+        """getStateInstance: the instance's state. Not retried here: it is the poll, and
+        the poll's schedule (`decide/requeue.py`) is what retries it, at most at the rate of
+        a healthy instance."""
+        status, payload = await self._call("getStateInstance", retry=False)
         result: StateReport = responses.parse_model(
             "stateInstance",
             "getStateInstance",
