@@ -24,6 +24,7 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstance,
 )
 from whatsapp_operator.decide import failures, requeue
+from whatsapp_operator.decide.actions import performed_records
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -49,6 +50,7 @@ from whatsapp_operator.run.cycle import (
     default_api_url,
     is_paused,
     pending_action,
+    refuse_invalid_actions,
 )
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
@@ -128,10 +130,16 @@ class Reconciler:
             stored=dict(body.get("status") or {}),
             effects=SideEffects(namespace, name),
             record=record,
-            handled=dict(obj.status.handled_actions),
+            annotate=lambda annotations: self.secrets.patch_annotations(
+                namespace, name, annotations
+            ),
+            handled=performed_records(
+                obj.status.handled_actions, metadata.get("annotations") or {}
+            ),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
         self._note_secrets(cycle, memory)
+        refuse_invalid_actions(cycle, memory)
         partner_ref = obj.spec.partner_ref
         memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
 
