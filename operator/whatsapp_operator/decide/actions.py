@@ -20,7 +20,7 @@ from whatsapp_operator import constants
 # chart and in manifests/ checks the same expression (tests/unit/test_admission_policy.py).
 STAMP_PATTERN = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?"
     r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 _STAMP = re.compile(STAMP_PATTERN)
@@ -42,7 +42,7 @@ class Verdict(StrEnum):
 
 def parse_stamp(value: str) -> datetime | None:
     """The moment an action value stands for, or None when it is not such a timestamp."""
-    if not _STAMP.match(value):
+    if not _STAMP.fullmatch(value):
         return None
     try:
         return datetime.fromisoformat(value)
