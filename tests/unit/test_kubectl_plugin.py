@@ -21,7 +21,7 @@ from whatsapp_operator.kubectl.plugin import (
     pair_patch,
     relink_patch,
 )
-from whatsapp_operator.kubectl.view import now_value
+from whatsapp_operator.kubectl.view import action_value, now_value
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
 
@@ -195,6 +195,23 @@ def test_now_value_is_an_rfc3339_utc_timestamp_and_always_later() -> None:
         None, "2023-11-14T23:13:20+01:00", "2023-11-14T22:10:00Z", clock=lambda: 1.0
     ) == ("2023-11-14T22:13:21Z")
     assert now_value("not-a-time", "1700000000", clock=lambda: 5.0) == "1970-01-01T00:00:05Z"
+
+
+def test_action_value_is_later_than_every_record_on_the_object() -> None:
+    obj: dict[str, Any] = {
+        "metadata": {
+            "creationTimestamp": "2030-01-01T00:00:00Z",
+            "annotations": {
+                constants.ANNOTATION_LOGOUT: "2030-01-01T00:00:05Z",
+                constants.ANNOTATION_LOGOUT_PERFORMED: "2030-01-01T00:00:09Z",
+            },
+        },
+        "status": {"handledActions": {"logout": "2030-01-01T00:00:07Z"}},
+    }
+    assert action_value(obj, constants.Action.LOGOUT) == "2030-01-01T00:00:10Z"
+    # A resource created this very second: the request must still be later than that.
+    del obj["metadata"]["annotations"], obj["status"]
+    assert action_value(obj, constants.Action.LOGOUT) == "2030-01-01T00:00:01Z"
 
 
 def test_pair_patch_only_when_different() -> None:

@@ -129,14 +129,17 @@ def linking_of(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def action_value(obj: dict[str, Any], action: constants.Action) -> str:
-    """A new request's value for `action` on `obj`: now, and later than its last request
-    and the last one performed (in status or the operator's annotation)."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    """A new request's value for `action` on `obj`: now, and later than its last request,
+    the last one performed (in status or the operator's annotation) and its creation."""
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
     record = constants.PERFORMED_ANNOTATIONS.get(action)
     return now_value(
         annotations.get(constants.ACTION_ANNOTATIONS[action]),
         handled(obj, action),
         annotations.get(record) if record else None,
+        # A request in the second the resource was created would not be later than it.
+        metadata.get("creationTimestamp"),
     )
 
 
