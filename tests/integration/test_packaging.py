@@ -469,6 +469,7 @@ def test_admission_policy_equals_manifests_and_the_operators_check(helm: Path) -
             "apiVersions": ["*"],
             "operations": ["CREATE", "UPDATE"],
             "resources": [constants.PLURAL],  # not the status subresource
+            "scope": "*",
         }
     ]
     (refused,) = spec["variables"]

@@ -262,11 +262,12 @@ def test_token_rotation_in_adopt_mode(scene: PartnerScene, emulator: PartnerEmul
     scene.leaks.add("rotated token", new)
     put_secret(scene.api, scene.namespace, f"{name}-token", {"apiTokenInstance": new})
     # A reconcile after the new token is in place proves it works: ask for one, wait for it.
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     obj = scene.instances.wait(
         name,
         lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == "after-rotation"
+            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request
             and has_condition(o, "Ready", "True")
         ),
         "a reconcile with the rotated token, Ready",
@@ -294,11 +295,12 @@ def test_token_rotation_of_a_created_instance(
     new = emulator.rotate_token(id_instance, old)
     scene.leaks.add("rotated token of a created instance", new)
     put_secret(scene.api, scene.namespace, scene.owned_token(name), {"apiTokenInstance": new})
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     after = scene.instances.wait(
         name,
         lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == "after-rotation"
+            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request
             and has_condition(o, "Ready", "True")
         ),
         "a reconcile with the rotated token, Ready",
@@ -319,13 +321,11 @@ def test_wrong_owned_token_after_creation_is_token_rejected(
     assert obj["status"]["state"] == "notAuthorized"
     wrong = "e" * 50
     put_secret(scene.api, scene.namespace, scene.owned_token(name), {"apiTokenInstance": wrong})
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     scene.instances.wait(
         name,
-        lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile")
-            == "after-wrong-token"
-        ),
+        lambda o: (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request,
         "the reconcile after the wrong token",
         40,
     )
