@@ -47,7 +47,9 @@ ANNOTATION_CREATE_PENDING_SINCE = f"{GROUP}/create-pending-since"
 ANNOTATION_CONFIRM_CREATE = f"{GROUP}/confirm-create"
 FIELD_MANAGER = "whatsapp-operator"
 
-# Actions by annotation: each is performed once per distinct value and echoed in status.
+# Actions by annotation. The value is when the action was requested, an RFC 3339 timestamp
+# with a zone; it is performed once, and only when later than the last one performed
+# (`decide/actions.py`). What was performed is echoed in status.
 ANNOTATION_RECONCILE = f"{GROUP}/reconcile-requested-at"
 ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
@@ -80,6 +82,16 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
     Action.LOGOUT: ANNOTATION_LOGOUT,
     Action.RELINK: ANNOTATION_RELINK,
 }
+
+# Written by the operator once a requested reboot or logout was made: the request's value.
+# Status can be lost (a restore that keeps metadata); this survives it, and neither
+# `kubectl apply` nor Argo CD removes an annotation that no manifest they applied held.
+PERFORMED_ANNOTATIONS: dict[Action, str] = {
+    Action.REBOOT: f"{GROUP}/reboot-performed-at",
+    Action.LOGOUT: f"{GROUP}/logout-performed-at",
+}
+ANNOTATION_REBOOT_PERFORMED = PERFORMED_ANNOTATIONS[Action.REBOOT]
+ANNOTATION_LOGOUT_PERFORMED = PERFORMED_ANNOTATIONS[Action.LOGOUT]
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # The value of LABEL_MANAGED_BY on every Secret the operator writes; with a controller

@@ -169,6 +169,13 @@ def test_helm_install_and_uninstall(
             ("ServiceAccount", FULLNAME, prefix)
         ]
         assert_restricted(api, prefix, FULLNAME)
+        admission = client.AdmissionregistrationV1Api(api)
+        policy = admission.read_validating_admission_policy(f"{FULLNAME}-action-annotations")
+        assert policy.spec.failure_policy == "Fail"
+        binding_of_policy = admission.read_validating_admission_policy_binding(
+            f"{FULLNAME}-action-annotations"
+        )
+        assert binding_of_policy.spec.policy_name == policy.metadata.name
         assert (
             extensions.read_custom_resource_definition(CRD_NAME).metadata.resource_version
             == crd_before
@@ -183,6 +190,9 @@ def test_helm_install_and_uninstall(
                 lambda: rbac.read_cluster_role(FULLNAME),
                 lambda: rbac.read_cluster_role_binding(FULLNAME),
                 lambda: client.AppsV1Api(api).read_namespaced_deployment(FULLNAME, prefix),
+                lambda: client.AdmissionregistrationV1Api(api).read_validating_admission_policy(
+                    f"{FULLNAME}-action-annotations"
+                ),
             )
         ),
         "helm uninstall to remove the release's objects",
@@ -212,6 +222,11 @@ def test_kubectl_apply_manifests(kube_cluster: KubeCluster, api: client.ApiClien
             ("ServiceAccount", "whatsapp-operator", namespace)
         ]
         assert_restricted(api, namespace, "whatsapp-operator")
+        admission = client.AdmissionregistrationV1Api(api)
+        name = "whatsapp-operator-action-annotations"
+        assert admission.read_validating_admission_policy_binding(name).spec.policy_name == (
+            admission.read_validating_admission_policy(name).metadata.name
+        )
         # The restricted Pod Security level admits the Deployment's pod (no kubelet runs it,
         # but admission does): the ReplicaSet reports no FailedCreate.
         wait_for(
@@ -220,7 +235,13 @@ def test_kubectl_apply_manifests(kube_cluster: KubeCluster, api: client.ApiClien
             30,
         )
         # The -f route of manifests/README.md works on the same files (no-op now).
-        files = ["namespace.yaml", "serviceaccount.yaml", "rbac.yaml", "deployment.yaml"]
+        files = [
+            "namespace.yaml",
+            "serviceaccount.yaml",
+            "rbac.yaml",
+            "deployment.yaml",
+            "admission.yaml",
+        ]
         result = kubectl(
             kube_cluster, "apply", *(arg for f in files for arg in ("-f", str(MANIFESTS / f)))
         )
@@ -237,6 +258,11 @@ def test_kubectl_apply_manifests(kube_cluster: KubeCluster, api: client.ApiClien
         lambda: (
             gone(lambda: rbac.read_cluster_role("whatsapp-operator"))
             and gone(lambda: rbac.read_cluster_role_binding("whatsapp-operator"))
+            and gone(
+                lambda: client.AdmissionregistrationV1Api(api).read_validating_admission_policy(
+                    "whatsapp-operator-action-annotations"
+                )
+            )
         ),
         "kubectl delete -k to remove the cluster-scoped objects",
         30,

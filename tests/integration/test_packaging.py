@@ -19,9 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
+from whatsapp_operator import constants
 from whatsapp_operator.api.partner import ClusterWhatsAppPartner
 from whatsapp_operator.api.profile import WhatsAppSettingsProfile
 from whatsapp_operator.api.resource import WhatsAppInstance
+from whatsapp_operator.decide.actions import STAMP_PATTERN
 from whatsapp_operator.devtools.binaries import BinariesNotFoundError, find_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -302,6 +304,7 @@ def test_kustomization_lists_every_manifest() -> None:
         "serviceaccount.yaml",
         "rbac.yaml",
         "deployment.yaml",
+        "admission.yaml",
     ]
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl renders the kustomization"
@@ -323,6 +326,8 @@ def test_kustomization_lists_every_manifest() -> None:
             "Role",
             "RoleBinding",
             "Deployment",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
         ]
     )
 
@@ -385,6 +390,8 @@ def test_chart_renders_cluster_wide_by_default(helm: Path) -> None:
         "Role",
         "RoleBinding",
         "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ]
     deployment = one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 1
@@ -435,6 +442,44 @@ def test_chart_crds_are_a_byte_identical_copy() -> None:
             f"helm/whatsapp-operator/crds/{name} differs from crds/{name}: cp crds/*.yaml "
             "helm/whatsapp-operator/crds/"
         )
+
+
+def test_admission_policy_equals_manifests_and_the_operators_check(helm: Path) -> None:
+    """The chart's policy is manifests/admission.yaml's, and both refuse exactly what the
+    operator refuses: the same annotations, the same expression for a timestamp."""
+    manifest = load_yaml(MANIFESTS / "admission.yaml")
+    chart = render(helm)
+    for docs in (manifest, chart):
+        policy = one(docs, "ValidatingAdmissionPolicy")
+        binding = one(docs, "ValidatingAdmissionPolicyBinding")
+        assert binding["spec"] == {
+            "policyName": policy["metadata"]["name"],
+            "validationActions": ["Deny"],
+        }
+        assert policy["metadata"]["name"] == "whatsapp-operator-action-annotations"
+    assert (
+        one(chart, "ValidatingAdmissionPolicy")["spec"]
+        == (one(manifest, "ValidatingAdmissionPolicy")["spec"])
+    )
+    spec = one(manifest, "ValidatingAdmissionPolicy")["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    assert spec["matchConstraints"]["resourceRules"] == [
+        {
+            "apiGroups": [constants.GROUP],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": [constants.PLURAL],  # not the status subresource
+            "scope": "*",
+        }
+    ]
+    (refused,) = spec["variables"]
+    expression = refused["expression"]
+    assert f".matches('{STAMP_PATTERN}')" in expression
+    listed = expression[expression.index("[") : expression.index("].filter") + 1]
+    assert json.loads(listed.replace("'", '"')) == list(constants.ACTION_ANNOTATIONS.values())
+    # On by default; a value turns it off.
+    kinds = {doc["kind"] for doc in render(helm, "admissionPolicy.enabled=false")}
+    assert kinds.isdisjoint({"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"})
 
 
 def test_chart_rbac_equals_manifests(helm: Path) -> None:
@@ -521,6 +566,8 @@ def test_deployment_is_restricted() -> None:
         ("image.pullPolicy=Sometimes", "pullPolicy"),
         ("metrics.port=8080", "metrics"),
         ("networkPolicy.egress=true", "egress"),
+        ("admissionPolicy.enabled=maybe", "enabled"),
+        ("admissionPolicy.mode=Warn", "mode"),
     ],
 )
 def test_values_schema_rejects(helm: Path, value: str, complaint: str) -> None:

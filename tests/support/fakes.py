@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.ports import (
+    KubeError,
     Owner,
     SecretKeyMissing,
     SecretNotFound,
@@ -198,6 +199,11 @@ class FakeSecrets:
     written: dict[tuple[str, str], AppliedSecret] = field(default_factory=dict)
     # (namespace, name) -> (owner uid, role) of every Secret that exists; None: not ours.
     owners: dict[tuple[str, str], tuple[str, str] | None] = field(default_factory=dict)
+    # Annotations the operator wrote on WhatsAppInstances: (namespace, name) -> merged.
+    object_annotations: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    annotation_patches: list[dict[str, str | None]] = field(default_factory=list)
+    # Set to make the next annotation patches fail as the API server would.
+    annotation_error: KubeError | None = None
 
     def put(
         self,
@@ -245,6 +251,24 @@ class FakeSecrets:
         self.applied.append(secret)
         self.written[(namespace, name)] = secret
         self.owners[(namespace, name)] = (owner.uid, role)
+
+    async def patch_annotations(
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str | None],
+        resource_version: str | None = None,
+    ) -> None:
+        """Merge the annotations into the object's (None removes one), like `Kube`."""
+        if self.annotation_error is not None:
+            raise self.annotation_error
+        self.annotation_patches.append(dict(annotations))
+        merged = self.object_annotations.setdefault((namespace, name), {})
+        for key, value in annotations.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
 
     async def delete_secret(self, namespace: str, name: str, *, owner_uid: str, role: str) -> bool:
         """Delete if present and owned; True when something was deleted (like `Kube`)."""

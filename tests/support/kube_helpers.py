@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from kubernetes import client
@@ -20,6 +21,21 @@ T = TypeVar("T")
 
 class WaitTimeout(AssertionError):
     """A condition was not met before its deadline (an assertion failure, not an error)."""
+
+
+_last_stamp: list[datetime] = []
+
+
+def action_stamp(offset_seconds: float = 0.0) -> str:
+    """An action annotation's value: now (plus `offset_seconds`) as RFC 3339 UTC with
+    microseconds, later than any this process made before (the operator performs only a
+    request later than the last one)."""
+    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
+    if offset_seconds == 0.0 and _last_stamp and moment <= _last_stamp[0]:
+        moment = _last_stamp[0] + timedelta(microseconds=1)
+    if offset_seconds == 0.0:
+        _last_stamp[:] = [moment]
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def wait_for(

@@ -49,6 +49,11 @@ def test_settled_means_reconciled_ready_synced_and_no_action_waiting() -> None:
     handled = body(handledActions={constants.Action.REBOOT.value: "2026-11-30T00:00:00Z"})
     handled["metadata"]["annotations"][annotation] = "2026-11-30T00:00:00Z"
     assert is_settled(handled)
+    # Re-applied older requests and values that are not timestamps wait for nothing.
+    handled["metadata"]["annotations"][annotation] = "2026-11-29T00:00:00Z"
+    assert is_settled(handled)
+    handled["metadata"]["annotations"][annotation] = "manual-1"
+    assert is_settled(handled)
 
 
 def test_kept_bodies_drop_managed_fields_without_touching_the_original() -> None:

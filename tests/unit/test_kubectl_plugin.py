@@ -18,10 +18,10 @@ from whatsapp_operator.kubectl.plugin import (
     build_parser,
     format_status,
     normalize_phone,
-    now_value,
     pair_patch,
     relink_patch,
 )
+from whatsapp_operator.kubectl.view import action_value, now_value
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
 
@@ -184,12 +184,34 @@ def test_action_patch_bodies() -> None:
     }
 
 
-def test_now_value_is_unix_time_and_always_new() -> None:
-    assert now_value(None, clock=lambda: 1700000000.7) == "1700000000"
-    assert now_value("1699999999", clock=lambda: 1700000000.0) == "1700000000"
-    # The same second twice (or a clock behind the last value) must still be a new value.
-    assert now_value("1700000000", clock=lambda: 1700000000.0) == "1700000001"
-    assert now_value("not-a-number", clock=lambda: 5.0) == "5"
+def test_now_value_is_an_rfc3339_utc_timestamp_and_always_later() -> None:
+    # 1700000000 is 2023-11-14T22:13:20Z.
+    assert now_value(None, clock=lambda: 1700000000.7) == "2023-11-14T22:13:20Z"
+    assert now_value("2023-11-14T22:13:19Z", clock=lambda: 1700000000.0) == ("2023-11-14T22:13:20Z")
+    # The same second twice, or a clock behind the last request or the last performed one
+    # (the operator performs only later requests), must still be a later value.
+    assert now_value("2023-11-14T22:13:20Z", clock=lambda: 1700000000.0) == ("2023-11-14T22:13:21Z")
+    assert now_value(
+        None, "2023-11-14T23:13:20+01:00", "2023-11-14T22:10:00Z", clock=lambda: 1.0
+    ) == ("2023-11-14T22:13:21Z")
+    assert now_value("not-a-time", "1700000000", clock=lambda: 5.0) == "1970-01-01T00:00:05Z"
+
+
+def test_action_value_is_later_than_every_record_on_the_object() -> None:
+    obj: dict[str, Any] = {
+        "metadata": {
+            "creationTimestamp": "2030-01-01T00:00:00Z",
+            "annotations": {
+                constants.ANNOTATION_LOGOUT: "2030-01-01T00:00:05Z",
+                constants.ANNOTATION_LOGOUT_PERFORMED: "2030-01-01T00:00:09Z",
+            },
+        },
+        "status": {"handledActions": {"logout": "2030-01-01T00:00:07Z"}},
+    }
+    assert action_value(obj, constants.Action.LOGOUT) == "2030-01-01T00:00:10Z"
+    # A resource created this very second: the request must still be later than that.
+    del obj["metadata"]["annotations"], obj["status"]
+    assert action_value(obj, constants.Action.LOGOUT) == "2030-01-01T00:00:01Z"
 
 
 def test_pair_patch_only_when_different() -> None:

@@ -32,6 +32,10 @@ TOKEN = "tokSUPERSECRET0123456789abcdef0123456789abcdef"
 HOOK_TOKEN = "hookSUPERSECRETabcdef0123456789"
 # Before the wall clock: linking sessions stamp refreshes with the real time.
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+# Action annotation values: RFC 3339 timestamps with a zone, in the order they were made.
+S1 = "2025-01-01T11:00:00Z"
+S2 = "2025-01-01T11:05:00+00:00"
+S3 = "2025-01-01T13:10:00+01:00"  # 12:10 UTC
 
 OBSERVED_WIRE: dict[str, Any] = {
     "wid": "79001234567@c.us",
@@ -333,28 +337,28 @@ async def test_rate_limit_retry_after_is_respected(world: World) -> None:
 
 
 async def test_reboot_annotation_runs_once(world: World) -> None:
-    body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: "1"})
+    body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: S1})
     outcome = await world.run(body)
     assert len(world.api.called("reboot")) == 1
-    assert outcome.status.handled_actions == {"reboot": "1"}
+    assert outcome.status.handled_actions == {"reboot": S1}
     assert ("Normal", "Rebooted") in [(e.type, e.reason) for e in outcome.events]
 
     outcome = await world.run(feed_back(body, outcome))
     assert len(world.api.called("reboot")) == 1
-    assert outcome.status.handled_actions == {"reboot": "1"}
+    assert outcome.status.handled_actions == {"reboot": S1}
     assert "Rebooted" not in [e.reason for e in outcome.events]
 
     # A new value is a new request.
-    body = with_annotations(feed_back(body, outcome), **{constants.ANNOTATION_REBOOT: "2"})
+    body = with_annotations(feed_back(body, outcome), **{constants.ANNOTATION_REBOOT: S2})
     outcome = await world.run(body)
     assert len(world.api.called("reboot")) == 2
-    assert outcome.status.handled_actions == {"reboot": "2"}
+    assert outcome.status.handled_actions == {"reboot": S2}
 
 
 async def test_paused_annotation_blocks_writes(world: World) -> None:
     body = with_annotations(
         make_body(),
-        **{constants.ANNOTATION_PAUSED: "true", constants.ANNOTATION_REBOOT: "1"},
+        **{constants.ANNOTATION_PAUSED: "true", constants.ANNOTATION_REBOOT: S1},
     )
     outcome = await world.run(body)
     assert world.api.writes == []
@@ -366,7 +370,7 @@ async def test_paused_annotation_blocks_writes(world: World) -> None:
 
 async def test_observe_policy_never_writes(world: World) -> None:
     body = with_annotations(
-        make_body(managementPolicy="Observe"), **{constants.ANNOTATION_REBOOT: "1"}
+        make_body(managementPolicy="Observe"), **{constants.ANNOTATION_REBOOT: S1}
     )
     outcome = await world.run(body)
     for _ in range(6):
@@ -390,9 +394,9 @@ async def test_reconcile_annotation_forces_a_fresh_read(world: World) -> None:
     body = feed_back(body, outcome)
     await world.run(body)
     assert len(world.api.called("get_settings")) == reads  # cached inside the interval
-    outcome = await world.run(with_annotations(body, **{constants.ANNOTATION_RECONCILE: "x"}))
+    outcome = await world.run(with_annotations(body, **{constants.ANNOTATION_RECONCILE: S1}))
     assert len(world.api.called("get_settings")) == reads + 1
-    assert outcome.status.handled_actions == {"reconcile": "x"}
+    assert outcome.status.handled_actions == {"reconcile": S1}
 
 
 async def test_out_of_band_change_is_corrected_once(world: World) -> None:
@@ -731,7 +735,7 @@ async def test_intent_is_recorded_before_setsettings_and_lost_reports_repeat_not
 
 async def test_no_side_effect_when_its_intent_cannot_be_recorded(world: World) -> None:
     server = ApiServerStatus(refuse=True)
-    body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: "1"})
+    body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: S1})
     outcome = await world.reconciler.reconcile(body, world.memory, world.wake, server.record)
     world.outcomes.append(outcome)
     assert world.api.called("reboot") == []
@@ -742,7 +746,7 @@ async def test_no_side_effect_when_its_intent_cannot_be_recorded(world: World) -
 
 async def test_lost_reboot_answer_is_not_repeated(world: World) -> None:
     world.api.lose_answers.add("reboot")
-    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: "7"})
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: S1})
     await run_cycles(world, body, minutes=10)
     assert len(world.api.called("reboot")) == 1
     reasons = [e.reason for o in world.outcomes for e in o.events]
@@ -752,13 +756,13 @@ async def test_lost_reboot_answer_is_not_repeated(world: World) -> None:
 
 async def test_refused_action_is_retried_with_backoff_not_marked_done(world: World) -> None:
     world.api.errors["logout"] = gerr.RateLimited("logout: 429", retry_after=3.0)
-    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: "9"})
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: S1})
     outcome = await world.run(body)
     assert outcome.status.handled_actions.get("logout") is None
     assert outcome.requeue_after >= 3.0
     del world.api.errors["logout"]
     outcome = await world.run(feed_back(body, outcome))
-    assert outcome.status.handled_actions["logout"] == "9"
+    assert outcome.status.handled_actions["logout"] == S1
     assert len(world.api.called("logout")) == 2  # the refused call and the one that worked
 
 
@@ -831,20 +835,103 @@ async def test_action_older_than_the_object_is_not_performed_after_a_restore(
     world: World,
 ) -> None:
     # Defect 7: a restored manifest (no status) still carries logout-requested-at.
-    stamp = str(int((T0 - timedelta(days=2)).timestamp()))
+    stamp = format_time(T0 - timedelta(days=2))
     body = created_at(
         with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: stamp}), T0
     )
     outcome = await world.run(body)
     assert world.api.called("logout") == []
-    assert outcome.status.handled_actions["logout"] == stamp
+    assert "logout" not in outcome.status.handled_actions  # nothing was performed
 
     # A request made after the object exists is performed, once.
-    later = str(int((T0 + timedelta(minutes=5)).timestamp()))
+    later = format_time(T0 + timedelta(minutes=5))
     body = with_annotations(feed_back(body, outcome), **{constants.ANNOTATION_LOGOUT: later})
     outcome = await world.run(body)
     outcome = await world.run(feed_back(body, outcome))
     assert len(world.api.called("logout")) == 1
+
+
+def with_operator_records(body: dict[str, Any], world: World) -> dict[str, Any]:
+    """The object as the API server holds it: with the annotations the operator wrote."""
+    return with_annotations(body, **world.secrets.object_annotations.get((NS, NAME), {}))
+
+
+async def test_a_rollback_to_an_older_logout_request_does_not_log_out_again(
+    world: World,
+) -> None:
+    # Issue 22, defect 2: Git holds S1, `kubectl whatsapp logout` writes S3, a new phone is
+    # linked, and a self-heal or rollback puts S1 back: 3 logouts, the new phone logged out.
+    body = created_at(make_body(settings={}), T0 - timedelta(days=1))
+    for value in (S1, S3, S1, S3, S1):
+        body = with_operator_records(
+            with_annotations(body, **{constants.ANNOTATION_LOGOUT: value}), world
+        )
+        outcome = await world.run(body)
+        body = feed_back(body, outcome)
+    assert len(world.api.called("logout")) == 2
+    assert outcome.status.handled_actions["logout"] == S3
+    reasons = [e.reason for o in world.outcomes for e in o.events]
+    assert reasons.count("LoggedOut") == 2
+
+
+async def test_a_restored_object_without_status_keeps_the_operators_record(world: World) -> None:
+    # Status lost (a restore that keeps metadata), the operator's own annotation kept.
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_LOGOUT: S2})
+    await world.run(body)
+    assert len(world.api.called("logout")) == 1
+    assert world.secrets.object_annotations[(NS, NAME)] == {
+        constants.ANNOTATION_LOGOUT_PERFORMED: S2
+    }
+
+    restored = with_operator_records(body, world)
+    restored["status"] = {}
+    world.memory = Memory()  # another process, too
+    outcome = await world.run(restored)
+    assert len(world.api.called("logout")) == 1
+    assert outcome.status.handled_actions["logout"] == S2
+
+    # An older request restored beside it is not performed either; a newer one is.
+    await world.run(with_annotations(restored, **{constants.ANNOTATION_LOGOUT: S1}))
+    assert len(world.api.called("logout")) == 1
+    await world.run(with_annotations(restored, **{constants.ANNOTATION_LOGOUT: S3}))
+    assert len(world.api.called("logout")) == 2
+
+
+@pytest.mark.parametrize(
+    "value", ["2024-05-01T10:00:00", "2024-05-01", "manual-1", "1767355000", "now"]
+)
+async def test_an_action_value_that_is_not_a_timestamp_is_refused_with_a_warning(
+    world: World, value: str
+) -> None:
+    body = make_body(settings={})
+    for annotation in (constants.ANNOTATION_LOGOUT, constants.ANNOTATION_REBOOT):
+        body = with_annotations(body, **{annotation: value})
+    for _ in range(3):  # every restore, every poll
+        outcome = await world.run(body)
+        body = feed_back(body, outcome)
+        world.clock.advance(minutes=10)
+    assert world.api.called("logout") == []
+    assert world.api.called("reboot") == []
+    assert outcome.status.handled_actions == {}
+    warnings = [e for o in world.outcomes for e in o.events if e.reason == "ActionValueInvalid"]
+    # One Warning per annotation and value, not one per reconcile.
+    assert sorted(e.type for e in warnings) == ["Warning", "Warning"]
+    messages = " ".join(e.message for e in warnings)
+    assert constants.ANNOTATION_LOGOUT in messages
+    assert constants.ANNOTATION_REBOOT in messages
+    assert "RFC 3339" in messages
+
+
+async def test_a_lost_operator_record_does_not_undo_the_performed_action(world: World) -> None:
+    # The annotation record is written after the call; if that write fails, status holds it.
+    world.secrets.annotation_error = KubeError("API server unavailable", status=503)
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: S1})
+    outcome = await world.run(body)
+    assert len(world.api.called("reboot")) == 1
+    assert outcome.status.handled_actions == {"reboot": S1}
+    world.secrets.annotation_error = None
+    await world.run(feed_back(body, outcome))
+    assert len(world.api.called("reboot")) == 1
 
 
 async def test_a_restart_on_a_settled_object_deletes_and_writes_nothing(world: World) -> None:

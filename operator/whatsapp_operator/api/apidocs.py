@@ -143,23 +143,31 @@ def _built_in_profiles() -> list[str]:
     return lines
 
 
+_ACTION_RULE = (
+    "The value is when you ask, an RFC 3339 timestamp with a time zone (e.g. "
+    "`2026-05-01T10:00:00Z`, what `kubectl whatsapp` writes); the action is performed once, "
+    "and only when that time is later than the last performed one of its kind and than the "
+    "resource's creation, so re-applying an older value (self-heal, rollback, restore) does "
+    "nothing. Any other value is refused at admission (`admissionPolicy.enabled` in the "
+    "chart) or, where the policy is not installed, gets an `ActionValueInvalid` Warning and "
+    "nothing is performed. Echoed in `status.handledActions`."
+)
+
 _ANNOTATIONS: tuple[tuple[str, str], ...] = (
+    (constants.ANNOTATION_RECONCILE, f"Reconcile now, reading settings afresh. {_ACTION_RULE}"),
+    (constants.ANNOTATION_REBOOT, f"Reboot the instance. {_ACTION_RULE}"),
+    (constants.ANNOTATION_LOGOUT, f"Log the linked phone out. {_ACTION_RULE}"),
+    (constants.ANNOTATION_RELINK, f"Restart the linking window. {_ACTION_RULE}"),
     (
-        constants.ANNOTATION_RECONCILE,
-        "Set to a new value (e.g. a timestamp) to reconcile now; echoed in "
-        "`status.handledActions`.",
+        constants.ANNOTATION_REBOOT_PERFORMED,
+        "Written by the operator after a requested reboot: the request's value. It keeps "
+        "what was performed when status is lost (a restore that keeps metadata); Argo CD and "
+        "`kubectl apply` leave it alone since no manifest holds it.",
     ),
     (
-        constants.ANNOTATION_REBOOT,
-        "Set to a new value to reboot the instance once; echoed in `status.handledActions`.",
-    ),
-    (
-        constants.ANNOTATION_LOGOUT,
-        "Set to a new value to log the linked phone out once; echoed in `status.handledActions`.",
-    ),
-    (
-        constants.ANNOTATION_RELINK,
-        "Set to a new value to restart the linking window once; echoed in `status.handledActions`.",
+        constants.ANNOTATION_LOGOUT_PERFORMED,
+        "Written by the operator after a requested logout: the request's value (as "
+        f"`{constants.ANNOTATION_REBOOT_PERFORMED}`).",
     ),
     (
         constants.ANNOTATION_PAUSED,

@@ -64,8 +64,18 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   endpoint outside the allow-list) is not asked about again on a timer but every
   ~5 minutes as a safety net: what can fix it (an edit, its partner's status, a
   referenced Secret's change) wakes it at once.
-- **Restores.** An action annotation whose value is a time before the object's
-  creation (a restored or re-applied manifest) is recorded, not performed.
+- **Actions in time order.** An action annotation's value is the time of the
+  request, an RFC 3339 timestamp with a time zone. The action is performed only when
+  that time is later than the last performed one of its kind and than the object's
+  creation, so a re-applied older value (a GitOps self-heal, a rollback, a restored
+  manifest) performs nothing, however often it comes back. What was performed is in
+  `status.handledActions` and, for reboot and logout, in the operator's own
+  `<action>-performed-at` annotation, which outlives a lost status and which neither
+  `kubectl apply` nor Argo CD removes (no manifest holds it). Any other value is
+  refused at admission by the shipped ValidatingAdmissionPolicy, or, where it is not
+  installed, gets an `ActionValueInvalid` Warning and nothing is performed. A new
+  request stamped by a clock behind the last performed one is not performed either:
+  `kubectl whatsapp` always stamps later than the last request it can see.
 """
 
 SECURITY = """\

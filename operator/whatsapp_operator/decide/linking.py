@@ -120,7 +120,8 @@ def decide_linking(
                 message=(
                     "The linking window ended; restart it with `kubectl annotate "
                     f"whatsappinstance {resource} --overwrite "
-                    f"{ANNOTATION_RELINK}=$(date +%s)`"
+                    f"{ANNOTATION_RELINK}=$(date -u +%Y-%m-%dT%H:%M:%SZ)` "
+                    "or `kubectl whatsapp link`"
                 ),
             ),
             active=False,

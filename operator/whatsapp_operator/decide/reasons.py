@@ -70,6 +70,7 @@ class Reason(StrEnum):
     DELETION_CREDENTIALS_GONE = "DeletionCredentialsGone"
     REBOOT_UNCONFIRMED = "RebootUnconfirmed"
     LOGOUT_UNCONFIRMED = "LogoutUnconfirmed"
+    ACTION_VALUE_INVALID = "ActionValueInvalid"
     CREDENTIALS_VALID = "CredentialsValid"
     SETTINGS_APPLIED = "SettingsApplied"
     SETTINGS_REAPPLIED = "SettingsReapplied"
@@ -285,6 +286,11 @@ EVENTS: dict[Reason, EventReason] = {
     ),
     Reason.LOGOUT_UNCONFIRMED: EventReason(
         "Warning", "A requested reboot or logout got no usable answer; it is not sent again."
+    ),
+    Reason.ACTION_VALUE_INVALID: EventReason(
+        "Warning",
+        "An action annotation's value is not an RFC 3339 timestamp with a time zone; the "
+        "action was not performed (posted once per value).",
     ),
     Reason.CREDENTIALS_VALID: EventReason(
         "Normal", "WhatsAppPartner: GREEN-API accepted the partner token."

@@ -23,13 +23,13 @@ from whatsapp_operator.kubectl.view import (
     Output,
     PluginError,
     action_patch,
+    action_value,
     condition,
     format_status,
     handled,
     is_authorized,
     linking_of,
     normalize_phone,
-    now_value,
     pair_patch,
     phone_of,
     relink_patch,
@@ -72,10 +72,7 @@ def restart_linking(
     kube: Kube, name: str, obj: dict[str, Any], out: Output, timeout: float
 ) -> None:
     """Set the relink annotation and wait for the operator to take it."""
-    previous = ((obj.get("metadata") or {}).get("annotations") or {}).get(
-        constants.ANNOTATION_RELINK
-    )
-    value = now_value(previous)
+    value = action_value(obj, constants.Action.RELINK)
     kube.patch(name, relink_patch(value))
     out.say(f"Started a new linking window ({constants.ANNOTATION_RELINK}={value}).")
     wait_until(
@@ -258,7 +255,7 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     obj = kube.get(name)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     annotation = constants.ACTION_ANNOTATIONS[constants.Action(action)]
-    value = now_value(annotations.get(annotation))
+    value = action_value(obj, constants.Action(action))
     kube.patch(name, action_patch(action, value))
     out.say(f"Requested {action} ({annotation}={value}); waiting for the operator...")
     paused = constants.is_paused(annotations)

@@ -10,11 +10,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import AuthorizationMethod, LinkingPhase
+from whatsapp_operator.decide.actions import latest
+from whatsapp_operator.timestamps import format_time
 
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 
@@ -46,13 +48,15 @@ class Output:
             self.stream.flush()
 
 
-def now_value(previous: str | None = None, clock: Callable[[], float] = time.time) -> str:
-    """The current unix time as an annotation value, always different from `previous`
-    (each action is performed once per distinct value)."""
-    value = int(clock())
-    if previous is not None and previous.isdigit() and int(previous) >= value:
-        value = int(previous) + 1
-    return str(value)
+def now_value(*previous: str | None, clock: Callable[[], float] = time.time) -> str:
+    """The current time as an action annotation's value (RFC 3339, UTC, whole seconds),
+    always later than each of `previous` that is a timestamp: the operator performs only
+    a request later than the last one, so a clock behind must not make it a no-op."""
+    moment = datetime.fromtimestamp(int(clock()), UTC)
+    last = latest(previous)
+    if last is not None and last >= moment:
+        moment = last.replace(microsecond=0) + timedelta(seconds=1)
+    return format_time(moment)
 
 
 def annotation_patch(annotation: str, value: str) -> dict[str, Any]:
@@ -122,6 +126,21 @@ def phone_of(obj: dict[str, Any]) -> str:
 def linking_of(obj: dict[str, Any]) -> dict[str, Any]:
     """The object's `status.linking`, empty when absent."""
     return dict((obj.get("status") or {}).get("linking") or {})
+
+
+def action_value(obj: dict[str, Any], action: constants.Action) -> str:
+    """A new request's value for `action` on `obj`: now, and later than its last request,
+    the last one performed (in status or the operator's annotation) and its creation."""
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    record = constants.PERFORMED_ANNOTATIONS.get(action)
+    return now_value(
+        annotations.get(constants.ACTION_ANNOTATIONS[action]),
+        handled(obj, action),
+        annotations.get(record) if record else None,
+        # A request in the second the resource was created would not be later than it.
+        metadata.get("creationTimestamp"),
+    )
 
 
 def handled(obj: dict[str, Any], action: str) -> str | None:

@@ -15,7 +15,13 @@ from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import write_failed, write_unconfirmed
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import Effect, IntentNotRecorded
-from whatsapp_operator.run.cycle import Cycle, InstanceApi, pending_action, record_intent
+from whatsapp_operator.run.cycle import (
+    Cycle,
+    InstanceApi,
+    pending_action,
+    record_intent,
+    record_performed,
+)
 from whatsapp_operator.run.effects import Result
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire import errors as gerr
@@ -71,7 +77,8 @@ UNCONFIRMED = {Effect.REBOOT: Reason.REBOOT_UNCONFIRMED, Effect.LOGOUT: Reason.L
 
 
 async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
-    """Reboot and logout requested by annotation, once per value, intent recorded first."""
+    """Reboot and logout requested by annotation, once per request in time order, intent
+    recorded first."""
     actions = (
         (
             constants.Action.REBOOT,
@@ -104,7 +111,8 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
         )
         if performed.result is Result.NOT_SENT and performed.error is not None:
             raise performed.error  # not done: the next cycle tries again, after backoff
-        cycle.handled[action] = value
+        # Done or maybe done: either way never again for this request or an older one.
+        await record_performed(cycle, action, value)
         if performed.result is Result.DONE:
             cycle.events.append(Event("Normal", reason, message))
         else:

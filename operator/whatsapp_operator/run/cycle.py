@@ -24,17 +24,18 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstanceStatus,
 )
 from whatsapp_operator.decide import failures
+from whatsapp_operator.decide.actions import Verdict, refusal, requested
 from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
 from whatsapp_operator.decide.polling import Quiet
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.ports import SecretValue
+from whatsapp_operator.ports import KubeError, SecretValue
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
 from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory
-from whatsapp_operator.timestamps import parse_time
 from whatsapp_operator.wire.models import (
     AuthorizationCode,
     QrFrame,
@@ -53,6 +54,8 @@ def object_log(namespace: str, name: object) -> ObjectLogAdapter:
 
 # Writes a merge patch to the object's status, durably, before a side effect.
 StatusRecorder = Callable[[dict[str, Any]], Awaitable[None]]
+# Merge-patches the object's annotations (None removes one).
+Annotator = Callable[[dict[str, str | None]], Awaitable[None]]
 
 
 class InstanceApi(Protocol):
@@ -89,31 +92,6 @@ class SecretsApi(CodeStore, ObjectStore, Protocol):
 def default_api_url(instance_id: int) -> str:
     """The dedicated-host convention: https://{first 4 digits}.api.greenapi.com."""
     return f"https://{str(instance_id)[:4]}.api.greenapi.com"
-
-
-def _moment(value: str) -> datetime | None:
-    """An action annotation's value as a time: unix seconds or RFC 3339; else None."""
-    text = value.strip()
-    try:
-        return datetime.fromtimestamp(float(text)).astimezone()
-    except (ValueError, OverflowError, OSError):
-        pass
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def requested_before_creation(value: str, created: str) -> bool:
-    """True for an action stamped before the object existed: a restored or re-applied
-    manifest still carrying it, not a request made to this object."""
-    moment = _moment(value)
-    if moment is None or not created or moment.tzinfo is None:
-        return False
-    try:
-        return moment < parse_time(created)
-    except ValueError:
-        return False
 
 
 class ProfileReader(Protocol):
@@ -160,6 +138,8 @@ class Memory:
     profile: tuple[str, str] | None = None
     # The desired settings the cached getSettings was read for: a new desire re-reads.
     settings_read_for: str = ""
+    # Action values refused (not timestamps) and already reported: action -> value.
+    refused_actions: dict[str, str] = field(default_factory=dict)
     # Set when the last reconcile left nothing in motion: routine polls are the state
     # call alone, through this client, until something changes.
     quiet: Quiet | None = None
@@ -209,6 +189,7 @@ class Cycle:
     stored: dict[str, Any]
     effects: SideEffects
     record: StatusRecorder | None
+    annotate: Annotator | None = None
     events: list[Event] = field(default_factory=list)
     handled: dict[str, str] = field(default_factory=dict)
     failure: Failure | None = None
@@ -237,25 +218,56 @@ class Cycle:
 
 
 def pending_action(cycle: Cycle, action: constants.Action) -> str | None:
-    """The value of `action`'s annotation if it still needs doing, else None.
+    """The value of `action`'s annotation if it is to be performed now, else None.
 
-    An action stamped before the object was created is marked handled and skipped.
+    Only a timestamp later than the last performed request of its kind and than the
+    object's creation is: re-applying an older manifest performs nothing again.
     """
-    value = cycle.annotations.get(constants.ACTION_ANNOTATIONS[action])
-    if not value or cycle.handled.get(action) == value:
-        return None
-    created = str(cycle.obj.metadata.get("creationTimestamp") or "")
-    if requested_before_creation(value, created):
-        # A restore or re-create keeps the annotation but drops status: without this,
-        # a manifest in Git carrying logout-requested-at logs the phone out again.
-        object_log(cycle.namespace, cycle.name).info(
-            "%s requested at %s, before the object was created: not performed",
+    value, verdict = _requested(cycle, action)
+    return value if verdict is Verdict.PERFORM else None
+
+
+def _requested(cycle: Cycle, action: constants.Action) -> tuple[str, Verdict]:
+    metadata = {**cycle.obj.metadata, "annotations": cycle.annotations}
+    return requested(action, metadata, cycle.handled)
+
+
+def refuse_invalid_actions(cycle: Cycle, memory: Memory) -> None:
+    """A Warning, once per value, for each action annotation that is not a timestamp."""
+    for action in constants.Action:
+        value, verdict = _requested(cycle, action)
+        if verdict is not Verdict.INVALID:
+            memory.refused_actions.pop(action, None)
+            continue
+        if memory.refused_actions.get(action) == value:
+            continue
+        memory.refused_actions[action] = value
+        message = refusal(action, value)
+        object_log(cycle.namespace, cycle.name).warning("%s", message)
+        cycle.events.append(Event("Warning", Reason.ACTION_VALUE_INVALID, message))
+
+
+async def record_performed(cycle: Cycle, action: constants.Action, value: str) -> None:
+    """Mark `action` requested at `value` as performed, in status (by the report) and in
+    the operator's own annotation, which outlives a lost status.
+
+    After the call, not before: status already holds the intent, and an annotation
+    that said "performed" for a call that was never made would lose the request.
+    """
+    cycle.handled[action] = value
+    annotation = constants.PERFORMED_ANNOTATIONS.get(action)
+    if annotation is None or cycle.annotate is None:
+        return
+    try:
+        await cycle.annotate({annotation: value})
+    except KubeError as exc:
+        object_log(cycle.namespace, cycle.name).warning(
+            "%s requested at %s was performed; recording it in %s failed (status holds it): %s",
             action,
             value,
+            annotation,
+            exc.message,
         )
-        cycle.handled[action] = value
-        return None
-    return value
 
 
 async def record_intent(cycle: Cycle, patch: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from whatsapp_operator import constants
 from whatsapp_operator.decide import requeue
+from whatsapp_operator.decide.actions import Verdict, requested
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.reasons import Reason
@@ -57,11 +58,10 @@ def is_settled(body: Mapping[str, Any]) -> bool:
     conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
     if conditions.get("Ready") != "True" or conditions.get("Synced") != "True":
         return False
-    annotations = metadata.get("annotations") or {}
     handled = status.get("handledActions") or {}
     return all(
-        annotations.get(annotation) in (None, handled.get(action.value))
-        for action, annotation in constants.ACTION_ANNOTATIONS.items()
+        requested(action, metadata, handled)[1] is not Verdict.PERFORM
+        for action in constants.Action
     )
 
 

@@ -24,6 +24,7 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstance,
 )
 from whatsapp_operator.decide import deletion, failures, requeue
+from whatsapp_operator.decide.actions import performed_records
 from whatsapp_operator.decide.events import rebound_event
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
@@ -50,6 +51,7 @@ from whatsapp_operator.run.cycle import (
     default_api_url,
     is_paused,
     pending_action,
+    refuse_invalid_actions,
 )
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
@@ -131,38 +133,21 @@ class Reconciler:
             stored=dict(body.get("status") or {}),
             effects=SideEffects(namespace, name),
             record=record,
-            handled=dict(obj.status.handled_actions),
+            annotate=lambda annotations: self.secrets.patch_annotations(
+                namespace, name, annotations
+            ),
+            handled=performed_records(
+                obj.status.handled_actions, metadata.get("annotations") or {}
+            ),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
         self._note_secrets(cycle, memory)
+        refuse_invalid_actions(cycle, memory)
         partner_ref = obj.spec.partner_ref
         memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
 
-        desired: DesiredSettings | None = None
-        api: InstanceApi | None = None
         profile_before = memory.profile
-        try:
-            # Before any Secret is read: a URL outside the allow-list gets nothing.
-            self._admit_endpoints(cycle)
-            desired = await self._desired(cycle, memory)
-            identity = await self._identity(cycle, desired)
-            if identity.rebound_from is not None:
-                cycle.events.append(
-                    rebound_event(identity.instance_id, identity.rebound_from, namespace, name)
-                )
-            cycle.instance_id = identity.instance_id
-            cycle.api_url = self._api_url(cycle, identity.instance_id)
-            cycle.identity = identity
-            api = self.green_api.instance(
-                api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
-            )
-            await write_connection_secret(self.secrets, cycle, identity, memory)
-        except KubeError as exc:
-            cycle.fail(failures.from_kube(exc))
-        except ProvisioningFailure as exc:
-            cycle.fail(failures.from_provisioning(exc))
-        except gerr.GreenApiError as exc:
-            cycle.fail(failures.from_partner(exc))
+        desired, api = await self._prepare(cycle, memory)
 
         if api is not None and desired is not None and cycle.identity is not None:
             try:
@@ -189,6 +174,41 @@ class Reconciler:
             memory.rechecked_secrets = memory.referenced_secrets
         remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
         return outcome
+
+    async def _prepare(
+        self, cycle: Cycle, memory: Memory
+    ) -> tuple[DesiredSettings | None, InstanceApi | None]:
+        """The desired settings, the settled identity and its client; failures go on the cycle."""
+        desired: DesiredSettings | None = None
+        api: InstanceApi | None = None
+        try:
+            # Before any Secret is read: a URL outside the allow-list gets nothing.
+            self._admit_endpoints(cycle)
+            desired = await self._desired(cycle, memory)
+            identity = await self._identity(cycle, desired)
+            if identity.rebound_from is not None:
+                cycle.events.append(
+                    rebound_event(
+                        identity.instance_id,
+                        identity.rebound_from,
+                        cycle.namespace,
+                        cycle.name,
+                    )
+                )
+            cycle.instance_id = identity.instance_id
+            cycle.api_url = self._api_url(cycle, identity.instance_id)
+            cycle.identity = identity
+            api = self.green_api.instance(
+                api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
+            )
+            await write_connection_secret(self.secrets, cycle, identity, memory)
+        except KubeError as exc:
+            cycle.fail(failures.from_kube(exc))
+        except ProvisioningFailure as exc:
+            cycle.fail(failures.from_provisioning(exc))
+        except gerr.GreenApiError as exc:
+            cycle.fail(failures.from_partner(exc))
+        return desired, api
 
     async def poll(self, memory: Memory) -> float | None:
         """A routine poll of a quiet object (`polling.quiet_poll`); None: reconcile it whole."""

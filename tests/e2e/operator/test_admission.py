@@ -1,7 +1,9 @@
 """Invalid WhatsAppInstances never reach the operator: the API server refuses them.
 
 The CRD's OpenAPI schema and CEL rules are generated from the same pydantic
-models the operator uses; here a real API server enforces them. No operator runs.
+models the operator uses; here a real API server enforces them. The action
+annotations, which a CRD's rules cannot see, are checked by the
+ValidatingAdmissionPolicy of manifests/admission.yaml. No operator runs.
 """
 
 from __future__ import annotations
@@ -9,13 +11,18 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from support.kube_helpers import Instances, create_namespace, delete_namespace
+from support.kube_helpers import Instances, create_namespace, delete_namespace, wait_for
+from whatsapp_operator import constants
+
+ADMISSION = Path(__file__).resolve().parents[3] / "manifests" / "admission.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +156,64 @@ def test_defaults_are_filled_in(instances: Instances) -> None:
     assert filled["intervals"] == {"stateSeconds": 60, "settingsSeconds": 300, "settleSeconds": 300}
     assert filled["authorization"]["method"] == "QRCode"
     instances.delete("defaults")
+
+
+@pytest.fixture
+def action_policy(api: client.ApiClient) -> Iterator[None]:
+    """manifests/admission.yaml installed, and removed afterwards."""
+    admission = client.AdmissionregistrationV1Api(api)
+    policy, binding = yaml.safe_load_all(ADMISSION.read_text(encoding="utf-8"))
+    admission.create_validating_admission_policy(policy)
+    admission.create_validating_admission_policy_binding(binding)
+    try:
+        yield
+    finally:
+        admission.delete_validating_admission_policy_binding(binding["metadata"]["name"])
+        admission.delete_validating_admission_policy(policy["metadata"]["name"])
+
+
+def test_action_annotations_must_be_timestamps_with_a_zone(
+    instances: Instances, action_policy: None
+) -> None:
+    logout = constants.ANNOTATION_LOGOUT
+    # Held before the policy existed: the object stays writable (the operator adds its
+    # finalizer and annotations), the value stays refused by the operator itself.
+    instances.create("held", spec(), annotations={logout: "manual-1"})
+
+    def refusal() -> str | None:
+        try:
+            instances.create("probe", spec(), annotations={logout: "manual-1"})
+        except ApiException as error:
+            if error.status == 422:
+                return str(json.loads(error.body)["message"])
+            raise
+        instances.delete("probe")  # the API server has not loaded the policy yet
+        return None
+
+    message = wait_for(refusal, "the admission policy to refuse logout-requested-at: manual-1")
+    assert logout in message, message
+    assert "RFC 3339 timestamp with a time zone" in message, message
+    assert "probe" not in [item["metadata"]["name"] for item in instances.list()]
+
+    for value in ("2024-05-01T10:00:00", "2024-05-01", "1767355000", "2024-05-01 10:00:00Z"):
+        with pytest.raises(ApiException) as caught:
+            instances.create("refused", spec(), annotations={constants.ANNOTATION_REBOOT: value})
+        assert caught.value.status == 422, value
+        assert constants.ANNOTATION_REBOOT in json.loads(caught.value.body)["message"]
+
+    instances.create("stamped", spec(), annotations={logout: "2026-05-01T10:00:00Z"})
+    instances.annotate("stamped", {logout: "2026-05-01T12:30:00.5+02:00"})
+    with pytest.raises(ApiException) as caught:
+        instances.annotate("stamped", {logout: "manual-2"})
+    assert caught.value.status == 422
+    assert instances.get("stamped")["metadata"]["annotations"][logout] == (
+        "2026-05-01T12:30:00.5+02:00"
+    )
+
+    # The held value may stay; it may not be replaced by another such value.
+    instances.annotate("held", {constants.ANNOTATION_LOGOUT_PERFORMED: "2026-05-01T10:00:00Z"})
+    with pytest.raises(ApiException) as caught:
+        instances.annotate("held", {logout: "manual-2"})
+    assert caught.value.status == 422
+    for name in ("held", "stamped"):
+        instances.delete(name)

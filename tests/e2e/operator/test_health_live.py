@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from support.emulator_process import start_emulator_process, stop_emulator_process
-from support.kube_helpers import condition, has_condition, put_secret, wait_for
+from support.kube_helpers import action_stamp, condition, has_condition, put_secret, wait_for
 from tests.e2e.operator.harness import EMULATOR_ARGS, Emulator, Scenario, new_token
 from tests.integration.test_kstatus import BUILD, compute
 from tests.unit.test_argocd_health import _health
@@ -106,7 +106,7 @@ def test_kstatus_and_argocd_health_read_live_statuses(
     put_secret(scenario.api, scenario.namespace, f"{name}-token", {"apiTokenInstance": wrong})
     # A healthy object's token Secret is not re-read while idle (a rotation shows as a 401):
     # ask for the reconcile that reads it again, as a person who just changed it would.
-    scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "wrong-token"})
+    scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
     try:
         stalled = scenario.instances.wait_condition(
             name, "Stalled", "True", "TokenRejected", timeout=40

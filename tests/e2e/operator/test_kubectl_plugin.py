@@ -7,12 +7,14 @@ it. Every wait polls with a deadline.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ import pytest
 from support.kube_helpers import wait_for
 from tests.e2e.operator.harness import Emulator, Scenario, free_port
 from whatsapp_operator import constants
+from whatsapp_operator.decide.actions import STAMP_PATTERN
 from whatsapp_operator.devtools.cluster import KubeCluster
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -154,8 +157,9 @@ def test_reboot_is_echoed_and_status_shows_the_conditions(
     assert "reboot handled" in result.stdout
     obj = scenario.instances.get(name)
     value = obj["metadata"]["annotations"][constants.ANNOTATION_REBOOT]
-    assert value.isdigit()
-    assert abs(int(value) - time.time()) < 300
+    assert re.fullmatch(STAMP_PATTERN, value), value
+    assert value.endswith("Z"), value
+    assert abs(datetime.fromisoformat(value).timestamp() - time.time()) < 300
     assert obj["status"]["handledActions"]["reboot"] == value
     assert emulator.calls(id_instance, "reboot") == 1
 

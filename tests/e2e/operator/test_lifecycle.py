@@ -11,7 +11,14 @@ import json
 import time
 from typing import Any
 
-from support.kube_helpers import condition, events_for, has_condition, read_secret, wait_for
+from support.kube_helpers import (
+    action_stamp,
+    condition,
+    events_for,
+    has_condition,
+    read_secret,
+    wait_for,
+)
 from tests.e2e.operator.harness import (
     FAST_INTERVALS,
     Emulator,
@@ -125,8 +132,9 @@ def test_settings_edit_sends_only_the_changed_key(scenario: Scenario, emulator: 
     assert emulator.instance(id_instance)["settings"]["incomingWebhook"] == "no"
 
 
-def request_reconcile(scene: Scenario, name: str, value: str) -> dict[str, Any]:
+def request_reconcile(scene: Scenario, name: str) -> dict[str, Any]:
     """Ask for a fresh read now (instead of waiting for settingsSeconds); wait until handled."""
+    value = action_stamp()
     scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: value})
     return scene.instances.wait(
         name,
@@ -161,7 +169,7 @@ def test_out_of_band_change_is_corrected_once(scenario: Scenario, emulator: Emul
     scenario.ready(name)
 
     change_out_of_band(emulator, scenario, name, {"stateWebhook": "no"})
-    request_reconcile(scenario, name, "drift-1")
+    request_reconcile(scenario, name)
     wait_event(scenario, name, "Warning", "DriftCorrected")
     obj = scenario.ready(name)
     assert obj["status"].get("drift", []) == []
@@ -188,7 +196,7 @@ def test_out_of_band_change_is_only_reported_under_observe(
     assert emulator.set_settings_log(id_instance) == []
 
     change_out_of_band(emulator, scenario, name, {"incomingWebhook": "no"})
-    request_reconcile(scenario, name, "observe-1")
+    request_reconcile(scenario, name)
     obj = scenario.instances.wait_condition(name, "Synced", "False", "Drifted")
     drift = obj["status"]["drift"]
     assert [(d["field"], d["desired"], d["observed"]) for d in drift] == [
@@ -236,10 +244,11 @@ def test_reboot_annotation_is_performed_once(scenario: Scenario, emulator: Emula
     scenario.ready(name)
     assert emulator.calls(id_instance, "reboot") == 0
 
-    scenario.instances.annotate(name, {constants.ANNOTATION_REBOOT: "r1"})
+    r1 = action_stamp()
+    scenario.instances.annotate(name, {constants.ANNOTATION_REBOOT: r1})
     obj = scenario.instances.wait(
         name,
-        lambda o: (o["status"].get("handledActions") or {}).get("reboot") == "r1",
+        lambda o: (o["status"].get("handledActions") or {}).get("reboot") == r1,
         "reboot r1 handled",
     )
     assert emulator.calls(id_instance, "reboot") == 1
@@ -247,10 +256,10 @@ def test_reboot_annotation_is_performed_once(scenario: Scenario, emulator: Emula
     assert "starting" in history
     wait_event(scenario, name, "Normal", "Rebooted")
     # Later reconciles see the same value and do not reboot again.
-    request_reconcile(scenario, name, "after-reboot")
+    request_reconcile(scenario, name)
     scenario.ready(name)
     assert emulator.calls(id_instance, "reboot") == 1
-    assert obj["status"]["handledActions"]["reboot"] == "r1"
+    assert obj["status"]["handledActions"]["reboot"] == r1
 
 
 def test_logout_annotation(scenario: Scenario, emulator: Emulator) -> None:
@@ -259,9 +268,10 @@ def test_logout_annotation(scenario: Scenario, emulator: Emulator) -> None:
     scenario.create(name)
     scenario.instances.wait_condition(name, "Authorized", "True")
 
-    scenario.instances.annotate(name, {constants.ANNOTATION_LOGOUT: "l1"})
+    l1 = action_stamp()
+    scenario.instances.annotate(name, {constants.ANNOTATION_LOGOUT: l1})
     obj = scenario.instances.wait_condition(name, "Authorized", "False", "NotAuthorized")
-    assert obj["status"]["handledActions"]["logout"] == "l1"
+    assert obj["status"]["handledActions"]["logout"] == l1
     assert emulator.instance(id_instance)["state"] == "notAuthorized"
     assert emulator.calls(id_instance, "logout") == 1
     assert "account" not in obj["status"]
@@ -282,7 +292,7 @@ def test_paused_annotation_holds_writes(scenario: Scenario, emulator: Emulator) 
     assert "incomingWebhook" in condition(obj, "Synced")["message"]
     assert [d["field"] for d in obj["status"]["drift"]] == ["incomingWebhook"]
     # A fresh look while paused: still no write.
-    request_reconcile(scenario, name, "while-paused")
+    request_reconcile(scenario, name)
     assert has_condition(scenario.instances.get(name), "Synced", "False", "ReconcilePaused")
     assert len(emulator.set_settings_log(id_instance)) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from support.kube_helpers import wait_for
+from support.kube_helpers import action_stamp, wait_for
 from tests.e2e.operator.harness import Emulator, OperatorProcess, Scenario
 from whatsapp_operator import constants
 
@@ -78,7 +78,7 @@ def test_metrics_follow_applying_linking_and_errors(
 
     emulator.set_faults([{"method": "getStateInstance", "errorRate": 1.0, "status": 502}])
     try:
-        scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "metrics-1"})
+        scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
         wait_for(
             lambda: (
                 grew(

@@ -21,17 +21,27 @@ Sizes: `WAOP_E2E_OUTAGE_INSTANCES` (default 50), `WAOP_E2E_OUTAGE_SECONDS` (60),
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 
-from support.kube_helpers import create_namespace, delete_namespace, has_condition, wait_for
+from support.kube_helpers import (
+    action_stamp,
+    create_namespace,
+    delete_namespace,
+    has_condition,
+    wait_for,
+)
 from tests.e2e.operator.harness import (
     Emulator,
     OperatorProcess,
@@ -91,7 +101,7 @@ def test_api_server_outage_applies_each_change_and_action_once(
 
     # A settings change and a reboot request on every resource, then the API server
     # goes silent right away: most of the fleet learns of them only around the outage.
-    stamp = str(int(time.time()))
+    stamp = action_stamp()
     for name in names:
         scenario.instances.patch(
             name,
@@ -125,23 +135,16 @@ def test_restored_manifest_with_an_old_logout_annotation_does_not_log_out(
     name = "restored"
     id_instance = scenario.seed(name, state="authorized")
     # As kept in Git or a backup: requested two days before this object exists.
-    old = str(int(time.time()) - 2 * 86400)
+    old = action_stamp(-2 * 86400)
     scenario.create(name, annotations={constants.ANNOTATION_LOGOUT: old}, settings={})
-    obj = scenario.instances.wait(
-        name,
-        lambda o: (
-            ready_and_synced(o)
-            and o.get("status", {}).get("handledActions", {}).get("logout") == old
-        ),
-        "Ready with the old logout recorded as handled",
-        timeout=40.0,
-    )
+    obj = scenario.instances.wait(name, ready_and_synced, "Ready and Synced", timeout=40.0)
+    assert "logout" not in obj["status"].get("handledActions", {})
     assert has_condition(obj, "Authorized", "True")
     assert emulator.calls(id_instance, "logout") == 0
     assert emulator.instance(id_instance)["state"] == "authorized"
 
     # A request made now is performed, once.
-    now = str(int(time.time()) + 1)
+    now = action_stamp()
     scenario.instances.annotate(name, {constants.ANNOTATION_LOGOUT: now})
     scenario.instances.wait(
         name,
@@ -150,6 +153,90 @@ def test_restored_manifest_with_an_old_logout_annotation_does_not_log_out(
         timeout=40.0,
     )
     assert emulator.calls(id_instance, "logout") == 1
+
+
+def kubectl_apply(cluster: KubeCluster, manifest: dict[str, Any]) -> None:
+    """`kubectl apply`, client-side, as Argo CD syncs and self-heals by default."""
+    kubectl = shutil.which("kubectl")
+    assert kubectl, "kubectl applies the manifest"
+    result = subprocess.run(
+        [kubectl, "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(manifest),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def link_again(scenario: Scenario, emulator: Emulator, name: str, phone: str) -> None:
+    """A person links a phone to the logged-out instance (scans its QR code)."""
+
+    def scanned() -> bool:
+        try:
+            emulator.scan(scenario.ids[name], phone)
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code == 409:  # no QR code on offer yet
+                return False
+            raise
+        return True
+
+    wait_for(scanned, f"a QR code of {name} to scan", 30.0)
+    scenario.instances.wait_condition(name, "Authorized", "True", "Authorized", timeout=45)
+
+
+def test_self_heal_restoring_an_older_logout_request_logs_nothing_out(
+    scenario: Scenario, emulator: Emulator, kube_cluster: KubeCluster
+) -> None:
+    # Issue 22: Git holds logout T1, `kubectl whatsapp logout` writes T2 and a new phone is
+    # linked, then Argo CD's self-heal puts T1 back: the new phone was logged out again.
+    name = "self-heal"
+    id_instance = scenario.seed(name, state="authorized")
+    scenario.token_secret(name)
+    manifest = scenario.instances.body(name, scenario.spec(name, settings={}))
+    kubectl_apply(kube_cluster, manifest)
+    scenario.ready(name)
+    logout = constants.ANNOTATION_LOGOUT
+
+    def handled(o: dict[str, Any], action: str, value: str) -> bool:
+        return (o.get("status", {}).get("handledActions") or {}).get(action) == value
+
+    def logouts(count: int) -> None:
+        # Status holds the request as the intent before the call: count on the emulator.
+        wait_for(lambda: emulator.calls(id_instance, "logout") >= count, f"{count} logouts")
+        assert emulator.calls(id_instance, "logout") == count
+
+    # A commit in Git asks for a logout: synced, performed once.
+    t1 = action_stamp()
+    manifest["metadata"]["annotations"] = {logout: t1}
+    kubectl_apply(kube_cluster, manifest)
+    scenario.instances.wait(name, lambda o: handled(o, "logout", t1), "logout T1 handled")
+    logouts(1)
+    link_again(scenario, emulator, name, "79001110001")
+
+    # A person logs out with the plugin (a merge patch, not in Git) and links a new phone.
+    t2 = action_stamp()
+    scenario.instances.annotate(name, {logout: t2})
+    scenario.instances.wait(name, lambda o: handled(o, "logout", t2), "logout T2 handled")
+    logouts(2)
+    link_again(scenario, emulator, name, "79001110002")
+
+    # Self-heal: Git's T1 is applied again; then a reconcile request, so that the operator
+    # has certainly acted on the object holding T1 once its request is handled.
+    kubectl_apply(kube_cluster, manifest)
+    assert scenario.instances.get(name)["metadata"]["annotations"][logout] == t1
+    seen = action_stamp()
+    scenario.instances.annotate(name, {constants.ANNOTATION_RECONCILE: seen})
+    obj = scenario.instances.wait(
+        name, lambda o: handled(o, "reconcile", seen), "the reconcile after the self-heal"
+    )
+    assert emulator.calls(id_instance, "logout") == 2
+    assert emulator.instance(id_instance)["state"] == "authorized"
+    assert has_condition(obj, "Authorized", "True")
+    assert obj["status"]["handledActions"]["logout"] == t2
+    # The operator's record is not the manifest's to remove.
+    assert obj["metadata"]["annotations"][constants.ANNOTATION_LOGOUT_PERFORMED] == t2
 
 
 # ------------------------------------------------------------------ fault storm

@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from support.kube_helpers import (
+    action_stamp,
     condition,
     events_for,
     has_condition,
@@ -261,11 +262,12 @@ def test_token_rotation_in_adopt_mode(scene: PartnerScene, emulator: PartnerEmul
     scene.leaks.add("rotated token", new)
     put_secret(scene.api, scene.namespace, f"{name}-token", {"apiTokenInstance": new})
     # A reconcile after the new token is in place proves it works: ask for one, wait for it.
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "after-rotation"})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     obj = scene.instances.wait(
         name,
         lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == "after-rotation"
+            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request
             and has_condition(o, "Ready", "True")
         ),
         "a reconcile with the rotated token, Ready",
@@ -275,7 +277,7 @@ def test_token_rotation_in_adopt_mode(scene: PartnerScene, emulator: PartnerEmul
 
     wrong = "f" * 50
     put_secret(scene.api, scene.namespace, f"{name}-token", {"apiTokenInstance": wrong})
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "after-wrong-token"})
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: action_stamp()})
     stalled = scene.instances.wait_condition(name, "Stalled", "True", "TokenRejected", timeout=40)
     assert has_condition(stalled, "Ready", "False")
 
@@ -293,11 +295,12 @@ def test_token_rotation_of_a_created_instance(
     new = emulator.rotate_token(id_instance, old)
     scene.leaks.add("rotated token of a created instance", new)
     put_secret(scene.api, scene.namespace, scene.owned_token(name), {"apiTokenInstance": new})
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "after-rotation"})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     after = scene.instances.wait(
         name,
         lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == "after-rotation"
+            (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request
             and has_condition(o, "Ready", "True")
         ),
         "a reconcile with the rotated token, Ready",
@@ -318,13 +321,11 @@ def test_wrong_owned_token_after_creation_is_token_rejected(
     assert obj["status"]["state"] == "notAuthorized"
     wrong = "e" * 50
     put_secret(scene.api, scene.namespace, scene.owned_token(name), {"apiTokenInstance": wrong})
-    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: "after-wrong-token"})
+    request = action_stamp()
+    scene.instances.annotate(name, {constants.ANNOTATION_RECONCILE: request})
     scene.instances.wait(
         name,
-        lambda o: (
-            (o.get("status") or {}).get("handledActions", {}).get("reconcile")
-            == "after-wrong-token"
-        ),
+        lambda o: (o.get("status") or {}).get("handledActions", {}).get("reconcile") == request,
         "the reconcile after the wrong token",
         40,
     )
