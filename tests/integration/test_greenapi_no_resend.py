@@ -141,10 +141,11 @@ async def test_a_read_dropped_by_the_server_is_retried_only_by_the_client_policy
 ) -> None:
     # A read is safe to repeat, and the client's own policy (max_attempts, backoff)
     # repeats it; the transport adds no attempts of its own.
-    server.acting = ("getStateInstance",)
+    # (getStateInstance is the routine poll, retried by the poll's own schedule instead.)
+    server.acting = ("getSettings",)
     instance = api.instance(api_url=server.url, id_instance=ID, token=TOKEN)
 
     with pytest.raises(gerr.TransportFailure):
-        await instance.get_state()
+        await instance.get_settings()
 
-    assert server.requests["getStateInstance"] == api.options.max_attempts
+    assert server.requests["getSettings"] == api.options.max_attempts
