@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -161,3 +163,24 @@ class ForwardProxy:
         finally:
             self._tasks.difference_update(tasks)
             up_writer.close()
+
+
+@contextlib.contextmanager
+def forward_proxy_in_thread() -> Iterator[ForwardProxy]:
+    """A `ForwardProxy` on its own event loop in a thread, for synchronous (end-to-end) tests.
+
+    `passages` is appended to by that thread only; read a copy (`list(proxy.passages)`).
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="forward-proxy", daemon=True)
+    thread.start()
+    proxy = ForwardProxy()
+    try:
+        asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(timeout=10)
+        yield proxy
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(proxy.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
