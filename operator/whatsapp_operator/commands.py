@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whatsapp_operator import constants
+
+if TYPE_CHECKING:
+    import threading
+
+    import kopf
+
+    from whatsapp_operator.config import OperatorConfig
 
 # The kinds the shard selector filters server-side (not WhatsAppSettingsProfiles).
 SHARDED_PLURALS = (constants.PLURAL, constants.PARTNER_PLURAL, constants.CLUSTER_PARTNER_PLURAL)
@@ -160,6 +167,7 @@ _SCALING = (
 
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
+    import functools
 
     import kopf
 
@@ -212,8 +220,36 @@ def _run(args: argparse.Namespace) -> int:
         for plural in SHARDED_PLURALS:
             settings.watching.label_selectors[constants.GROUP, plural] = config.shard_selector
 
-    def operate() -> None:
-        kopf.run(
+    operate = functools.partial(_operate, config, memo, settings)
+    if config.leader_elect:
+        return run_as_leader(config, operate)
+    operate()
+    return 0
+
+
+def _operate(
+    config: OperatorConfig,
+    memo: kopf.Memo,
+    settings: kopf.OperatorSettings,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run kopf until a signal or `stop` (set by a signal that came before kopf listened)."""
+    import asyncio
+    import contextlib
+    import signal
+
+    import kopf
+
+    async def main() -> None:
+        # Until kopf installs its own signal handlers, a SIGTERM sets this flag, which
+        # kopf also watches: a stop that comes while it starts is still a clean stop.
+        flag = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, flag.set)
+        if stop is not None and stop.is_set():
+            flag.set()
+        await kopf.operator(
             standalone=config.peering is None,
             peering_name=config.peering,
             clusterwide=config.clusterwide,
@@ -221,12 +257,11 @@ def _run(args: argparse.Namespace) -> int:
             liveness_endpoint=config.liveness,
             memo=memo,
             settings=settings,
+            stop_flag=flag,
         )
 
-    if config.leader_elect:
-        return run_as_leader(config, operate)
-    operate()
-    return 0
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
 
 
 def _crd(args: argparse.Namespace) -> int:

@@ -3,6 +3,9 @@ Lease kept in memory (run/leadership.py), with a hand-driven clock."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -10,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 
 from whatsapp_operator.adapters.lease import LeaseConflict, LeaseUnavailable
+from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide.lease import (
     LeaderMove,
     LeaseRecord,
@@ -23,7 +27,7 @@ from whatsapp_operator.decide.lease import (
     renew_overdue,
     standby_move,
 )
-from whatsapp_operator.run.leadership import Elector
+from whatsapp_operator.run.leadership import Elector, run_as_leader
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 TIMINGS = Timings()
@@ -263,3 +267,39 @@ def test_standby_survives_api_trouble(failure: bool) -> None:
     lease.fail = failure
     stop = SteppingStop(clock, lease, limit=3)
     assert elector(lease, clock).acquire(stop) is not failure
+
+
+def test_a_sigterm_between_winning_the_lease_and_kopf_listening_is_a_clean_stop() -> None:
+    """The default SIGTERM handler would kill the process there, leaving the Lease held."""
+    lease, clock = MemoryLease(), Clock()
+    config = OperatorConfig(lease_namespace="ops", liveness=None)
+    seen: list[bool] = []
+
+    def operate(stop: threading.Event) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        seen.append(stop.wait(5))
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_as_leader(config, operate, elector=elector(lease, clock)) == 0
+    assert seen == [True]
+    assert lease.stored is not None
+    assert lease.stored.holder is None  # released for a standby
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_stop_requested_before_kopf_started_stops_kopf(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kopf
+
+    from whatsapp_operator import commands
+
+    flags: list[bool] = []
+
+    async def operator(*, stop_flag: asyncio.Event, **_: object) -> None:
+        await asyncio.wait_for(stop_flag.wait(), 5)
+        flags.append(stop_flag.is_set())
+
+    monkeypatch.setattr(kopf, "operator", operator)
+    stop = threading.Event()
+    stop.set()
+    commands._operate(OperatorConfig(), kopf.Memo(), kopf.OperatorSettings(), stop)
+    assert flags == [True]

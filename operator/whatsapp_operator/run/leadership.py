@@ -236,9 +236,17 @@ def timings_of(config: OperatorConfig) -> Timings:
     )
 
 
-def run_as_leader(config: OperatorConfig, operate: Callable[[], None]) -> int:
+def run_as_leader(
+    config: OperatorConfig,
+    operate: Callable[[threading.Event], None],
+    *,
+    elector: Elector | None = None,
+) -> int:
     """Stand by until this process holds the Lease, run `operate`, then release the Lease.
 
+    `operate` gets the event that SIGTERM and SIGINT set until it installs handlers of its
+    own: a stop requested between winning the Lease and kopf listening for signals must
+    still be a clean stop that releases the Lease, not the default handler's kill.
     Returns the exit code: 0 after a clean stop (as standby or leader), 2 for a bad setup.
     A lost Lease never returns: `exit_at_once` ends the process.
     """
@@ -252,35 +260,50 @@ def run_as_leader(config: OperatorConfig, operate: Callable[[], None]) -> int:
         )
         print(why, file=sys.stderr)
         return 2
-    store = LeaseStore(
-        load_api_client(config.kubeconfig),
-        namespace,
-        config.lease_name,
-        timeout=min(5.0, timings.renew_deadline_seconds / 2),
-    )
-    elector = Elector(store, new_identity(), timings)
+    if elector is None:
+        store = LeaseStore(
+            load_api_client(config.kubeconfig),
+            namespace,
+            config.lease_name,
+            timeout=min(5.0, timings.renew_deadline_seconds / 2),
+        )
+        elector = Elector(store, new_identity(), timings)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
     }
+    try:
+        return _stand_by_then_lead(config, elector, stop, operate)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stand_by_then_lead(
+    config: OperatorConfig,
+    elector: Elector,
+    stop: threading.Event,
+    operate: Callable[[threading.Event], None],
+) -> int:
     health = StandbyHealth(config.liveness) if config.liveness else None
     try:
         log.info(
-            "Standing by for Lease %s/%s as %s", namespace, config.lease_name, elector.identity
+            "Standing by for Lease %s/%s as %s",
+            elector.lease.namespace,
+            elector.lease.name,
+            elector.identity,
         )
         acquired = elector.acquire(stop)
     finally:
         if health is not None:
             health.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if not acquired:
         log.info("Stopped while standing by")
         return 0
     renewer = Renewer(elector, exit_at_once)
     renewer.start()
     try:
-        operate()
+        operate(stop)
     finally:
         renewer.stop()
         elector.release()
