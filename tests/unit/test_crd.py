@@ -225,3 +225,22 @@ def test_connection_secret_may_not_be_a_referenced_secret(
     )
     assert rule in rules
     assert f"connectionSecret.name must differ from {other_field}" in rules[rule]
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["WhatsAppInstance", "WhatsAppPartner", "ClusterWhatsAppPartner", "WhatsAppSettingsProfile"],
+)
+def test_every_status_field_is_described_for_kubectl_explain(kind: str) -> None:
+    """`kubectl explain <kind>.status` prints the descriptions; an empty one says nothing."""
+    from whatsapp_operator.api.crd import crd_files
+
+    crds = [yaml.safe_load(text) for text in crd_files().values()]
+    (found,) = [c for c in crds if c["spec"]["names"]["kind"] == kind]
+    status = found["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    undescribed = [
+        path
+        for path, node in walk(status, "status")
+        if path != "status" and not path.endswith(("[]", "{}")) and not node.get("description")
+    ]
+    assert undescribed == [], f"{kind}: describe these status fields: {undescribed}"

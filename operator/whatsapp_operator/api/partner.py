@@ -24,7 +24,7 @@ from whatsapp_operator.api.base import (
     cel,
     url_field,
 )
-from whatsapp_operator.api.status import Condition
+from whatsapp_operator.api.status import CONDITIONS, Condition
 
 # Label keys and values as Kubernetes validates them: an optional DNS prefix, a name.
 _LABEL_KEY = (
@@ -196,13 +196,12 @@ class ClusterWhatsAppPartnerSpec(WhatsAppPartnerSpec):
 class WhatsAppPartnerStatus(ObservedModel):
     """Whether GREEN-API accepts the partner token, and how many live instances it lists."""
 
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status was computed for."
     )
+    conditions: list[Condition] = CONDITIONS
     instances: int | None = Field(default=None, description="Live (not deleted) instances.")
-    last_error: str = ""
+    last_error: str = Field(default="", description="The last failure's message; empty when none.")
 
 
 class WhatsAppPartner(ObservedModel):

@@ -18,7 +18,7 @@ from pydantic.alias_generators import to_camel
 
 from whatsapp_operator.api.base import OBJECT_NAME_PATTERN, ApiModel, ObservedModel, cel
 from whatsapp_operator.api.settings import SettingsSpec
-from whatsapp_operator.api.status import Condition
+from whatsapp_operator.api.status import CONDITIONS, Condition
 
 
 class SettingsProfileName(StrEnum):
@@ -141,11 +141,10 @@ class WhatsAppSettingsProfileSpec(ApiModel):
 class WhatsAppSettingsProfileStatus(ObservedModel):
     """Rollout progress of the profile's current revision across its instances."""
 
-    observed_generation: int | None = None
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation this status was computed for."
     )
+    conditions: list[Condition] = CONDITIONS
     revision: str = Field(default="", description="Digest of the profile's effective settings.")
     total: int = Field(default=0, description="Instances that use the profile.")
     updated: int = Field(default=0, description="Instances that have the current revision.")
