@@ -1,15 +1,22 @@
 """Prometheus metrics: what a person watching a fleet of accounts wants on a dashboard.
 
-Label values are bounded (method names, outcome reasons, states), never object names
-or ids, so cardinality stays flat however many accounts the operator runs.
+Fleet-wide series have bounded label values (method names, outcome reasons, states), so
+their cardinality stays flat however many accounts the operator runs. The per-object
+series for alerting (`decide/signals.py`) carry namespace and name, one set per object
+this process handles, removed when the object goes.
 """
 
 from __future__ import annotations
 
+import platform
 from collections import Counter as Tally
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from whatsapp_operator import __version__
+from whatsapp_operator.decide.signals import Sample, object_samples
 from whatsapp_operator.wire.models import InstanceState
 
 PREFIX = "whatsapp_operator"
@@ -77,6 +84,67 @@ class Metrics:
             ["purpose"],
             registry=r,
         )
+        self.greenapi_seconds = Histogram(
+            f"{PREFIX}_greenapi_request_duration_seconds",
+            "GREEN-API request latency by method and outcome (one attempt, answer read)",
+            ["method", "outcome"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        build_info = Gauge(
+            f"{PREFIX}_build_info",
+            "Always 1: the operator's version and Python's",
+            ["version", "python_version"],
+            registry=r,
+        )
+        build_info.labels(version=__version__, python_version=platform.python_version()).set(1)
+        who = ["namespace", "name"]
+        self._per_object = {
+            "resource_condition": Gauge(
+                f"{PREFIX}_resource_condition",
+                "1 for the status each condition of an object has, 0 for the other two",
+                ["kind", *who, "condition", "status"],
+                registry=r,
+            ),
+            "instance_state": Gauge(
+                f"{PREFIX}_instance_state",
+                "1 for the GREEN-API state a WhatsAppInstance is in (one series per instance)",
+                [*who, "state"],
+                registry=r,
+            ),
+            "instance_state_since_timestamp_seconds": Gauge(
+                f"{PREFIX}_instance_state_since_timestamp_seconds",
+                "Since when a WhatsAppInstance has been in its state (Unix seconds)",
+                who,
+                registry=r,
+            ),
+            "instance_linking_started_timestamp_seconds": Gauge(
+                f"{PREFIX}_instance_linking_started_timestamp_seconds",
+                "When the open linking window of an unlinked WhatsAppInstance began "
+                "(Unix seconds; absent while linked or not linking)",
+                who,
+                registry=r,
+            ),
+            "profile_instances": Gauge(
+                f"{PREFIX}_profile_instances",
+                "WhatsAppInstances that use a WhatsAppSettingsProfile",
+                who,
+                registry=r,
+            ),
+            "profile_updated_instances": Gauge(
+                f"{PREFIX}_profile_updated_instances",
+                "WhatsAppInstances that have a profile's current revision",
+                who,
+                registry=r,
+            ),
+            "profile_rollout_paused": Gauge(
+                f"{PREFIX}_profile_rollout_paused",
+                "1 while a profile's rollout is paused on an instance that did not come back",
+                who,
+                registry=r,
+            ),
+        }
+        self._objects: dict[tuple[str, str, str], set[Sample]] = {}
         self._states: dict[str, str] = {}
         self._shown: set[str] = set()
 
@@ -84,9 +152,37 @@ class Metrics:
         """Serve the metrics over HTTP at `host:port`, in a background thread."""
         start_http_server(port, addr=host, registry=self.registry)
 
-    def greenapi_call(self, method: str, outcome: str) -> None:
-        """Count one GREEN-API request by method and outcome."""
-        self.greenapi_requests.labels(method=method.lower(), outcome=outcome).inc()
+    def greenapi_call(self, method: str, outcome: str, seconds: float) -> None:
+        """Count one GREEN-API request by method and outcome, and how long it took."""
+        labels = {"method": method.lower(), "outcome": outcome}
+        self.greenapi_requests.labels(**labels).inc()
+        self.greenapi_seconds.labels(**labels).observe(seconds)
+
+    def observe_object(
+        self, kind: str, namespace: str, name: str, status: Mapping[str, Any] | None
+    ) -> None:
+        """Publish what an object's stored status says; drop its series that no longer hold."""
+        state = state_label(str((status or {}).get("state") or ""))
+        samples = object_samples(kind, namespace, name, status, state)
+        key = (kind, namespace, name)
+        for gone in self._objects.get(key, set()) - samples.keys():
+            self._remove(gone)
+        for sample, value in samples.items():
+            self._per_object[sample.metric].labels(*(v for _k, v in sample.labels)).set(value)
+        self._objects[key] = set(samples)
+
+    def forget_object(self, kind: str, namespace: str, name: str) -> None:
+        """The object is gone (or another process handles it now): remove its series."""
+        for sample in self._objects.pop((kind, namespace, name), set()):
+            self._remove(sample)
+
+    def object_series(self) -> int:
+        """How many per-object series are published (bounded by the objects handled)."""
+        return sum(len(samples) for samples in self._objects.values())
+
+    def _remove(self, sample: Sample) -> None:
+        gauge = self._per_object[sample.metric]
+        gauge.remove(*(value for _key, value in sample.labels))
 
     def secret_read(self, purpose: str) -> None:
         """Count one Secret GET sent to the API server."""

@@ -149,6 +149,50 @@ async def instance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
         instances.observe(event.get("type"), event["object"])
 
 
+def _checks_cluster_partners(memo: Any, **_: Any) -> bool:
+    """Sharding: with --no-cluster-partners another process checks them."""
+    config: OperatorConfig = memo.get("config") or OperatorConfig()
+    return config.cluster_partners
+
+
+_KINDS = {
+    constants.PLURAL: constants.KIND,
+    constants.PARTNER_PLURAL: constants.PARTNER_KIND,
+    constants.CLUSTER_PARTNER_PLURAL: constants.CLUSTER_PARTNER_KIND,
+    constants.PROFILE_PLURAL: constants.PROFILE_KIND,
+}
+
+
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
+@kopf.on.event(
+    constants.GROUP,
+    constants.VERSION,
+    constants.CLUSTER_PARTNER_PLURAL,
+    when=_checks_cluster_partners,
+)
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
+async def publish_signals(
+    event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.Memo, **_: Any
+) -> None:
+    """Per-object metrics from the status the API server holds, for the objects handled here."""
+    runtime: Runtime | None = memo.get("runtime")
+    if runtime is None:
+        return
+    obj = event["object"]
+    metadata = obj.get("metadata") or {}
+    kind = _KINDS[resource.plural]
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    mine = kind != constants.PROFILE_KIND or shards.owns(
+        runtime.config.shard_selector, metadata.get("labels")
+    )
+    if event.get("type") == "DELETED" or not mine:
+        # Deleted, or moved to another shard: that shard publishes it now.
+        runtime.metrics.forget_object(kind, namespace, name)
+        return
+    runtime.metrics.observe_object(kind, namespace, name, obj.get("status"))
+
+
 @kopf.daemon(
     constants.GROUP,
     constants.VERSION,
@@ -168,12 +212,6 @@ async def run_partner(
 ) -> None:
     """Check one WhatsAppPartner in a loop until its daemon is stopped."""
     await _check_partner(body, name, namespace or "", uid, memo, stopped, constants.PARTNER_PLURAL)
-
-
-def _checks_cluster_partners(memo: Any, **_: Any) -> bool:
-    """Sharding: with --no-cluster-partners another process checks them."""
-    config: OperatorConfig = memo.get("config") or OperatorConfig()
-    return config.cluster_partners
 
 
 @kopf.daemon(

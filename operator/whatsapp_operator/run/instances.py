@@ -295,6 +295,7 @@ class Instances:
         )
         log.warning("%s: %s", _name_of(body), message)
         self.post(body, [Event("Warning", Reason.RECONCILE_DEADLINE_EXCEEDED, message)])
+        self.runtime.metrics.errors.labels(reason=Reason.RECONCILE_DEADLINE_EXCEEDED).inc()
         entry.memory.failures += 1
         return requeue.after_failure(entry.memory.failures, None, self.rng)
 

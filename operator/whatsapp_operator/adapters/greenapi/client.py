@@ -12,6 +12,7 @@ import asyncio
 import importlib.util
 import logging
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +92,7 @@ class GreenApi:
         *,
         limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        observer: Callable[[str, str], None] | None = None,
+        observer: Callable[[str, str, float], None] | None = None,
         allowed: AllowList | None = None,
     ) -> None:
         self.options = options or ClientOptions()
@@ -185,6 +186,7 @@ class GreenApi:
         while True:
             attempt += 1
             await self.limiter.acquire(limiter_key, rate)
+            started = time.monotonic()
             try:
                 try:
                     status, text, headers = await self._send_once(
@@ -204,20 +206,20 @@ class GreenApi:
                     rate=rate,
                 )
                 if error is None:
-                    self._observe(method, "ok")
+                    self._observe(method, "ok", time.monotonic() - started)
                     return status, text
                 raise error
             except errors.GreenApiError as error:
-                self._observe(method, error.reason)
+                self._observe(method, error.reason, time.monotonic() - started)
                 delay = self._inline_retry_delay(error, attempt, idempotent) if retry else None
                 if delay is None:
                     raise
                 log.info("%s; retrying in %.1fs (attempt %d)", error.message, delay, attempt)
                 await asyncio.sleep(delay)
 
-    def _observe(self, method: str, outcome: str) -> None:
+    def _observe(self, method: str, outcome: str, seconds: float) -> None:
         if self.observer is not None:
-            self.observer(method, outcome)
+            self.observer(method, outcome, seconds)
 
     def _inline_retry_delay(
         self, error: errors.GreenApiError, attempt: int, idempotent: bool
