@@ -103,3 +103,55 @@ def test_metrics_follow_applying_linking_and_errors(
         )
     finally:
         emulator.clear_faults()
+
+
+def test_per_object_series_follow_the_status_and_leave_with_the_object(
+    scenario: Scenario, emulator: Emulator, operator: OperatorProcess
+) -> None:
+    name = "signalled"
+    id_instance = scenario.seed(name)
+    scenario.create(name)
+    scenario.ready(name)
+    who = {"namespace": scenario.namespace, "name": name}
+
+    def series(
+        samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], metric: str
+    ) -> dict[tuple[tuple[str, str], ...], float]:
+        return {
+            labels: v
+            for (found, labels), v in samples.items()
+            if found == metric and set(who.items()) <= set(labels)
+        }
+
+    def state_is(state: str) -> bool:
+        states = series(scrape(operator), "whatsapp_operator_instance_state")
+        return states == {tuple(sorted({**who, "state": state}.items())): 1.0}
+
+    wait_for(lambda: state_is("notAuthorized"), "the instance's state series", 40)
+    samples = scrape(operator)
+    conditions = series(samples, "whatsapp_operator_resource_condition")
+    ready = {**who, "kind": constants.KIND, "condition": "Ready"}
+    assert conditions[tuple(sorted({**ready, "status": "True"}.items()))] == 1.0
+    assert conditions[tuple(sorted({**ready, "status": "False"}.items()))] == 0.0
+    assert series(samples, "whatsapp_operator_instance_state_since_timestamp_seconds")
+    assert series(samples, "whatsapp_operator_instance_linking_started_timestamp_seconds")
+
+    emulator.scan(id_instance, "79005550102")
+    wait_for(lambda: state_is("authorized"), "the state series to follow the scan", 40)
+    linked = scrape(operator)
+    assert series(linked, "whatsapp_operator_instance_linking_started_timestamp_seconds") == {}
+
+    scenario.instances.delete(name)
+
+    def gone() -> bool:
+        samples = scrape(operator)
+        return not any(
+            series(samples, metric)
+            for metric in (
+                "whatsapp_operator_instance_state",
+                "whatsapp_operator_resource_condition",
+                "whatsapp_operator_instance_state_since_timestamp_seconds",
+            )
+        )
+
+    wait_for(gone, "the deleted object's series to disappear", 40)
