@@ -42,6 +42,51 @@ app.kubernetes.io/part-of: whatsapp-operator
 {{- end }}
 {{- end }}
 
+{{/* repository@digest when image.digest is set (the tag is then ignored), else repository:tag. */}}
 {{- define "whatsapp-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Deployments: one, or one per entry of `shards`. Each item: name (the Deployment's, also
+its Lease's and its PodDisruptionBudget's), shard (the entry), index. Shared by the
+Deployment and PodDisruptionBudget templates so that their names and selectors agree.
+*/}}
+{{- define "whatsapp-operator.deployments" -}}
+{{- $fullname := include "whatsapp-operator.fullname" . }}
+{{- $items := list }}
+{{- range $index, $shard := (.Values.shards | default (list (dict))) }}
+{{- $name := $fullname }}
+{{- if $shard.name }}
+{{- $name = printf "%s-%s" $fullname $shard.name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- $items = append $items (dict "name" $name "shard" $shard "index" $index) }}
+{{- end }}
+{{- toJson $items }}
+{{- end }}
+
+{{/* The pod labels a Deployment selects: the release's, plus the shard's when sharded. */}}
+{{- define "whatsapp-operator.deploymentSelectorLabels" -}}
+{{- include "whatsapp-operator.selectorLabels" .root }}
+{{- if .shard.name }}
+whatsapp-operator.io/shard: {{ .shard.name | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The `helm test` pod's labels: distinct from the operator's selector labels, so that neither
+the Deployments, the Services, the PodMonitor nor the NetworkPolicy's podSelector take it
+for an operator pod.
+*/}}
+{{- define "whatsapp-operator.testLabels" -}}
+helm.sh/chart: {{ include "whatsapp-operator.chart" . }}
+app.kubernetes.io/name: {{ printf "%s-test" (include "whatsapp-operator.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: helm-test
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: whatsapp-operator
 {{- end }}
