@@ -54,6 +54,7 @@ from support.podman_pod import (
 from support.requirements_lock import ROOT, RUNTIME, parse_lock
 from tests.e2e.operator.harness import EMULATOR_ARGS, Emulator, Scenario, Secrets, remember
 from tests.e2e.test_install import CHART, DENIED, helm, run
+from tests.integration.test_packaging import control_plane_version
 from whatsapp_operator.devtools.cluster import KubeCluster
 
 RELEASE = "waop-pod"
@@ -167,7 +168,11 @@ class RunningPod:
 
 def render_chart(kube_cluster: KubeCluster, namespace: str, values: list[str]) -> dict[str, Any]:
     """The Deployment of `helm template`, as the chart renders it for these values."""
-    rendered = helm(kube_cluster, "template", RELEASE, str(CHART), "-n", namespace, *values)
+    # The chart's kubeVersion is checked against the cluster the pod runs for.
+    version = ("--kube-version", control_plane_version())
+    rendered = helm(
+        kube_cluster, "template", RELEASE, str(CHART), "-n", namespace, *version, *values
+    )
     documents = [d for d in yaml.safe_load_all(rendered.stdout) if d]
     (deployment,) = [d for d in documents if d["kind"] == "Deployment"]
     assert any(d["kind"] == "Service" and d["metadata"]["name"].endswith("-metrics")

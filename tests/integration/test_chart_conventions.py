@@ -304,6 +304,8 @@ def test_pod_monitor_and_relabelings(helm: Path, tmp_path: Path) -> None:
             "port": "metrics",
             "path": "/metrics",
             "interval": "15s",
+            # Per-object series keep their object's namespace label (not exported_namespace).
+            "honorLabels": True,
             "scrapeTimeout": "5s",
             "relabelings": RELABELINGS,
             "metricRelabelings": METRIC_RELABELINGS,
@@ -335,7 +337,7 @@ def test_pod_monitor_and_relabelings(helm: Path, tmp_path: Path) -> None:
         helm, tmp_path, {"metrics": {"enabled": True, "serviceMonitor": {"enabled": True}}}
     )
     (endpoint,) = one(plain, "ServiceMonitor")["spec"]["endpoints"]
-    assert set(endpoint) == {"port", "path", "interval", "scrapeTimeout"}
+    assert set(endpoint) == {"port", "path", "interval", "honorLabels", "scrapeTimeout"}
     lint(helm, tmp_path, {"metrics": {"enabled": True, "podMonitor": monitor}})
 
 
