@@ -1,9 +1,9 @@
 """A GREEN-API emulator: the instance API, the partner API and an admin API for tests.
 
 The real service cannot be reached from the project's machines, so every test and demo talks
-to this emulator. It follows the shared GREEN-API reference (greenapi-api.md); where that
-page records two behaviours, both are available through `EmulatorConfig.variants`.
-See `docs/emulator.md`.
+to this emulator. It follows GREEN-API's documented behaviour (`docs/greenapi.md`, with its
+public sources); where the sources record two behaviours, both are available through
+`EmulatorConfig.variants`. See `docs/emulator.md`.
 """
 
 from whatsapp_operator.emulator.app import RunningEmulator, build_app, start_emulator
