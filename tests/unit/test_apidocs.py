@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from whatsapp_operator.api.apidocs import render_reference
 from whatsapp_operator.api.crd import build_cluster_partner_crd, build_crd, build_partner_crd
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions
 from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.devtools.apidocs import render_reference
 from whatsapp_operator.wire.models import InstanceState
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / "docs" / "reference.md"
-REGENERATE = "python -m whatsapp_operator.api.apidocs > docs/reference.md"
+REGENERATE = "python -m whatsapp_operator.devtools.apidocs > docs/reference.md"
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_every_producible_condition_reason_is_documented(document: str) -> None:
 
 def test_condition_types_annotations_and_plan_events_are_documented(document: str) -> None:
     from whatsapp_operator import constants
-    from whatsapp_operator.decide.events import _PLAN_EVENTS
+    from whatsapp_operator.decide.events import PLAN_EVENTS
 
     names = [kind.value for kind in constants.ConditionType]
     names += list(constants.ACTION_ANNOTATIONS.values())
@@ -145,7 +145,7 @@ def test_condition_types_annotations_and_plan_events_are_documented(document: st
         constants.ANNOTATION_CREATE_PENDING,
         constants.ANNOTATION_CREATED_AT,
     ]
-    names += [reason for _kind, reason, _message in _PLAN_EVENTS.values()]
+    names += [reason for _kind, reason, _message in PLAN_EVENTS.values()]
     missing = [name for name in names if f"`{name}`" not in document]
     assert not missing, f"missing from docs/reference.md: {missing}"
 

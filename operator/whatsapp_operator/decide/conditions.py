@@ -47,7 +47,7 @@ class Facts:
 
 
 # GREEN-API state -> (Authorized status, reason, message, needs a person)
-_AUTHORIZATION: dict[InstanceState, tuple[str, str, str, bool]] = {
+AUTHORIZATION_CONDITIONS: dict[InstanceState, tuple[str, str, str, bool]] = {
     InstanceState.AUTHORIZED: (TRUE, "Authorized", "A phone is linked", False),
     InstanceState.NOT_AUTHORIZED: (FALSE, "NotAuthorized", "No phone is linked", False),
     InstanceState.BLOCKED: (
@@ -83,7 +83,7 @@ _AUTHORIZATION: dict[InstanceState, tuple[str, str, str, bool]] = {
     InstanceState.UNKNOWN: (UNKNOWN, "UnknownState", "GREEN-API reported an unknown state", False),
 }
 
-_SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
+SYNCED_CONDITIONS: dict[SettingsOutcome, tuple[str, str, str]] = {
     SettingsOutcome.IN_SYNC: (TRUE, "InSync", "Settings match spec"),
     SettingsOutcome.APPLY: (FALSE, "ApplyingSettings", "Sent {fields} to GREEN-API"),
     SettingsOutcome.REAPPLY: (
@@ -142,7 +142,7 @@ _SYNCED: dict[SettingsOutcome, tuple[str, str, str]] = {
     ),
 }
 
-_CONVERGING = frozenset(
+CONVERGING_OUTCOMES = frozenset(
     {
         SettingsOutcome.APPLY,
         SettingsOutcome.REAPPLY,
@@ -170,7 +170,7 @@ def _authorized(facts: Facts) -> tuple[Verdict, bool]:
     if facts.state is None:
         message = facts.failure.message if facts.failure else "State not read yet"
         return (UNKNOWN, "StateUnknown", message), False
-    status, reason, message, needs_person = _AUTHORIZATION[facts.state]
+    status, reason, message, needs_person = AUTHORIZATION_CONDITIONS[facts.state]
     if facts.state is InstanceState.UNKNOWN and facts.raw_state:
         message = f"GREEN-API reported state {facts.raw_state!r}"
     if facts.state is InstanceState.NOT_AUTHORIZED and facts.linking_hint:
@@ -183,7 +183,7 @@ def _authorized(facts: Facts) -> tuple[Verdict, bool]:
 def _synced(facts: Facts) -> Verdict:
     if facts.failure is not None:
         return FALSE, facts.failure.reason, facts.failure.message
-    status, reason, template = _SYNCED[facts.settings]
+    status, reason, template = SYNCED_CONDITIONS[facts.settings]
     return status, reason, template.format(fields=_fields(facts.differing))
 
 
@@ -206,7 +206,7 @@ def _reconciling(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Ve
         return FALSE, "Stalled", ""
     if facts.failure is not None and not facts.failure.permanent:
         return TRUE, "RetryingAfterError", facts.failure.message
-    if facts.failure is None and facts.settings in _CONVERGING:
+    if facts.failure is None and facts.settings in CONVERGING_OUTCOMES:
         return TRUE, synced[1], synced[2]
     if facts.state in (InstanceState.CREATING, InstanceState.STARTING):
         return TRUE, authorized[1], authorized[2]

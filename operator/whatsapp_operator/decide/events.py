@@ -28,7 +28,7 @@ def _fields(plan: SettingsPlan) -> str:
     return ", ".join(d.field for d in plan.drift) or "settings"
 
 
-_PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str]] = {
+PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str]] = {
     SettingsOutcome.APPLY: ("Normal", "SettingsApplied", "Sent {fields} to GREEN-API"),
     SettingsOutcome.REAPPLY: (
         "Warning",
@@ -53,7 +53,7 @@ def transition_events(
 ) -> list[Event]:
     """The Events warranted by the change from `previous` to `current` and by the settings plan."""
     events: list[Event] = []
-    template = _PLAN_EVENTS.get(plan.outcome)
+    template = PLAN_EVENTS.get(plan.outcome)
     if template is not None:
         kind, reason, message = template
         events.append(Event(kind, reason, message.format(fields=_fields(plan))))

@@ -14,8 +14,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from whatsapp_operator.adapters.kubectl_cluster import Kube
 from whatsapp_operator.decide.linking import QR_KEY
+from whatsapp_operator.kubectl.cluster import Kube
 from whatsapp_operator.kubectl.view import Output, PluginError, is_authorized, linking_of, phone_of
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from whatsapp_operator import constants
-from whatsapp_operator.adapters.kubectl_cluster import Kube, LinkingSecret
 from whatsapp_operator.api.resource import AuthorizationMethod, LinkingPhase
 from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY, secret_name
+from whatsapp_operator.kubectl.cluster import Kube, LinkingSecret
 from whatsapp_operator.kubectl.qrterminal import PngError, render
 from whatsapp_operator.kubectl.view import (
     Output,
