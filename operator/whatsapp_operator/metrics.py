@@ -77,12 +77,21 @@ class Metrics:
             ["purpose"],
             registry=r,
         )
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 on the process that works on objects (the leader), 0 on a standby",
+            registry=r,
+        )
         self._states: dict[str, str] = {}
         self._shown: set[str] = set()
 
     def serve(self, host: str, port: int) -> None:
         """Serve the metrics over HTTP at `host:port`, in a background thread."""
         start_http_server(port, addr=host, registry=self.registry)
+
+    def set_leader(self, leading: bool) -> None:
+        """Show whether this process leads (or runs without an election) or stands by."""
+        self.leader.set(1 if leading else 0)
 
     def greenapi_call(self, method: str, outcome: str) -> None:
         """Count one GREEN-API request by method and outcome."""
