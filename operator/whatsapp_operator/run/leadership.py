@@ -133,6 +133,10 @@ class Elector:
             stop.wait(self.timings.retry_seconds)
         return False
 
+    def overdue(self) -> bool:
+        """Whether the renew deadline has passed since the last renewal, on this clock."""
+        return renew_overdue(self.renewed_at, self._clock(), self.timings)
+
     def _took(self, record: LeaseRecord, started: float) -> None:
         self.held = record
         self.renewed_at = started
@@ -225,14 +229,12 @@ class Watchdog:
         liveness: Liveness | None,
         end_process: Callable[[str], None],
         *,
-        clock: Callable[[], float] = time.monotonic,
         tick: float = 0.1,
         linger: float = 1.0,
     ) -> None:
         self._elector = elector
         self._liveness = liveness
         self._exit = end_process
-        self._clock = clock
         self._tick = tick
         # How long /healthz answers 503 before a stuck leader gives up the Lease, so that
         # whoever looks (a probe, a person) sees why it goes.
@@ -259,7 +261,7 @@ class Watchdog:
         if self._stop.is_set():
             return
         timings = self._elector.timings
-        if renew_overdue(self._elector.renewed_at, self._clock(), timings):
+        if self._elector.overdue():
             self._exit(
                 f"Lease {self._elector.lease.namespace}/{self._elector.lease.name} not "
                 f"renewed within {timings.renew_deadline_seconds:g} s"
