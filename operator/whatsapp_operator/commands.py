@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import kopf
 
     from whatsapp_operator.config import OperatorConfig
+    from whatsapp_operator.run.liveness import Liveness
 
 # The kinds the shard selector filters server-side (not WhatsAppSettingsProfiles).
 SHARDED_PLURALS = (constants.PLURAL, constants.PARTNER_PLURAL, constants.CLUSTER_PARTNER_PLURAL)
@@ -220,11 +221,41 @@ def _run(args: argparse.Namespace) -> int:
         for plural in SHARDED_PLURALS:
             settings.watching.label_selectors[constants.GROUP, plural] = config.shard_selector
 
+    liveness = _serve(config, memo)
     operate = functools.partial(_operate, config, memo, settings)
     if config.leader_elect:
-        return run_as_leader(config, operate)
+        return run_as_leader(config, operate, liveness=liveness)
     operate()
     return 0
+
+
+def _serve(config: OperatorConfig, memo: kopf.Memo) -> Liveness:
+    """Start /metrics and /healthz before the election: standbys are scraped and probed too.
+
+    The metrics, the Kubernetes calls in flight and the liveness go into `memo` for the
+    startup handler (run/handlers.py), which only the leader runs.
+    """
+    from whatsapp_operator.adapters.health import HealthServer
+    from whatsapp_operator.adapters.kubecalls import KubeCalls
+    from whatsapp_operator.metrics import Metrics
+    from whatsapp_operator.run.liveness import Liveness, Role
+
+    metrics = Metrics()
+    if config.metrics:
+        host, _colon, port = config.metrics.rpartition(":")
+        metrics.serve(host or "0.0.0.0", int(port))
+    liveness = Liveness(
+        KubeCalls(),
+        config.liveness_stuck_seconds,
+        role=Role.STANDBY if config.leader_elect else Role.LEADER,
+        on_role=lambda role: metrics.set_leader(role is Role.LEADER),
+    )
+    if config.liveness:
+        # Lives as long as the process (daemon thread); never closed and re-bound.
+        HealthServer(config.liveness, liveness.check)
+    memo["metrics"] = metrics
+    memo["liveness"] = liveness
+    return liveness
 
 
 def _operate(
@@ -254,7 +285,8 @@ def _operate(
             peering_name=config.peering,
             clusterwide=config.clusterwide,
             namespaces=config.namespaces,
-            liveness_endpoint=config.liveness,
+            # /healthz is served by adapters/health.py from before the election on.
+            liveness_endpoint=None,
             memo=memo,
             settings=settings,
             stop_flag=flag,

@@ -115,6 +115,17 @@ class OperatorConfig:
         default_factory=lambda: float(os.environ.get("WAOP_RECONCILE_DEADLINE", "180"))
     )
 
+    # Read timeout of one Kubernetes API call (connecting: 5 s); calls are never re-sent
+    # by the client. kopf's watches keep their own timeouts.
+    kube_timeout_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_KUBE_TIMEOUT_SECONDS", "30"))
+    )
+    # A Kubernetes call in flight this long means the loop is stuck: /healthz answers 503
+    # and a leader gives up its Lease and exits.
+    liveness_stuck_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("WAOP_LIVENESS_STUCK_SECONDS", "120"))
+    )
+
     @property
     def namespace_slots(self) -> int:
         """Reconcile slots one namespace may hold at once."""

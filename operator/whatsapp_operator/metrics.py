@@ -145,6 +145,11 @@ class Metrics:
             ),
         }
         self._objects: dict[tuple[str, str, str], set[Sample]] = {}
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 on the process that works on objects (the leader), 0 on a standby",
+            registry=r,
+        )
         self._states: dict[str, str] = {}
         self._shown: set[str] = set()
 
@@ -183,6 +188,10 @@ class Metrics:
     def _remove(self, sample: Sample) -> None:
         gauge = self._per_object[sample.metric]
         gauge.remove(*(value for _key, value in sample.labels))
+
+    def set_leader(self, leading: bool) -> None:
+        """Show whether this process leads (or runs without an election) or stands by."""
+        self.leader.set(1 if leading else 0)
 
     def secret_read(self, purpose: str) -> None:
         """Count one Secret GET sent to the API server."""

@@ -1,29 +1,35 @@
-"""The liveness endpoint of a standby, which has no kopf (and so no kopf endpoint) yet.
+"""The liveness endpoint (`--liveness`), served from before the election to the end.
 
-A standby is alive while it waits for the Lease; without an answer here the kubelet's
-startup probe would restart it over and over. The leader closes this before kopf opens
-its own endpoint on the same address.
+One server for the whole life of the process: a standby answers (without an answer the
+kubelet's startup probe would restart it over and over), and a leader keeps the same
+socket, so nothing is closed and re-bound on the way (kopf's own endpoint is not used).
+What it answers is `check`'s (run/liveness.py).
 """
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 
-class StandbyHealth:
-    """`GET <path>` answers 200 on the liveness URL's address until `close`."""
+class HealthServer:
+    """`GET <path>` answers `check()` (status, JSON body) on the liveness URL's address."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, check: Callable[[], tuple[int, dict[str, Any]]]) -> None:
         parts = urlsplit(url)
         path = parts.path or "/"
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                found = self.path.split("?", 1)[0] == path
-                body = b'{"standby": true}' if found else b""
-                self.send_response(200 if found else 404)
+                status, answer = 404, None
+                if self.path.split("?", 1)[0] == path:
+                    status, answer = check()
+                body = json.dumps(answer).encode() if answer is not None else b""
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -35,7 +41,7 @@ class StandbyHealth:
         self._server = ThreadingHTTPServer((parts.hostname or "0.0.0.0", parts.port or 80), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="standby health", daemon=True
+            target=self._server.serve_forever, name="health", daemon=True
         )
         self._thread.start()
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import urllib3
 from kubernetes import client, config
@@ -22,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.adapters.kubecalls import KubeCalls
 from whatsapp_operator.adapters.ownership import check_owned, version_of
 from whatsapp_operator.ports import (
     KubeError,
@@ -85,8 +87,66 @@ async def _run(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from None
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
-    """In-cluster credentials when running in a Pod, else the kubeconfig (or KUBECONFIG)."""
+@dataclass(frozen=True)
+class KubeTimeouts:
+    """Bounds of one Kubernetes request: connecting, and each read of the answer."""
+
+    connect: float = 5.0
+    read: float = 30.0
+
+    @property
+    def request_timeout(self) -> tuple[float, float]:
+        """The client's `_request_timeout` form: (connect, read)."""
+        return (self.connect, self.read)
+
+
+class _BoundedApiClient(client.ApiClient):
+    """The client with a timeout on every call that names none, and calls counted in flight.
+
+    Without a timeout, a connection the API server (or a proxy) stops answering holds a
+    worker thread forever; once all of them hang, the operator stops without a trace.
+    """
+
+    def __init__(
+        self, configuration: client.Configuration, timeouts: KubeTimeouts, calls: KubeCalls
+    ) -> None:
+        super().__init__(configuration)
+        self.timeouts = timeouts
+        self.calls = calls
+
+    def call_api(
+        self,
+        method: str,
+        url: str,
+        header_params: Any = None,
+        body: Any = None,
+        post_params: Any = None,
+        _request_timeout: Any = None,
+    ) -> Any:
+        path = urlsplit(url).path
+        with self.calls.track(f"{method} {path}"):
+            return super().call_api(
+                method,
+                url,
+                header_params,
+                body,
+                post_params,
+                _request_timeout or self.timeouts.request_timeout,
+            )
+
+
+def load_api_client(
+    kubeconfig: str | None = None,
+    *,
+    timeouts: KubeTimeouts | None = None,
+    calls: KubeCalls | None = None,
+) -> client.ApiClient:
+    """In-cluster credentials when running in a Pod, else the kubeconfig (or KUBECONFIG).
+
+    Every call gets `timeouts` unless it names its own, and is sent once: urllib3's
+    default `Retry(3)` would re-send a request that timed out, multiplying its bound by
+    four and repeating writes nobody asked to repeat. Callers retry where they decide to.
+    """
     configuration = client.Configuration()
     if kubeconfig is None:
         try:
@@ -97,7 +157,8 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
         config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     # Many instances reconcile concurrently; the default pool of 4 would serialize them.
     configuration.connection_pool_maxsize = 32
-    return client.ApiClient(configuration)
+    configuration.retries = False
+    return _BoundedApiClient(configuration, timeouts or KubeTimeouts(), calls or KubeCalls())
 
 
 def _invalid_fields(exc: ApiException) -> list[str]:

@@ -30,12 +30,18 @@ class LeaseStore:
     """One Lease, by namespace and name."""
 
     def __init__(
-        self, api: client.ApiClient, namespace: str, name: str, timeout: float = 5.0
+        self,
+        api: client.ApiClient,
+        namespace: str,
+        name: str,
+        timeout: tuple[float, float] = (5.0, 5.0),
     ) -> None:
         self._api = client.CoordinationV1Api(api)
         self.namespace = namespace
         self.name = name
-        # Bounds every request: a renewal must not hang past the renew deadline.
+        # (connect, read) of every request, each sent once (the client has no retries,
+        # `load_api_client`). The watchdog in run/leadership.py ends a leader whose renewal
+        # hangs anyway; these bounds let a renewal that merely failed be retried in time.
         self._timeout = timeout
 
     def read(self) -> LeaseRecord | None:

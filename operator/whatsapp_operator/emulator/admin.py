@@ -30,7 +30,8 @@ Routes (JSON in, JSON out):
   `{method, instanceId?, errorRate, status, latencyMs, dropRate, loseAnswerRate,
   loseAnswerMs}`), `DELETE /admin/faults`.
 * `GET /admin/counters`, `DELETE /admin/counters`: calls per instance, method and outcome.
-  (`GET /admin/timeline`, calls per method and second, is routed by `admin_timeline`.)
+  (`GET /admin/timeline`, calls per method and second, is routed by `admin_timeline`;
+  `GET /admin/clients`, calls per User-Agent, by `admin_clients`.)
 * `POST /admin/partner-tokens` `{token}` accepts another partner token.
 * `POST /admin/clock` `{advanceSeconds}` moves the lifecycle clock forward.
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from whatsapp_operator.emulator import admin, admin_timeline, api
+from whatsapp_operator.emulator import admin, admin_clients, admin_timeline, api
 from whatsapp_operator.emulator.config import EmulatorConfig
 from whatsapp_operator.emulator.state import EmulatorState
 
@@ -44,6 +44,7 @@ async def observe(
     took effect, the answer was withheld).
     """
     started = time.perf_counter()
+    began = time.time()
     scope = _scope(request)
     method = request.match_info.get("method", "").lower()
     outcome = "error"
@@ -63,7 +64,9 @@ async def observe(
         if scope is not None:
             state = request.app[api.STATE_KEY]
             state.counters.count(scope, method, outcome)
-            state.timeline.count(method, time.time())
+            ended = time.time()
+            state.timeline.count(method, ended)
+            state.clients.count(request.headers.get("User-Agent", ""), method, began, ended)
         if access_log.isEnabledFor(logging.DEBUG):
             access_log.debug(
                 "%s %s -> %s in %.1f ms",
@@ -88,6 +91,7 @@ def build_app(config: EmulatorConfig | None = None) -> web.Application:
     api.add_routes(app)
     admin.add_routes(app)
     admin_timeline.add_routes(app)
+    admin_clients.add_routes(app)
     return app
 
 

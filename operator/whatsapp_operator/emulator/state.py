@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from whatsapp_operator.emulator.clients import ClientLog
 from whatsapp_operator.emulator.clock import LifecycleClock
 from whatsapp_operator.emulator.config import EmulatorConfig, SeedInstance
 from whatsapp_operator.emulator.faults import Counters, FaultInjector
@@ -33,6 +34,7 @@ class EmulatorState:
         self.qr = QrCache()
         self.counters = Counters()
         self.timeline = CallTimeline()
+        self.clients = ClientLog()
         self.partner_tokens: set[str] = set(config.partner_tokens)
         self.ws_sessions: set[int] = set()
         self.sockets: set[web.WebSocketResponse] = set()

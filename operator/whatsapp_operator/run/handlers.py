@@ -21,7 +21,8 @@ import kopf
 
 from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import ClientOptions, GreenApi
-from whatsapp_operator.adapters.kube import Kube, load_api_client
+from whatsapp_operator.adapters.kube import Kube, KubeTimeouts, load_api_client
+from whatsapp_operator.adapters.kubecalls import KubeCalls
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide import shards
 from whatsapp_operator.decide.events import Event
@@ -29,6 +30,7 @@ from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run.heap import trim_forever
 from whatsapp_operator.run.instances import Instances
+from whatsapp_operator.run.liveness import Liveness
 from whatsapp_operator.run.loop import serve, trigger_of, write_status
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
@@ -39,6 +41,8 @@ from whatsapp_operator.run.secret_recheck import recheck_forever
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
+# Connecting to the API server: a healthy one answers in milliseconds.
+_CONNECT_SECONDS = 5.0
 # Jitter for retries after an unexpected failure (reconciles keep their own).
 _RNG = random.Random()
 
@@ -65,10 +69,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.inactivity_timeout = 70
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
-    metrics = Metrics()
-    if config.metrics:
-        host, _colon, port = config.metrics.rpartition(":")
-        metrics.serve(host or "0.0.0.0", int(port))
+    # kopf's own requests (patches, events); its watches keep the timeouts above.
+    settings.networking.connect_timeout = _CONNECT_SECONDS
+    settings.networking.request_timeout = config.kube_timeout_seconds
+    # Served since before the election (commands._serve); built here when run without it.
+    metrics: Metrics = memo.get("metrics") or Metrics()
+    liveness: Liveness = memo.get("liveness") or Liveness(
+        KubeCalls(), config.liveness_stuck_seconds
+    )
     green_api = GreenApi(
         ClientOptions(
             read_timeout=config.greenapi_read_timeout,
@@ -79,7 +87,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         allowed=AllowList(config.allowed_api_urls),
     )
     kube = Kube(
-        load_api_client(config.kubeconfig),
+        load_api_client(
+            config.kubeconfig,
+            timeouts=KubeTimeouts(_CONNECT_SECONDS, config.kube_timeout_seconds),
+            calls=liveness.calls,
+        ),
         on_secret_read=metrics.secret_read,
         list_secrets=config.list_secrets,
     )
@@ -116,6 +128,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         ),
         name="secret recheck",
     )
+    liveness.started()
 
 
 @kopf.on.cleanup()

@@ -1,11 +1,15 @@
 """Leader election for `whatsapp-operator run --leader-elect`: wait as a standby, then lead.
 
 A standby makes no GREEN-API call and writes nothing but the Lease: `acquire` blocks
-before kopf starts. The leader renews from a thread of its own (`Renewer`); when it
-cannot renew before the deadline, or finds the Lease in someone else's hands, it calls
-`on_lost`, which ends the process at once (client-go's convention: the pod restarts as a
-standby). A clean shutdown releases the Lease, so a standby takes over without waiting
-for it to expire. The decisions are `decide.lease`'s.
+before kopf starts. The leader renews from a thread of its own (`Renewer`); when it finds
+the Lease in someone else's hands it calls `on_lost`, which ends the process at once
+(client-go's convention: the pod restarts as a standby). The renew deadline is kept by a
+`Watchdog` of its own, on the monotonic clock: whatever the renewal thread is doing (a
+Lease request can hang), the process ends once the deadline has passed since the last
+renewal, before the Lease can expire for a standby. The same watchdog ends a leader whose
+Kubernetes calls are stuck (run/liveness.py), releasing the Lease first. A clean shutdown
+releases the Lease, so a standby takes over without waiting for it to expire. The
+decisions are `decide.lease`'s.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-from whatsapp_operator.adapters.health import StandbyHealth
-from whatsapp_operator.adapters.kube import load_api_client
+from whatsapp_operator.adapters.kube import KubeTimeouts, load_api_client
 from whatsapp_operator.adapters.lease import LeaseConflict, LeaseStore, LeaseUnavailable
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide.lease import (
@@ -38,6 +41,7 @@ from whatsapp_operator.decide.lease import (
     renew_overdue,
     standby_move,
 )
+from whatsapp_operator.run.liveness import Liveness
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +133,10 @@ class Elector:
             stop.wait(self.timings.retry_seconds)
         return False
 
+    def overdue(self) -> bool:
+        """Whether the renew deadline has passed since the last renewal, on this clock."""
+        return renew_overdue(self.renewed_at, self._clock(), self.timings)
+
     def _took(self, record: LeaseRecord, started: float) -> None:
         self.held = record
         self.renewed_at = started
@@ -206,6 +214,77 @@ class Renewer:
         self._thread.join()
 
 
+class Watchdog:
+    """Ends the leader's process when the renew deadline passes or its Kubernetes I/O is stuck.
+
+    A thread of its own that only reads the clock: a renewal hung in a Lease request, a
+    busy event loop or stuck worker threads cannot delay it. `check` also runs from the
+    SIGCONT handler, so a leader stopped (SIGSTOP) past its deadline ends as soon as it
+    is resumed, before its event loop sends anything.
+    """
+
+    def __init__(
+        self,
+        elector: Elector,
+        liveness: Liveness | None,
+        end_process: Callable[[str], None],
+        *,
+        tick: float = 0.1,
+        linger: float = 1.0,
+    ) -> None:
+        self._elector = elector
+        self._liveness = liveness
+        self._exit = end_process
+        self._tick = tick
+        # How long /healthz answers 503 before a stuck leader gives up the Lease, so that
+        # whoever looks (a probe, a person) sees why it goes.
+        self._linger = linger
+        self._stop = threading.Event()
+        self._giving_up: threading.Thread | None = None
+        self._thread = threading.Thread(target=self._run, name="leader watchdog", daemon=True)
+
+    def start(self) -> None:
+        """Start watching (right after the Lease was won)."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop watching (a clean shutdown, before the renewal stops)."""
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            self.check()
+
+    def check(self) -> None:
+        """End the process if the renew deadline has passed; give up if the loop is stuck."""
+        if self._stop.is_set():
+            return
+        timings = self._elector.timings
+        if self._elector.overdue():
+            self._exit(
+                f"Lease {self._elector.lease.namespace}/{self._elector.lease.name} not "
+                f"renewed within {timings.renew_deadline_seconds:g} s"
+            )
+            return
+        if self._liveness is None or self._giving_up is not None:
+            return
+        problem = self._liveness.stuck()
+        if problem is not None:
+            # In a thread: releasing takes Lease requests, and the deadline must still be
+            # kept meanwhile.
+            self._giving_up = threading.Thread(
+                target=self._give_up, args=(problem,), name="giving up", daemon=True
+            )
+            self._giving_up.start()
+
+    def _give_up(self, problem: str) -> None:
+        log.error("The reconcile loop is stuck: %s; giving up the Lease", problem)
+        self._stop.wait(self._linger)
+        self._elector.release()
+        self._exit(f"the reconcile loop is stuck: {problem}")
+
+
 def new_identity() -> str:
     """The pod's name (HOSTNAME) plus a random suffix: a restarted pod is a new candidate."""
     host = os.environ.get("HOSTNAME") or socket.gethostname()
@@ -241,6 +320,8 @@ def run_as_leader(
     operate: Callable[[threading.Event], None],
     *,
     elector: Elector | None = None,
+    liveness: Liveness | None = None,
+    end_process: Callable[[str], None] = exit_at_once,
 ) -> int:
     """Stand by until this process holds the Lease, run `operate`, then release the Lease.
 
@@ -248,7 +329,8 @@ def run_as_leader(
     own: a stop requested between winning the Lease and kopf listening for signals must
     still be a clean stop that releases the Lease, not the default handler's kill.
     Returns the exit code: 0 after a clean stop (as standby or leader), 2 for a bad setup.
-    A lost Lease never returns: `exit_at_once` ends the process.
+    A lost Lease never returns: `end_process` (`exit_at_once`) ends the process. `liveness`
+    learns the role, and tells the watchdog when the loop is stuck.
     """
     namespace = config.election_namespace
     timings = timings_of(config)
@@ -261,50 +343,63 @@ def run_as_leader(
         print(why, file=sys.stderr)
         return 2
     if elector is None:
+        # Each request bounded well inside the renew deadline, so that a failed renewal
+        # is retried in time; a hung one is the watchdog's.
+        bound = min(5.0, timings.renew_deadline_seconds / 4)
         store = LeaseStore(
-            load_api_client(config.kubeconfig),
+            load_api_client(config.kubeconfig, timeouts=KubeTimeouts(bound, bound)),
             namespace,
             config.lease_name,
-            timeout=min(5.0, timings.renew_deadline_seconds / 2),
+            timeout=(bound, bound),
         )
         elector = Elector(store, new_identity(), timings)
     stop = threading.Event()
+    watchdogs: list[Watchdog] = []
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
     }
+
+    def resumed(*_: object) -> None:
+        for watchdog in watchdogs:
+            watchdog.check()
+
+    previous[signal.SIGCONT] = signal.signal(signal.SIGCONT, resumed)
     try:
-        return _stand_by_then_lead(config, elector, stop, operate)
+        return _stand_by_then_lead(elector, stop, operate, liveness, end_process, watchdogs)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def _stand_by_then_lead(
-    config: OperatorConfig,
     elector: Elector,
     stop: threading.Event,
     operate: Callable[[threading.Event], None],
+    liveness: Liveness | None,
+    end_process: Callable[[str], None],
+    watchdogs: list[Watchdog],
 ) -> int:
-    health = StandbyHealth(config.liveness) if config.liveness else None
-    try:
-        log.info(
-            "Standing by for Lease %s/%s as %s",
-            elector.lease.namespace,
-            elector.lease.name,
-            elector.identity,
-        )
-        acquired = elector.acquire(stop)
-    finally:
-        if health is not None:
-            health.close()
-    if not acquired:
+    log.info(
+        "Standing by for Lease %s/%s as %s",
+        elector.lease.namespace,
+        elector.lease.name,
+        elector.identity,
+    )
+    if not elector.acquire(stop):
         log.info("Stopped while standing by")
         return 0
-    renewer = Renewer(elector, exit_at_once)
+    watchdog = Watchdog(elector, liveness, end_process)
+    watchdog.start()
+    watchdogs.append(watchdog)
+    if liveness is not None:
+        liveness.lead()
+    renewer = Renewer(elector, end_process)
     renewer.start()
     try:
         operate(stop)
     finally:
+        # The watchdog first: once renewals stop, the deadline would end a clean stop.
+        watchdog.stop()
         renewer.stop()
         elector.release()
     return 0

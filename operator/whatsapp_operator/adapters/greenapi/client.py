@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from whatsapp_operator import __version__
 from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.agent import user_agent
 from whatsapp_operator.adapters.greenapi.partner import HttpVerb, PartnerClient
 from whatsapp_operator.adapters.greenapi.proxy import ProxyPolicy
 from whatsapp_operator.adapters.greenapi.qrstream import stream_qr_frames
@@ -118,7 +118,7 @@ class GreenApi:
                 max_connections=opts.max_connections,
                 max_keepalive_connections=min(opts.max_connections, 20),
             ),
-            headers={"User-Agent": f"whatsapp-operator/{__version__}"},
+            headers={"User-Agent": user_agent()},
             follow_redirects=False,
             # httpx ignores environment proxies once given a transport; ours applies them.
             trust_env=False,

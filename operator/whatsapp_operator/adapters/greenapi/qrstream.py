@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from whatsapp_operator.adapters.greenapi import responses
+from whatsapp_operator.adapters.greenapi.agent import user_agent
 from whatsapp_operator.adapters.greenapi.proxy import Proxy
 from whatsapp_operator.adapters.greenapi.ratelimit import RateLimiter
 from whatsapp_operator.redaction import protect_loggers
@@ -74,7 +75,7 @@ async def stream_qr_frames(
             # Stopping a linking session must be prompt; a peer slow to answer the
             # closing handshake would otherwise hold it for the 10 s default.
             close_timeout=1.0,
-            user_agent_header="whatsapp-operator",
+            user_agent_header=user_agent(),
         ) as socket:
             async for message in socket:
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
