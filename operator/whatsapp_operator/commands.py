@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from whatsapp_operator.config import OperatorConfig
     from whatsapp_operator.run.liveness import Liveness
 
-# The kinds the shard selector filters server-side (not WhatsAppSettingsProfiles).
-SHARDED_PLURALS = (constants.PLURAL, constants.PARTNER_PLURAL, constants.CLUSTER_PARTNER_PLURAL)
+# The kinds the shard selector filters server-side. Not WhatsAppSettingsProfiles (every
+# shard follows its instances' profiles), nor ClusterWhatsAppPartners: the one process
+# with --cluster-partners checks them all, whatever its selector.
+SHARDED_PLURALS = (constants.PLURAL, constants.PARTNER_PLURAL)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -270,6 +272,11 @@ def _operate(
     import signal
 
     import kopf
+
+    from whatsapp_operator.run import handlers
+
+    if config.cluster_partners:
+        handlers.register_cluster_partners()
 
     async def main() -> None:
         # Until kopf installs its own signal handlers, a SIGTERM sets this flag, which

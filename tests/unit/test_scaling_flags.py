@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
+import kopf
 import pytest
 
-from whatsapp_operator import config
+from whatsapp_operator import config, constants
 from whatsapp_operator.cli import main
+from whatsapp_operator.commands import SHARDED_PLURALS
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.run import handlers
 
@@ -34,8 +37,34 @@ def test_timings_that_allow_two_leaders_are_refused(capsys: pytest.CaptureFixtur
     assert "renew deadline must be shorter" in capsys.readouterr().err
 
 
-def test_cluster_partners_can_be_left_to_another_shard() -> None:
-    config = OperatorConfig()
-    assert handlers._checks_cluster_partners(memo={"config": config})
-    off = dataclasses.replace(config, cluster_partners=False)
-    assert not handlers._checks_cluster_partners(memo={"config": off})
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _cluster_partner_handlers(registry: kopf.OperatorRegistry) -> int:
+    return sum(
+        1
+        for group in (registry._spawning, registry._watching)
+        for handler in group.get_all_handlers()
+        if handler.selector is not None
+        and constants.CLUSTER_PARTNER_PLURAL in (handler.selector.plural, handler.selector.any_name)
+    )
+
+
+def test_only_the_cluster_partner_process_handles_cluster_partners() -> None:
+    """A --no-cluster-partners process has no handler for them, so it does not watch them
+    (and cannot remove the checking process's finalizer); they are never label-filtered."""
+    # Not at import (in a fresh interpreter: other tests run the operator in this one).
+    script = (
+        "import kopf, sys; from whatsapp_operator.run import handlers; "
+        "sys.path.insert(0, 'tests'); from unit.test_scaling_flags import "
+        "_cluster_partner_handlers as count; print(count(kopf.get_default_registry()))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert shown.stdout.strip() == "0"
+    registry = kopf.OperatorRegistry()
+    handlers.register_cluster_partners(registry)
+    assert _cluster_partner_handlers(registry) == 3  # the check loop, its wake-up, its metrics
+    assert constants.CLUSTER_PARTNER_PLURAL not in SHARDED_PLURALS
+    assert OperatorConfig().cluster_partners

@@ -87,6 +87,16 @@ async def _run(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ) from None
 
 
+def _version_in(data: bytes) -> str:
+    """The resourceVersion of an object returned as JSON ("" when it has none)."""
+    try:
+        decoded = json.loads(data)
+    except ValueError:
+        return ""
+    metadata = decoded.get("metadata") if isinstance(decoded, dict) else None
+    return str((metadata or {}).get("resourceVersion") or "")
+
+
 @dataclass(frozen=True)
 class KubeTimeouts:
     """Bounds of one Kubernetes request: connecting, and each read of the answer."""
@@ -558,30 +568,65 @@ class Kube:
         return True
 
     async def patch_status(
-        self, namespace: str, name: str, status: dict[str, Any], plural: str = constants.PLURAL
-    ) -> None:
-        """Merge-patch the status subresource (keys set to None are removed)."""
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        plural: str = constants.PLURAL,
+        resource_version: str | None = None,
+    ) -> str:
+        """Merge-patch the status subresource (keys set to None are removed); the new
+        resourceVersion.
 
-        def patch() -> None:
-            # The answer is the whole object, which nobody reads: not decoding it saves
-            # the CPU and the burst memory of parsing one object per write.
+        With `resource_version`, only if the object is unchanged since: a writer holding
+        a stale object gets a retryable KubeError with status 409 and must re-read.
+        """
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+
+        def patch() -> str:
+            # The answer is the whole object; plain JSON, not the client's models, and
+            # only its resourceVersion is kept.
             response = self._custom.patch_namespaced_custom_object_status(
                 constants.GROUP,
                 constants.VERSION,
                 namespace,
                 plural,
                 name,
-                {"status": status},
+                body,
                 _preload_content=False,
             )
             assert isinstance(response, urllib3.HTTPResponse)
-            response.drain_conn()  # read to the end, so the connection can be reused
-            response.release_conn()
+            try:
+                return _version_in(response.data)
+            finally:
+                response.release_conn()
 
+        what = f"{plural} {namespace}/{name} status"
         try:
-            await _run(patch)
+            return await _run(patch)
         except ApiException as exc:
-            raise _convert(exc, f"{plural} {namespace}/{name} status") from None
+            if exc.status == 409:
+                raise KubeError(
+                    f"{what}: the object changed meanwhile; re-reading", status=409
+                ) from None
+            raise _convert(exc, what) from None
+
+    async def read_instance(self, namespace: str, name: str) -> dict[str, Any]:
+        """The WhatsAppInstance as stored now (a fenced write was refused, or its watch
+        reported it gone); `KubeError` (404 included) when it cannot be read."""
+        return await self._get(constants.KIND, constants.PLURAL, namespace, name)
+
+    async def annotate_at(
+        self, namespace: str, name: str, annotations: dict[str, str | None], resource_version: str
+    ) -> str:
+        """Merge-patch a WhatsAppInstance's annotations if it is unchanged since
+        `resource_version` (409 otherwise); the new resourceVersion."""
+        stored = await self._patch_metadata(
+            namespace, name, {"annotations": annotations}, resource_version, "annotations"
+        )
+        return str((stored.get("metadata") or {}).get("resourceVersion") or "")
 
     async def set_finalizers(
         self, namespace: str, name: str, finalizers: list[str], resource_version: str

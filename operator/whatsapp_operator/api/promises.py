@@ -19,6 +19,8 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   what it is about to do in status (`lastApplied`, `handledActions`,
   `lastAutoReboot`); before createInstance, the marker annotation. If that record
   cannot be written, the call is not made (`IntentNotRecorded`, retried later).
+  The record and the status carry the object's resourceVersion as a precondition:
+  a process holding a stale copy is refused, re-reads and plans again.
 - **Outcomes: done, not sent, unknown.** An answer that proves nothing was done
   (429, 4xx, connection refused) leaves the write to be tried again after a backoff.
   An answer that never came (timeout, 5xx) counts as sent: the operator observes

@@ -26,7 +26,7 @@ from whatsapp_operator.decide.ownership import rebind_candidates
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
-from whatsapp_operator.run.effects import Result, SideEffects
+from whatsapp_operator.run.effects import Result, SideEffects, ensure_mine
 from whatsapp_operator.run.identity import (
     TOKEN_KEY,
     Identity,
@@ -112,6 +112,9 @@ class Creation:
                     namespace, name, uid, earlier, annotations, now, resource_version
                 )
             marker = instance_name(namespace, name, uid)
+        # A marker without its call would hold the object's next shard back for the
+        # listing grace: none is written for an object that left this process.
+        ensure_mine()
         # The precondition makes the marker the only way into createInstance: a writer
         # holding an older copy of the object gets a conflict instead.
         await self.store.patch_annotations(

@@ -24,18 +24,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
 from whatsapp_operator.constants import KIND
 from whatsapp_operator.logsetup import object_logger
-from whatsapp_operator.ports import Effect, IntentNotRecorded
+from whatsapp_operator.ports import Effect, IntentNotRecorded, KubeError
 from whatsapp_operator.wire import errors as gerr
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+# Whether the object being reconciled is still this process's to act on. The loop of
+# WhatsAppInstances sets it per step; it turns false when the object's watch reports it
+# gone (deleted, or moved to another shard), so a step that was under way then makes no
+# further write: the one in flight finishes, none starts.
+still_mine: ContextVar[Callable[[], bool]] = ContextVar("still_mine", default=lambda: True)
+
+
+def ensure_mine() -> None:
+    """Raise a retryable KubeError when the object has left this process."""
+    if not still_mine.get()():
+        raise KubeError("the object left this process (deleted or moved to another shard)")
 
 
 class Result(StrEnum):
@@ -119,11 +133,22 @@ class SideEffects:
         the result); lets anything else, cancellation included, propagate after
         logging it as an unknown outcome.
         """
+        try:
+            ensure_mine()
+        except KubeError as exc:
+            self.log.info("%s (%s) not made: %s", effect, detail, exc.message)
+            raise IntentNotRecorded(effect, exc) from None
         if record is not None:
             try:
                 await record()
             except Exception as exc:  # the record's own error type is the store's
                 self.log.warning("%s (%s) held: intent not recorded: %s", effect, detail, exc)
+                raise IntentNotRecorded(effect, exc) from None
+            # The record may have waited on the API server while the object left.
+            try:
+                ensure_mine()
+            except KubeError as exc:
+                self.log.info("%s (%s) not made: %s", effect, detail, exc.message)
                 raise IntentNotRecorded(effect, exc) from None
         self.log.info("%s (%s): calling GREEN-API", effect, detail)
         try:

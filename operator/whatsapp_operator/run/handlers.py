@@ -162,12 +162,6 @@ async def instance_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
         instances.observe(event.get("type"), event["object"])
 
 
-def _checks_cluster_partners(memo: Any, **_: Any) -> bool:
-    """Sharding: with --no-cluster-partners another process checks them."""
-    config: OperatorConfig = memo.get("config") or OperatorConfig()
-    return config.cluster_partners
-
-
 _KINDS = {
     constants.PLURAL: constants.KIND,
     constants.PARTNER_PLURAL: constants.PARTNER_KIND,
@@ -178,12 +172,6 @@ _KINDS = {
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
-@kopf.on.event(
-    constants.GROUP,
-    constants.VERSION,
-    constants.CLUSTER_PARTNER_PLURAL,
-    when=_checks_cluster_partners,
-)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
 async def publish_signals(
     event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.Memo, **_: Any
@@ -227,15 +215,30 @@ async def run_partner(
     await _check_partner(body, name, namespace or "", uid, memo, stopped, constants.PARTNER_PLURAL)
 
 
-@kopf.daemon(
-    constants.GROUP,
-    constants.VERSION,
-    constants.CLUSTER_PARTNER_PLURAL,
-    when=_checks_cluster_partners,
-    cancellation_timeout=10.0,
-    cancellation_backoff=1.0,
-    initial_delay=lambda **_: random.uniform(0.0, 2.0),
-)
+def register_cluster_partners(registry: kopf.OperatorRegistry | None = None) -> None:
+    """Check ClusterWhatsAppPartners in this process (`--cluster-partners`, the default).
+
+    Registered only here, not at import: a process that registers no handler for them
+    does not watch them at all, so of several shards exactly one checks each and no other
+    touches its finalizer (kopf removes a finalizer no handler of its own requires).
+    """
+    kopf.daemon(
+        constants.GROUP,
+        constants.VERSION,
+        constants.CLUSTER_PARTNER_PLURAL,
+        cancellation_timeout=10.0,
+        cancellation_backoff=1.0,
+        initial_delay=lambda **_: random.uniform(0.0, 2.0),
+        registry=registry,
+    )(run_cluster_partner)
+    kopf.on.event(
+        constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, registry=registry
+    )(wake_on_change)
+    kopf.on.event(
+        constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, registry=registry
+    )(publish_signals)
+
+
 async def run_cluster_partner(
     body: kopf.Body, name: str, uid: str, memo: Any, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
@@ -339,7 +342,6 @@ def _post(body: Mapping[str, Any], events: list[Event]) -> None:
 
 
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
-@kopf.on.event(constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL)
 @kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
 async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
     """Wake an object's loop when its generation or a trigger annotation changed."""

@@ -25,8 +25,8 @@ from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
-from whatsapp_operator.run.linking_session import LinkingSession
-from whatsapp_operator.run.loop import count, snapshot, trigger_of, write_status
+from whatsapp_operator.run.effects import still_mine
+from whatsapp_operator.run.loop import count, snapshot, trigger_of
 from whatsapp_operator.run.provisioning import owned_token_secret
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.scheduler import Priority, Scheduler
@@ -133,7 +133,7 @@ class Instances:
         if not uid:
             return
         if event_type == "DELETED":
-            self.forget(uid)
+            self.leave(uid)
             return
         entries = self.runtime.entries
         entry = entries.get(uid)
@@ -141,6 +141,7 @@ class Instances:
             entry = entries[uid] = Entry()
             entry.body = _slim(body)
             entry.seen_status = _pack(body.get("status"))
+            entry.version = str(metadata.get("resourceVersion") or "")
             entry.trigger = trigger_of(body)
             entry.on_wake = lambda: self._wake(uid)
             token = token_secret_of(body)
@@ -156,6 +157,7 @@ class Instances:
         before = entry.body or {}
         entry.body = _slim(body)
         entry.seen_status = _pack(body.get("status"))
+        _follow_version(entry, str(metadata.get("resourceVersion") or ""))
         newly_deleting = metadata.get("deletionTimestamp") and not (
             before.get("metadata", {}).get("deletionTimestamp")
         )
@@ -178,31 +180,61 @@ class Instances:
     def _wake(self, uid: str) -> None:
         self.scheduler.wake(uid)
 
-    def forget(self, uid: str) -> None:
-        """The object is gone: stop its session, free its slot in a rollout, drop its memory."""
+    def leave(self, uid: str) -> None:
+        """The watch no longer shows the object: it was deleted, or it left this shard's
+        label selector (the watch reports that as DELETED too).
+
+        Its loop stops at once: a step under way makes no further side effect (`mine`),
+        the GREEN-API call in flight, if any, finishes. Then the object is re-read to tell
+        a deletion from a move: only for one really gone (or re-created: another uid) are
+        the linking codes deleted; a moved object keeps them, and its new shard starts
+        from what the object records (status and annotations).
+        """
         self.scheduler.remove(uid)
         entry = self.runtime.entries.pop(uid, None)
         self.runtime.metrics.forget(uid)
         if entry is None:
             return
-        if entry.memory.profile is not None:
-            self.runtime.profiles.gate.leave(entry.memory.profile, _name_of(entry.body))
-        session, entry.memory.session = entry.memory.session, None
-        if session is not None or not entry.memory.linking_secret_removed:
-            task = asyncio.create_task(
-                self._end_linking(entry, session), name="end linking of a deleted object"
-            )
-            self.runtime.background.add(task)
-            task.add_done_callback(self.runtime.background.discard)
+        entry.mine = False
+        task = asyncio.create_task(self._hand_over(entry), name="leave an object")
+        self.runtime.background.add(task)
+        task.add_done_callback(self.runtime.background.discard)
 
-    async def _end_linking(self, entry: Entry, session: LinkingSession | None) -> None:
-        """Stop a deleted object's session and delete its codes now.
+    async def _hand_over(self, entry: Entry) -> None:
+        async with entry.busy:  # the step under way, if any, ends first
+            if entry.memory.profile is not None:
+                self.runtime.profiles.gate.leave(entry.memory.profile, _name_of(entry.body))
+            session, entry.memory.session = entry.memory.session, None
+            if session is not None:
+                await session.stop()
+            if entry.memory.linking_secret_removed or not await self._gone(entry):
+                return
+            await self._end_linking(entry)
+
+    async def _gone(self, entry: Entry) -> bool:
+        """Whether the object is really gone (not merely out of this shard's selector)."""
+        metadata = (entry.body or {}).get("metadata") or {}
+        if metadata.get("deletionTimestamp"):
+            return True  # it was being deleted: no read needed
+        namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+        try:
+            current = await self.runtime.kube.read_instance(namespace, name)
+        except KubeError as exc:
+            # Unsure: keep the codes. The Secret is owned, so garbage collection removes
+            # it if the object is gone after all.
+            return exc.status == 404
+        uid = str((current.get("metadata") or {}).get("uid") or "")
+        if uid != str(metadata.get("uid") or ""):
+            return True
+        log.info("%s/%s left this shard; its new shard takes over", namespace, name)
+        return False
+
+    async def _end_linking(self, entry: Entry) -> None:
+        """Delete a deleted object's codes now.
 
         Garbage collection would remove the Secret too (it is owned), but later: a
         code for a resource that is gone should not stay readable meanwhile.
         """
-        if session is not None:
-            await session.stop()
         metadata = (entry.body or {}).get("metadata") or {}
         with contextlib.suppress(KubeError):
             await self.runtime.kube.delete_secret(
@@ -226,35 +258,59 @@ class Instances:
         entry = self.runtime.entries.get(uid)
         if entry is None or entry.body is None:
             return None
+        # Taken before the body is read: a change after this point wakes the object again.
+        wakes = entry.wakes
         body = entry.body
         entry.trigger = trigger_of(body)
         metadata = body.get("metadata") or {}
         namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
         async with entry.busy:
+            mine = still_mine.set(lambda: entry.mine)
             try:
                 if metadata.get("deletionTimestamp"):
                     return await self._finalize(entry, namespace, name)
-                if not entry.changed:
+                if wakes == entry.answered_wakes:
                     delay = await self.runtime.reconciler.poll(entry.memory)
                     if delay is not None:
                         return delay
-                entry.changed = False
                 await self._keep_finalizer(entry, namespace, name)
-                return await self._reconcile(uid, entry, namespace, name)
+                return await self._reconcile(uid, entry, namespace, name, wakes)
             except KubeError as exc:
                 log.warning("%s/%s: %s", namespace, name, exc.message)
                 entry.memory.failures += 1
                 return requeue.after_failure(entry.memory.failures, None, self.rng)
+            finally:
+                still_mine.reset(mine)
 
-    async def _reconcile(self, uid: str, entry: Entry, namespace: str, name: str) -> float:
+    async def _reconcile(
+        self, uid: str, entry: Entry, namespace: str, name: str, wakes: int
+    ) -> float | None:
         runtime = self.runtime
         assert entry.body is not None
         body = entry.body
+        # Set when a fenced write was refused: the object changed since it was read.
+        stale = False
 
         async def record(patch: dict[str, Any]) -> None:
             # An intent, written before a side effect: it must be stored, or nothing is done.
-            await runtime.kube.patch_status(namespace, name, patch)
+            nonlocal stale
+            try:
+                await self._write_status(entry, namespace, name, patch)
+            except KubeError as exc:
+                stale = stale or exc.status == 409
+                raise
             entry.last_status = apply_merge_patch(status_of(entry), patch)
+
+        async def annotate(annotations: dict[str, str | None]) -> None:
+            nonlocal stale
+            try:
+                version = await runtime.kube.annotate_at(
+                    namespace, name, annotations, entry.version
+                )
+            except KubeError as exc:
+                stale = stale or exc.status == 409
+                raise
+            entry.version = entry.written_version = version
 
         deadline = runtime.config.reconcile_deadline
         try:
@@ -262,26 +318,71 @@ class Instances:
                 with runtime.metrics.reconcile_seconds.labels(kind=constants.KIND).time():
                     async with asyncio.timeout(deadline):
                         outcome = await runtime.reconciler.reconcile(
-                            snapshot(_with_status(entry), entry), entry.memory, entry.wake, record
+                            self._snapshot(entry), entry.memory, entry.wake, record, annotate
                         )
             except TimeoutError:
                 return self._deadline_exceeded(body, entry, deadline)
+            if not entry.mine:
+                return None  # it left this process: nothing more is written or posted
             count(runtime.metrics, uid, outcome)
-            if outcome.status_patch is not None:
-                entry.changed = not await write_status(
-                    runtime,
-                    entry,
-                    constants.PLURAL,
-                    namespace,
-                    name,
-                    outcome.status_patch,
-                    outcome.document,
-                )
+            written = True
+            if outcome.status_patch is not None and not stale:
+                try:
+                    await self._write_status(entry, namespace, name, outcome.status_patch)
+                    entry.last_status = outcome.document
+                except KubeError as exc:
+                    stale = exc.status == 409
+                    written = False
+                    log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
         finally:
             if entry.last_status is not None:
                 entry.written_status, entry.last_status = _pack(entry.last_status), None
+        if stale:
+            # Another writer changed the object since this reconcile read it: what was
+            # planned from it is dropped (no status, no intent-refused warning) and the
+            # object is reconciled again at once from what is stored now.
+            self.post(body, [e for e in outcome.events if e.reason != Reason.INTENT_NOT_RECORDED])
+            await self._reread(uid, entry, namespace, name)
+            return 0.0
         self.post(body, outcome.events)
+        if written:
+            entry.answered_wakes = wakes
+        if entry.wakes != wakes:
+            return 0.0  # woken while it ran: the change is answered now, not at the next poll
         return outcome.requeue_after
+
+    def _snapshot(self, entry: Entry) -> dict[str, Any]:
+        """The body to reconcile: our last status, and the resourceVersion writes must find."""
+        taken = snapshot(_with_status(entry), entry)
+        if entry.version:
+            taken["metadata"]["resourceVersion"] = entry.version
+        return taken
+
+    async def _write_status(
+        self, entry: Entry, namespace: str, name: str, patch: dict[str, Any]
+    ) -> None:
+        """A status merge patch fenced by the object's resourceVersion (409 when stale)."""
+        version = await self.runtime.kube.patch_status(
+            namespace, name, patch, resource_version=entry.version or None
+        )
+        if version:
+            entry.version = entry.written_version = version
+
+    async def _reread(self, uid: str, entry: Entry, namespace: str, name: str) -> None:
+        """Take the object as stored now, after a fenced write was refused."""
+        try:
+            current = await self.runtime.kube.read_instance(namespace, name)
+        except KubeError as exc:
+            if exc.status == 404:
+                self.leave(uid)
+            return
+        metadata = current.get("metadata") or {}
+        if str(metadata.get("uid") or "") != uid:
+            return  # re-created under the same name: the watch brings the new one
+        entry.body = _slim(current)
+        entry.seen_status = entry.written_status = _pack(current.get("status"))
+        entry.version = str(metadata.get("resourceVersion") or "")
+        entry.written_version = ""
 
     def _deadline_exceeded(self, body: Mapping[str, Any], entry: Entry, deadline: float) -> float:
         """A reconcile cut off at its deadline: say so, and back off like any failure.
@@ -321,10 +422,12 @@ class Instances:
         assert entry.body is not None
         metadata = entry.body.get("metadata") or {}
         stored = await self.runtime.kube.set_finalizers(
-            namespace, name, finalizers, str(metadata.get("resourceVersion") or "")
+            namespace, name, finalizers, entry.version or str(metadata.get("resourceVersion") or "")
         )
         # The watch brings the same change; until then, later steps see it already.
         entry.body = {**entry.body, "metadata": {**metadata, **stored}}
+        if stored.get("resourceVersion"):
+            entry.version = entry.written_version = str(stored["resourceVersion"])
 
     async def _finalize(self, entry: Entry, namespace: str, name: str) -> float | None:
         """deletionPolicy Delete: remove the GREEN-API instance, then let the resource go."""
@@ -346,10 +449,24 @@ class Instances:
             return None
         entry.delete_attempts += 1
         with contextlib.suppress(KubeError):
-            await self.runtime.kube.patch_status(
-                namespace, name, result.status or {"lastError": result.message}
+            await self._write_status(
+                entry, namespace, name, result.status or {"lastError": result.message}
             )
         return result.retry_after
+
+
+def _follow_version(entry: Entry, version: str) -> None:
+    """Take the resourceVersion of a watch event, unless it is older than our last write.
+
+    The watch shows writes in order: until our last one appears, what it shows is
+    older. (Should it never appear, after a re-list, the next fenced write is refused
+    and the object re-read: a wasted read, never a stale write.)
+    """
+    if entry.written_version:
+        if version != entry.written_version:
+            return
+        entry.written_version = ""
+    entry.version = version
 
 
 def _name_of(body: Mapping[str, Any] | None) -> str:

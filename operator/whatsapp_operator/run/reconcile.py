@@ -39,6 +39,7 @@ from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFa
 from whatsapp_operator.run import act
 from whatsapp_operator.run.connection_secret import write_connection_secret
 from whatsapp_operator.run.cycle import (
+    Annotator,
     Cycle,
     Finalization,
     GreenApiFactory,
@@ -109,11 +110,13 @@ class Reconciler:
         memory: Memory,
         wake: Callable[[], None],
         record: StatusRecorder | None = None,
+        annotate: Annotator | None = None,
     ) -> Outcome:
         """Observe, plan, act through the side-effect gate, and report.
 
         `record` writes a status merge patch before each side effect (the intent);
-        without it (unit tests) intents are only kept in the cycle.
+        without it (unit tests) intents are only kept in the cycle. `annotate` writes
+        the operator's own annotations (default: unfenced, through the object store).
         """
         metadata = body.get("metadata", {})
         try:
@@ -133,9 +136,8 @@ class Reconciler:
             stored=dict(body.get("status") or {}),
             effects=SideEffects(namespace, name),
             record=record,
-            annotate=lambda annotations: self.secrets.patch_annotations(
-                namespace, name, annotations
-            ),
+            annotate=annotate
+            or (lambda annotations: self.secrets.patch_annotations(namespace, name, annotations)),
             handled=performed_records(
                 obj.status.handled_actions, metadata.get("annotations") or {}
             ),

@@ -39,8 +39,19 @@ class Entry:
     on_wake: Callable[[], None] | None = None
     # Failed finalization attempts so far (deletionPolicy Delete gives up after a few).
     delete_attempts: int = 0
-    # Woken since the last whole reconcile: the next step may not be a quiet poll.
-    changed: bool = True
+    # Wake-ups so far, and how many of them a whole reconcile has answered: a step that
+    # finds them equal may be a quiet poll. A reconcile answers the count it started
+    # with, so a wake-up that lands while it runs is answered by the next one, at once.
+    wakes: int = 0
+    answered_wakes: int = -1
+    # Fencing (WhatsAppInstances): the resourceVersion the object's next status or intent
+    # write must find, and the one this process's last write produced until the watch
+    # shows it (events before it are older and do not move `version`).
+    version: str = ""
+    written_version: str = ""
+    # Still this process's object: cleared when its watch reports it DELETED (deleted, or
+    # moved to another shard), so a step still running makes no further side effect.
+    mine: bool = True
     # Serialises the reconcile and the deletion of one object: a deletion never runs
     # beside a reconcile that may be creating the instance it has to delete.
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -48,7 +59,7 @@ class Entry:
     def wake(self) -> None:
         """Run the object's reconcile now rather than at the end of its wait."""
         self.wakeup.set()
-        self.changed = True
+        self.wakes += 1
         if self.on_wake is not None:
             self.on_wake()
 

@@ -6,12 +6,19 @@ saw, and each process's log names only its own instances. A WhatsAppSettingsProf
 shard b serves instances of shard a (shard a follows it read-only for its rollout gate).
 Once settled, nothing writes to the API server over an idle window.
 
+An object relabelled from one shard to the other is handed over: its linking Secret stays,
+the old shard stops acting on it, the new one applies the pending change once. Of two
+namespace shards only the one with --cluster-partners checks a ClusterWhatsAppPartner, and
+nothing writes to it over an idle minute (no finalizer fight).
+
 Fleet size: 2 x 50 (WAOP_E2E_FULL=1: 2 x 1000).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +26,19 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
 
-from support.kube_helpers import create_namespace, delete_namespace, has_condition, wait_for
+from support.emulator_process import start_emulator_process, stop_emulator_process
+from support.kube_helpers import (
+    create_namespace,
+    delete_namespace,
+    has_condition,
+    put_secret,
+    read_secret,
+    wait_for,
+)
 from tests.e2e.operator.harness import (
+    EMULATOR_ARGS,
     Emulator,
     OperatorProcess,
     Scenario,
@@ -36,6 +53,8 @@ SHARDS = ("a", "b")
 # Instances of shard a that use a profile of shard b.
 CROSS_PROFILE_USERS = 2
 IDLE_SECONDS = 15
+# An idle minute with a ClusterWhatsAppPartner checked every 30 s (its shortest period).
+CLUSTER_PARTNER_IDLE_SECONDS = 60
 
 
 def greenapi_calls_in_metrics(operator: OperatorProcess) -> int:
@@ -46,6 +65,15 @@ def greenapi_calls_in_metrics(operator: OperatorProcess) -> int:
             for line in text.splitlines()
             if line.startswith("whatsapp_operator_greenapi_requests_total{")
         )
+    )
+
+
+def cluster_partner_checks(operator: OperatorProcess) -> int:
+    """How many ClusterWhatsAppPartner checks the process made (its own metrics)."""
+    text = httpx.get(operator.metrics, timeout=5.0).text
+    prefix = 'whatsapp_operator_reconcile_duration_seconds_count{kind="ClusterWhatsAppPartner"}'
+    return int(
+        sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
     )
 
 
@@ -78,7 +106,11 @@ def shards(
                 namespace=f"{module_prefix}-*",
                 kubeconfig=kube_cluster.kubeconfig,
                 log_path=tmp_path / f"shard-{shard}.log",
-                env={"WAOP_SHARD_SELECTOR": f"shard={shard}"},
+                env={
+                    "WAOP_SHARD_SELECTOR": f"shard={shard}",
+                    # One process checks the ClusterWhatsAppPartners.
+                    "WAOP_CLUSTER_PARTNERS": "true" if shard == SHARDS[0] else "false",
+                },
             )
         yield started
     finally:
@@ -204,3 +236,150 @@ def test_each_object_is_reconciled_by_exactly_one_shard(
         assert running.process.poll() is None
         assert_no_leaks(scenario.leaks, running, emulator, scenario.api, scenario.namespace)
     assert scenario.instances.delete_all_and_wait(timeout=60 + len(everyone) * 0.2) == []
+
+
+def test_an_object_moved_to_another_shard_is_handed_over(
+    scenario: Scenario, emulator: Emulator, shards: dict[str, OperatorProcess]
+) -> None:
+    """Relabelled from shard a to b while linking, with a settings change in the same
+    patch: its linking Secret stays (the same Secret), shard a stops acting on it, and
+    shard b applies the change once."""
+    name = "mover"
+    id_instance = scenario.seed(name)  # not linked: a linking session runs on shard a
+    scenario.token_secret(name)
+    body = scenario.instances.body(name, scenario.spec(name, settings={"incomingWebhook": True}))
+    body["metadata"]["labels"] = {"shard": "a"}
+    scenario.instances.objects.create_namespaced_custom_object(
+        constants.GROUP, constants.VERSION, scenario.namespace, constants.PLURAL, body
+    )
+    scenario.ready(name, timeout=60)
+    core = client.CoreV1Api(scenario.api)
+    linking = f"{name}-linking"
+    wait_for(
+        lambda: read_secret(scenario.api, scenario.namespace, linking),
+        f"linking Secret {linking}",
+        45,
+    )
+    secret_uid = core.read_namespaced_secret(linking, scenario.namespace).metadata.uid
+    assert len(emulator.set_settings_log(id_instance)) == 1
+
+    since = shards["a"].log_size()
+    moved = scenario.instances.patch(
+        name,
+        {
+            "metadata": {"labels": {"shard": "b"}},
+            "spec": {"settings": {"incomingWebhook": True, "stateWebhook": True}},
+        },
+    )
+    wait_for(
+        lambda: "left this shard" in shards["a"].log_tail(since),
+        "shard a hands the object over",
+        30,
+    )
+    calls_of_a = greenapi_calls_in_metrics(shards["a"])
+    generation = moved["metadata"]["generation"]
+    scenario.instances.wait(
+        name,
+        lambda o: o["status"].get("observedGeneration") == generation and settled(o),
+        f"settled at generation {generation} by shard b",
+        60,
+    )
+    assert [e["body"] for e in emulator.set_settings_log(id_instance)][1:] == [
+        {"stateWebhook": "yes"}
+    ]
+    # Shard b's own linking session keeps the codes in the same Secret.
+    wait_for(
+        lambda: read_secret(scenario.api, scenario.namespace, linking),
+        "the linking Secret, kept",
+        30,
+    )
+    assert core.read_namespaced_secret(linking, scenario.namespace).metadata.uid == secret_uid
+    assert greenapi_calls_in_metrics(shards["a"]) == calls_of_a, "shard a acted after the move"
+    assert f"{scenario.namespace}/{name}" in shards["b"].log_text()
+
+
+@pytest.fixture
+def cluster_partner_shards(
+    kube_cluster: KubeCluster,
+    api: client.ApiClient,
+    module_prefix: str,
+    tmp_path: Path,
+    leaks: Secrets,
+) -> Iterator[tuple[str, str, dict[str, OperatorProcess], str]]:
+    """Two namespace shards (the first checks ClusterWhatsAppPartners), an emulator with a
+    partner token, and the name for a ClusterWhatsAppPartner (deleted afterwards)."""
+    token = "gac." + secrets.token_hex(24)
+    leaks.add("the partner token", token)
+    running = start_emulator_process(*EMULATOR_ARGS, "--partner-token", token)
+    namespaces = [f"{module_prefix}-cp-{shard}" for shard in SHARDS]
+    started: dict[str, OperatorProcess] = {}
+    partner = f"{module_prefix}-shared"
+    try:
+        for namespace in namespaces:
+            create_namespace(api, namespace)
+        put_secret(api, namespaces[0], "partner", {"partnerToken": token})
+        for shard, namespace in zip(SHARDS, namespaces, strict=True):
+            started[shard] = OperatorProcess.start(
+                namespace=namespace,
+                kubeconfig=kube_cluster.kubeconfig,
+                log_path=tmp_path / f"namespace-shard-{shard}.log",
+                env={"WAOP_CLUSTER_PARTNERS": "true" if shard == SHARDS[0] else "false"},
+            )
+        yield running.url, namespaces[0], started, partner
+    finally:
+        with contextlib.suppress(ApiException):
+            client.CustomObjectsApi(api).delete_cluster_custom_object(
+                constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, partner
+            )
+        for process in started.values():
+            process.stop()
+        for namespace in namespaces:
+            delete_namespace(api, namespace)
+        stop_emulator_process(running)
+
+
+def test_one_namespace_shard_checks_a_cluster_partner_and_nobody_fights_over_it(
+    api: client.ApiClient,
+    cluster_partner_shards: tuple[str, str, dict[str, OperatorProcess], str],
+) -> None:
+    url, secret_namespace, shards, partner = cluster_partner_shards
+    objects = client.CustomObjectsApi(api)
+    objects.create_cluster_custom_object(
+        constants.GROUP,
+        constants.VERSION,
+        constants.CLUSTER_PARTNER_PLURAL,
+        {
+            "apiVersion": constants.API_VERSION,
+            "kind": constants.CLUSTER_PARTNER_KIND,
+            "metadata": {"name": partner},
+            "spec": {
+                "apiUrl": url,
+                "tokenSecretRef": {"name": "partner", "namespace": secret_namespace},
+                "namespaceSelector": {"matchLabels": {"waop-shared": partner}},
+                "checkSeconds": 30,
+            },
+        },
+    )
+
+    def checked() -> dict[str, Any] | None:
+        found: dict[str, Any] = objects.get_cluster_custom_object(
+            constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, partner
+        )
+        return found if has_condition(found, "Ready", "True", "CredentialsValid") else None
+
+    found = wait_for(checked, "ClusterWhatsAppPartner checked", 30)
+    stream = watch.Watch().stream(
+        objects.list_cluster_custom_object,
+        constants.GROUP,
+        constants.VERSION,
+        constants.CLUSTER_PARTNER_PLURAL,
+        field_selector=f"metadata.name={partner}",
+        resource_version=found["metadata"]["resourceVersion"],
+        timeout_seconds=CLUSTER_PARTNER_IDLE_SECONDS,
+    )
+    writes = [(e["type"], e["object"]["metadata"].get("resourceVersion")) for e in stream]
+    assert writes == [], f"writes to an idle ClusterWhatsAppPartner: {writes}"
+    assert cluster_partner_checks(shards["a"]) > 0
+    assert cluster_partner_checks(shards["b"]) == 0
+    for running in shards.values():
+        assert running.process.poll() is None
