@@ -38,6 +38,30 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   the listing grace (`WAOP_CREATE_LISTING_GRACE`, default 600 s) stops with
   `CreateResultUnknown`; a person checks the console and either annotates
   `instance-id`, or sets `confirm-create` to the marker's value to create anew.
+- **One instance per namespace/name, across incarnations.** A resource re-created
+  with no record of its instance (no `instance-id` annotation, no status: a namespace
+  deleted with `deletionPolicy: Orphan`, a rebuilt cluster, and Git re-applies it)
+  first looks in getInstances for live instances made for the same namespace/name
+  (any uid): one is re-bound (`Rebound` event), several stall with
+  `CreateResultAmbiguous`, none is created only then. Holds for instances GREEN-API
+  already lists, and for one cluster per partner account.
+- **Nothing re-sent below the gate.** The HTTP transport never repeats a request by
+  itself (a dropped connection after a reboot was sent is an unknown outcome, not a
+  second reboot), and the Kubernetes client sends each request once with a timeout
+  (connect 5 s, read `WAOP_KUBE_TIMEOUT_SECONDS`, default 30).
+- **One writer per object.** A leader exits once its renew deadline (10 s) has passed
+  since its last renewal, checked by a watchdog thread on the monotonic clock whatever
+  its other threads do, so it is gone before the Lease (15 s) can pass to a standby;
+  this holds unless the host's clocks stop without the process (a VM paused as a
+  whole). A leader whose Kubernetes calls are stuck past
+  `WAOP_LIVENESS_STUCK_SECONDS` (120) fails `/healthz`, releases the Lease and exits.
+  A WhatsAppInstance relabelled to another shard is stopped by the old shard before
+  its next side effect, and its linking Secret is kept; writes are fenced by
+  resourceVersion (above). Exactly one process checks ClusterWhatsAppPartners (the
+  one run with `--cluster-partners`).
+- **No lost changes.** A change that arrives while a reconcile runs (spec, action
+  annotation, profile, rotated Secret) starts a whole reconcile as soon as the running
+  one ends.
 - **Deletion.** A deletion waits for a creation in flight and deletes what it made;
   an unlisted marker is looked up for the grace. When the partner or its Secret is
   already gone (a deleted namespace takes them first), the credentials the operator
