@@ -109,6 +109,13 @@ class FakeKube:
         kept.update({k: v for k, v in annotations.items() if v is not None})
         return version
 
+    async def set_finalizers(
+        self, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> dict[str, Any]:
+        version = self.stored._write(resource_version)
+        self.stored.obj["metadata"]["finalizers"] = list(finalizers)
+        return {"finalizers": list(finalizers), "resourceVersion": version}
+
     async def read_instance(self, namespace: str, name: str) -> dict[str, Any]:
         self.stored.reads += 1
         if not self.stored.exists:
@@ -281,3 +288,22 @@ async def test_a_really_deleted_object_loses_its_codes(
     one.instances.observe("DELETED", copy.deepcopy(stored.obj))
     await asyncio.gather(*one.instances.runtime.background)
     assert stored.deleted_secrets == [secret_name(NAME)]
+
+
+async def test_a_refused_finalizer_write_rereads_instead_of_repeating_a_stale_version(
+    stored: Stored, api: FakeInstanceApi
+) -> None:
+    """The watch may never show a version (kopf delivers the latest of a burst): a finalizer
+    write refused for a stale resourceVersion re-reads the object and succeeds next, rather
+    than being refused on every retry while the deletion hangs."""
+    stored.obj["metadata"]["finalizers"] = [constants.INSTANCE_FINALIZER]
+    stored.obj["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
+    one = process(stored, api, FixedClock(T0))
+    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
+    stored._write(None)  # another write whose watch event this process never sees
+
+    assert await one.instances.step(UID) == 0.0  # refused: re-read, try again at once
+    assert (stored.refused, stored.reads) == (1, 1)
+    await one.instances.step(UID)
+    assert stored.obj["metadata"]["finalizers"] == []
+    assert stored.refused == 1

@@ -277,6 +277,11 @@ class Instances:
                 return await self._reconcile(uid, entry, namespace, name, wakes)
             except KubeError as exc:
                 log.warning("%s/%s: %s", namespace, name, exc.message)
+                if exc.status == 409:
+                    # Refused for a stale resourceVersion (the watch need not show every
+                    # version): retrying with the same one would be refused forever.
+                    await self._reread(uid, entry, namespace, name)
+                    return 0.0
                 entry.memory.failures += 1
                 return requeue.after_failure(entry.memory.failures, None, self.rng)
             finally:
@@ -448,10 +453,15 @@ class Instances:
             await self._set_finalizers(entry, namespace, name, finalizers)
             return None
         entry.delete_attempts += 1
-        with contextlib.suppress(KubeError):
+        try:
             await self._write_status(
                 entry, namespace, name, result.status or {"lastError": result.message}
             )
+        except KubeError as exc:
+            if exc.status == 409:
+                # Stale: take the stored object, or every later write is refused too.
+                uid = str((body.get("metadata") or {}).get("uid") or "")
+                await self._reread(uid, entry, namespace, name)
         return result.retry_after
 
 
