@@ -138,7 +138,7 @@ def decide_linking(
                     "The linking window ended; restart it with `kubectl annotate "
                     f"whatsappinstance {resource} --overwrite "
                     f"{ANNOTATION_RELINK}=$(date -u +%Y-%m-%dT%H:%M:%SZ)` "
-                    "or `kubectl whatsapp link`"
+                    "or `kubectl whatsapp relink`"
                 ),
             ),
             active=False,

@@ -185,6 +185,7 @@ def handled(obj: dict[str, Any], action: str) -> str | None:
 
 
 def parse_moment(text: str) -> datetime | None:
+    """An RFC 3339 time as an aware datetime (UTC when it has no zone), None if not one."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -204,6 +205,7 @@ def age(text: str | None, now: datetime) -> str:
 
 
 def span(seconds: int) -> str:
+    """A duration as kubectl shortens it: `90s`, `12m`, `5h`, `3d`."""
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:
@@ -214,6 +216,7 @@ def span(seconds: int) -> str:
 
 
 def table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows as indented, aligned columns (the first row is the header)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
@@ -285,6 +288,7 @@ def profile_line(obj: dict[str, Any]) -> str:
 
 
 def conditions_lines(status: dict[str, Any]) -> list[str]:
+    """The `Conditions:` table of a status (any kind)."""
     lines = ["Conditions:"]
     conditions = status.get("conditions") or []
     if conditions:
@@ -373,6 +377,7 @@ def _linking_lines(status: dict[str, Any], now: datetime) -> list[str]:
 
 
 def events_lines(events: Sequence[dict[str, Any]], now: datetime) -> list[str]:
+    """The `Events:` table: the last 10, oldest first, with repeat counts."""
     recent = sorted(events, key=_event_time)[-10:]
     lines = ["Events:"]
     if recent:
