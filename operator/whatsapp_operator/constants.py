@@ -55,6 +55,9 @@ ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+# Link by pairing code for this phone (digits, international format) instead of what
+# spec.authorization says: a request a GitOps sync leaves alone, since no manifest holds it.
+ANNOTATION_PAIR_PHONE = f"{GROUP}/pair-phone-number"
 # A person's decision to end a deletion that cannot finish ("true"): the resource goes
 # and its GREEN-API instance stays (named in a DeletionAbandoned Warning).
 ANNOTATION_ABANDON_DELETION = f"{GROUP}/abandon-deletion"

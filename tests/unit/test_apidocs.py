@@ -141,6 +141,7 @@ def test_condition_types_annotations_and_plan_events_are_documented(document: st
     names += list(constants.ACTION_ANNOTATIONS.values())
     names += [
         constants.ANNOTATION_PAUSED,
+        constants.ANNOTATION_PAIR_PHONE,
         constants.ANNOTATION_INSTANCE_ID,
         constants.ANNOTATION_CREATE_PENDING,
         constants.ANNOTATION_CREATED_AT,

@@ -14,13 +14,14 @@ from whatsapp_operator.api.resource import (
     LinkingPhase,
     LinkingStatus,
 )
-from whatsapp_operator.constants import ANNOTATION_RELINK
+from whatsapp_operator.constants import ANNOTATION_PAIR_PHONE, ANNOTATION_RELINK
 from whatsapp_operator.decide.linking import (
     CODE_KEY,
     QR_KEY,
     SECRET_SUFFIX,
     LinkingDecision,
     decide_linking,
+    requested_authorization,
     secret_name,
 )
 from whatsapp_operator.timestamps import format_time
@@ -231,3 +232,22 @@ def test_active_exactly_inside_the_window(minutes: int, offset: int) -> None:
     assert decision.active == inside
     assert decision.remove_codes == (not inside)
     assert (decision.status.phase is LinkingPhase.EXPIRED) == (not inside)
+
+
+def test_the_pair_phone_annotation_asks_for_pairing_codes_instead_of_the_spec() -> None:
+    spec = AuthorizationSpec(window_minutes=7)
+    asked = requested_authorization(spec, {ANNOTATION_PAIR_PHONE: " 79001234567 "})
+    assert (asked.method, asked.phone_number) == (AuthorizationMethod.PHONE_NUMBER, "79001234567")
+    assert asked.window_minutes == 7  # the rest of the spec still holds
+    # It also overrides a spec that pairs with another phone.
+    other = AuthorizationSpec(method=AuthorizationMethod.PHONE_NUMBER, phone_number="4930123456")
+    assert requested_authorization(other, {ANNOTATION_PAIR_PHONE: "79001234567"}).phone_number == (
+        "79001234567"
+    )
+
+
+@pytest.mark.parametrize("value", ["", "+79001234567", "0790012345", "12345", "7900abc4567"])
+def test_a_pair_phone_annotation_that_is_no_phone_number_is_ignored(value: str) -> None:
+    spec = AuthorizationSpec()
+    assert requested_authorization(spec, {ANNOTATION_PAIR_PHONE: value}) is spec
+    assert requested_authorization(spec, {}) is spec

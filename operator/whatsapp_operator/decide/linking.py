@@ -8,6 +8,8 @@ or when a linked phone is lost.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +19,7 @@ from whatsapp_operator.api.resource import (
     LinkingPhase,
     LinkingStatus,
 )
-from whatsapp_operator.constants import ANNOTATION_RELINK
+from whatsapp_operator.constants import ANNOTATION_PAIR_PHONE, ANNOTATION_RELINK
 from whatsapp_operator.names import derived_name
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire.models import InstanceState
@@ -25,6 +27,8 @@ from whatsapp_operator.wire.models import InstanceState
 SECRET_SUFFIX = "-linking"  # noqa: S105 - a name suffix, not a credential
 QR_KEY = "qr.png"
 CODE_KEY = "code"
+# The same rule as spec.authorization.phoneNumber.
+PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 
 
 def secret_name(resource_name: str) -> str:
@@ -41,6 +45,19 @@ class LinkingDecision:
     active: bool
     # True when the Secret with codes must not exist (linked, expired, not needed).
     remove_codes: bool
+
+
+def requested_authorization(
+    spec: AuthorizationSpec, annotations: Mapping[str, str]
+) -> AuthorizationSpec:
+    """How to link: spec.authorization, unless the pair-phone-number annotation asks for a
+    pairing code for a phone (a value that is not a phone number is ignored)."""
+    phone = annotations.get(ANNOTATION_PAIR_PHONE, "").strip()
+    if not PHONE_PATTERN.match(phone):
+        return spec
+    return spec.model_copy(
+        update={"method": AuthorizationMethod.PHONE_NUMBER, "phone_number": phone}
+    )
 
 
 def _hint(method: AuthorizationMethod, name: str) -> str:
@@ -121,7 +138,7 @@ def decide_linking(
                     "The linking window ended; restart it with `kubectl annotate "
                     f"whatsappinstance {resource} --overwrite "
                     f"{ANNOTATION_RELINK}=$(date -u +%Y-%m-%dT%H:%M:%SZ)` "
-                    "or `kubectl whatsapp link`"
+                    "or `kubectl whatsapp relink`"
                 ),
             ),
             active=False,

@@ -179,6 +179,14 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
         "with deletionPolicy Delete, deletion leaves the instance in place.",
     ),
     (
+        constants.ANNOTATION_PAIR_PHONE,
+        "A phone number (digits, international format, e.g. `79001234567`): while no phone "
+        "is linked, hand out pairing codes for it instead of what `spec.authorization` says "
+        "(what `kubectl whatsapp pair` writes). GitOps tools leave an annotation that no "
+        "manifest holds alone, so this survives a self-heal that would revert a spec edit. "
+        "A value that is not a phone number is ignored. Remove it to go back to the spec.",
+    ),
+    (
         constants.ANNOTATION_ABANDON_DELETION,
         '`"true"` on a resource being deleted (deletionPolicy Delete) ends a deletion that '
         "cannot finish: the resource goes, its GREEN-API instance stays (billed, phone still "

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from whatsapp_operator import constants
 from whatsapp_operator.decide.linking import secret_name
+from whatsapp_operator.kubectl.resources import INSTANCE, Kind
 from whatsapp_operator.kubectl.view import PluginError
 
 
@@ -42,7 +43,7 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
 
 @dataclass
 class Kube:
-    """The few reads and writes the plugin makes, in one namespace."""
+    """The few reads and writes the plugin makes, in one namespace (lists: also in all)."""
 
     api: client.ApiClient
     namespace: str
@@ -61,12 +62,13 @@ class Kube:
             raise PluginError(f"cannot load the kubeconfig: {exc}") from exc
         return cls(client.ApiClient(configuration), chosen)
 
-    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+    def _call(self, what: str, call: Callable[[], Any], *, namespaced: bool = True) -> Any:
         try:
             return call()
         except ApiException as exc:
             if exc.status == 404:
-                raise PluginError(f"{what}: not found in namespace {self.namespace}") from exc
+                where = f"in namespace {self.namespace}" if namespaced else "(cluster-scoped)"
+                raise PluginError(f"{what}: not found {where}") from exc
             if exc.status in (401, 403):
                 raise PluginError(
                     f"{what}: not allowed ({exc.status}); your RBAC does not permit this"
@@ -75,13 +77,51 @@ class Kube:
 
     def get(self, name: str) -> dict[str, Any]:
         """The WhatsAppInstance `name` as a plain mapping; PluginError when it cannot be read."""
+        return self.get_object(INSTANCE, name)
+
+    def get_object(self, kind: Kind, name: str) -> dict[str, Any]:
+        """The object `name` of `kind` (in the namespace when the kind is namespaced)."""
         objects = client.CustomObjectsApi(self.api)
-        found = self._call(
-            f"whatsappinstance {name}",
-            lambda: objects.get_namespaced_custom_object(
-                constants.GROUP, constants.VERSION, self.namespace, constants.PLURAL, name
-            ),
-        )
+        what = f"{kind.kind.lower()} {name}"
+        if kind.namespaced:
+            found = self._call(
+                what,
+                lambda: objects.get_namespaced_custom_object(
+                    constants.GROUP, constants.VERSION, self.namespace, kind.plural, name
+                ),
+            )
+        else:
+            found = self._call(
+                what,
+                lambda: objects.get_cluster_custom_object(
+                    constants.GROUP, constants.VERSION, kind.plural, name
+                ),
+                namespaced=False,
+            )
+        return cast(dict[str, Any], found)
+
+    def list_objects(
+        self, kind: Kind, *, all_namespaces: bool = False, selector: str | None = None
+    ) -> dict[str, Any]:
+        """The API server's list of `kind` (in the namespace, or all), filtered there by the
+        label `selector`."""
+        objects = client.CustomObjectsApi(self.api)
+        extra: dict[str, Any] = {"label_selector": selector} if selector else {}
+        what = f"listing {kind.plural}"
+        if all_namespaces or not kind.namespaced:
+            found = self._call(
+                what,
+                lambda: objects.list_cluster_custom_object(
+                    constants.GROUP, constants.VERSION, kind.plural, **extra
+                ),
+            )
+        else:
+            found = self._call(
+                what,
+                lambda: objects.list_namespaced_custom_object(
+                    constants.GROUP, constants.VERSION, self.namespace, kind.plural, **extra
+                ),
+            )
         return cast(dict[str, Any], found)
 
     def patch(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,23 +156,38 @@ class Kube:
             data=data, refreshed_at=annotations.get(constants.ANNOTATION_REFRESHED_AT, "")
         )
 
-    def events(self, name: str) -> list[dict[str, Any]]:
-        """The Events about the WhatsAppInstance `name`, as plain mappings."""
+    def names(self, kind: Kind) -> list[str]:
+        """The names of the objects of `kind` in the namespace (all, for a cluster kind)."""
+        found = self.list_objects(kind)
+        return sorted(str(o["metadata"]["name"]) for o in found.get("items") or [])
+
+    def namespaces(self) -> list[str]:
+        """The names of the namespaces the user may list."""
         core = client.CoreV1Api(self.api)
-        found = self._call(
-            f"events of {name}",
-            lambda: core.list_namespaced_event(
-                self.namespace, field_selector=f"involvedObject.name={name}"
-            ),
-        )
+        found = self._call("listing namespaces", core.list_namespace)
+        return sorted(str(n.metadata.name) for n in found.items)
+
+    def events(self, name: str, kind: Kind = INSTANCE) -> list[dict[str, Any]]:
+        """The Events about the object `name` of `kind`, as plain mappings (for a
+        cluster-scoped kind, from every namespace)."""
+        core = client.CoreV1Api(self.api)
+        fields = f"involvedObject.name={name}"
+        if kind.namespaced:
+            found = self._call(
+                f"events of {name}",
+                lambda: core.list_namespaced_event(self.namespace, field_selector=fields),
+            )
+        else:
+            found = self._call(
+                f"events of {name}",
+                lambda: core.list_event_for_all_namespaces(field_selector=fields),
+            )
         events = [
             cast(dict[str, Any], self.api.sanitize_for_serialization(e))  # type: ignore[no-untyped-call]
             for e in found.items
         ]
         return [
-            e
-            for e in events
-            if (e.get("involvedObject") or {}).get("kind") in (None, constants.KIND)
+            e for e in events if (e.get("involvedObject") or {}).get("kind") in (None, kind.kind)
         ]
 
 

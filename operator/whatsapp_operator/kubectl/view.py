@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import AuthorizationMethod, LinkingPhase
 from whatsapp_operator.decide.actions import latest
+from whatsapp_operator.decide.linking import PHONE_PATTERN as LINKING_PHONE
 from whatsapp_operator.timestamps import format_time
 
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
@@ -104,6 +105,40 @@ def pair_patch(obj: dict[str, Any], phone: str) -> dict[str, Any] | None:
     }
 
 
+def pair_request_patch(phone: str | None, relink: str | None) -> dict[str, Any]:
+    """The merge patch that asks for pairing codes for `phone` (None: back to the spec) by
+    annotation, and a new linking window stamped `relink` (None: no new window)."""
+    annotations: dict[str, Any] = {constants.ANNOTATION_PAIR_PHONE: phone}
+    if relink is not None:
+        annotations[constants.ANNOTATION_RELINK] = relink
+    return {"metadata": {"annotations": annotations}}
+
+
+def pause_patch(paused: bool) -> dict[str, Any]:
+    """The merge patch that pauses writes (the value the operator reads as paused) or
+    removes the annotation."""
+    return {"metadata": {"annotations": {constants.ANNOTATION_PAUSED: "true" if paused else None}}}
+
+
+def pair_request(obj: dict[str, Any]) -> str | None:
+    """The phone of a valid pair-phone-number annotation (what the operator follows), or None."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    phone = str(annotations.get(constants.ANNOTATION_PAIR_PHONE) or "").strip()
+    return phone if LINKING_PHONE.match(phone) else None
+
+
+def pairing_phone(obj: dict[str, Any]) -> str | None:
+    """The phone the operator hands out pairing codes for (the annotation, else the spec),
+    or None when it links by QR code."""
+    requested = pair_request(obj)
+    if requested is not None:
+        return requested
+    authorization = (obj.get("spec") or {}).get("authorization") or {}
+    if authorization.get("method") == AuthorizationMethod.PHONE_NUMBER:
+        return str(authorization.get("phoneNumber") or "") or None
+    return None
+
+
 def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
     """The condition of type `kind` in the object's status, or None."""
     for item in (obj.get("status") or {}).get("conditions") or []:
@@ -149,7 +184,8 @@ def handled(obj: dict[str, Any], action: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _parse(text: str) -> datetime | None:
+def parse_moment(text: str) -> datetime | None:
+    """An RFC 3339 time as an aware datetime (UTC when it has no zone), None if not one."""
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -159,16 +195,17 @@ def _parse(text: str) -> datetime | None:
 
 def age(text: str | None, now: datetime) -> str:
     """`3m ago`-style age of an RFC 3339 time ('' when unknown)."""
-    moment = _parse(text or "")
+    moment = parse_moment(text or "")
     if moment is None:
         return ""
     seconds = int((now - moment).total_seconds())
     if seconds < 0:
-        return f"in {_span(-seconds)}"
-    return f"{_span(seconds)} ago"
+        return f"in {span(-seconds)}"
+    return f"{span(seconds)} ago"
 
 
-def _span(seconds: int) -> str:
+def span(seconds: int) -> str:
+    """A duration as kubectl shortens it: `90s`, `12m`, `5h`, `3d`."""
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 7200:
@@ -178,7 +215,8 @@ def _span(seconds: int) -> str:
     return f"{seconds // 86400}d"
 
 
-def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+def table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows as indented, aligned columns (the first row is the header)."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         indent + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
@@ -215,11 +253,17 @@ def format_status(
     annotations = metadata.get("annotations") or {}
     if constants.is_paused(annotations):
         lines.append("Paused:     yes (reads go on, writes to GREEN-API stop)")
+    requested = pair_request(obj)
+    if requested is not None:
+        lines.append(
+            f"Pairing:    pairing codes for +{requested} "
+            f"(annotation {constants.ANNOTATION_PAIR_PHONE}, not spec.authorization)"
+        )
 
-    lines += _conditions_lines(status)
+    lines += conditions_lines(status)
     lines += _drift_and_applied_lines(status, now)
     lines += _linking_lines(status, now)
-    lines += _events_lines(events, now)
+    lines += events_lines(events, now)
     return "\n".join(lines)
 
 
@@ -243,7 +287,8 @@ def profile_line(obj: dict[str, Any]) -> str:
     return ", then ".join(parts)
 
 
-def _conditions_lines(status: dict[str, Any]) -> list[str]:
+def conditions_lines(status: dict[str, Any]) -> list[str]:
+    """The `Conditions:` table of a status (any kind)."""
     lines = ["Conditions:"]
     conditions = status.get("conditions") or []
     if conditions:
@@ -257,7 +302,7 @@ def _conditions_lines(status: dict[str, Any]) -> list[str]:
             ]
             for c in conditions
         ]
-        lines += _table(rows)
+        lines += table(rows)
     else:
         lines.append("  (none yet: the operator has not reported)")
     return lines
@@ -278,7 +323,7 @@ def _drift_and_applied_lines(status: dict[str, Any], now: datetime) -> list[str]
             ]
             for d in drift
         ]
-        lines += _table(rows)
+        lines += table(rows)
     else:
         lines.append("Drift:      none")
 
@@ -331,7 +376,8 @@ def _linking_lines(status: dict[str, Any], now: datetime) -> list[str]:
     return lines
 
 
-def _events_lines(events: Sequence[dict[str, Any]], now: datetime) -> list[str]:
+def events_lines(events: Sequence[dict[str, Any]], now: datetime) -> list[str]:
+    """The `Events:` table: the last 10, oldest first, with repeat counts."""
     recent = sorted(events, key=_event_time)[-10:]
     lines = ["Events:"]
     if recent:
@@ -347,7 +393,7 @@ def _events_lines(events: Sequence[dict[str, Any]], now: datetime) -> list[str]:
                     str(event.get("message", "")),
                 ]
             )
-        lines += _table(rows)
+        lines += table(rows)
     else:
         lines.append("  (none)")
     return lines

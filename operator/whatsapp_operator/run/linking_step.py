@@ -16,6 +16,7 @@ from whatsapp_operator.decide.linking import (
     LinkingDecision,
     codes_may_exist,
     decide_linking,
+    requested_authorization,
     secret_name,
 )
 from whatsapp_operator.ports import KubeError, Owner
@@ -51,7 +52,7 @@ def preview_linking(cycle: Cycle, memory: Memory) -> LinkingDecision:
     return decide_linking(
         resource=cycle.name,
         state=cycle.state.state if cycle.state is not None else None,
-        spec=cycle.obj.spec.authorization,
+        spec=requested_authorization(cycle.obj.spec.authorization, cycle.annotations),
         previous=cycle.previous.linking,
         relink_requested=pending_action(cycle, constants.Action.RELINK) is not None,
         refreshed_at=session.state.refreshed_at if session is not None else None,
@@ -69,7 +70,7 @@ async def reconcile_linking(
     clock: Callable[[], datetime],
 ) -> LinkingDecision:
     """Open, keep or close the object's linking session as `decide_linking` says."""
-    spec = cycle.obj.spec.authorization
+    spec = requested_authorization(cycle.obj.spec.authorization, cycle.annotations)
     relink = pending_action(cycle, constants.Action.RELINK)
     decision = preview_linking(cycle, memory)
     if relink is not None:
@@ -77,7 +78,10 @@ async def reconcile_linking(
     session = memory.session
     wanted = decision.active and api is not None and not is_paused(cycle)
     if session is not None and (
-        not wanted or relink is not None or session.method is not spec.method
+        not wanted
+        or relink is not None
+        or session.method is not spec.method
+        or session.phone_number != spec.phone_number
     ):
         await session.stop()
         memory.session = session = None

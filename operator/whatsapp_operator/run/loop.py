@@ -40,6 +40,7 @@ class Stopped(Protocol):
 _TRIGGER_ANNOTATIONS = (
     *constants.ACTION_ANNOTATIONS.values(),
     constants.ANNOTATION_PAUSED,
+    constants.ANNOTATION_PAIR_PHONE,
     # A person ending a stuck deletion should not wait out its backoff (up to 5 minutes).
     constants.ANNOTATION_ABANDON_DELETION,
 )
