@@ -105,7 +105,19 @@ def released(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> di
     given = os.environ.get("WAOP_TEST_IMAGE")
     if given:
         argv += ["--image", given]
-    env = {**os.environ, "WAOP_ORAS": str(tool("oras"))}
+    # A local cosign key pair: signing needs no transparency log or identity provider.
+    cosign = str(tool("cosign"))
+    keys = {**os.environ, "COSIGN_PASSWORD": "release-test"}
+    subprocess.run(
+        [cosign, "generate-key-pair"],
+        cwd=out,
+        env=keys,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    argv += ["--sign-key", str(out / "cosign.key")]
+    env = {**keys, "WAOP_ORAS": str(tool("oras")), "WAOP_COSIGN": cosign}
     began = time.monotonic()
     result = subprocess.run(
         argv, capture_output=True, text=True, env=env, timeout=1800, check=False
@@ -156,6 +168,19 @@ def test_the_image_chart_and_sbom_are_in_the_registry(
     (layer,) = manifest["layers"]
     blob = httpx.get(registry.url(f"{repository}/blobs/{layer['digest']}"), timeout=10)
     assert blob.content == Path(released["sbom"]).read_bytes()
+
+
+def test_the_pushed_image_is_signed_with_the_key(released: dict[str, Any]) -> None:
+    assert released["signed"]
+    key = Path(released["sbom"]).parent / "cosign.pub"
+    verified = subprocess.run(
+        [str(tool("cosign")), "verify", "--key", str(key), "--insecure-ignore-tlog",
+         "--allow-insecure-registry", "--allow-http-registry", released["image"]],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
+    (claim,) = json.loads(verified.stdout)
+    assert claim["critical"]["image"]["docker-manifest-digest"] == released["image_digest"]
 
 
 def test_the_sbom_lists_what_the_pushed_image_holds(released: dict[str, Any]) -> None:
