@@ -62,6 +62,7 @@ def debian_packages(status: Path = DPKG_STATUS) -> list[dict[str, str]]:
 
 
 def inventory() -> dict[str, Any]:
+    """The interpreter's version, the Python distributions and the Debian packages."""
     return {
         "python": platform.python_version(),
         "distributions": python_distributions(),

@@ -48,6 +48,8 @@ class ReleaseError(RuntimeError):
 
 @dataclass(frozen=True)
 class Released:
+    """What one release pushed, with the digests to name it by."""
+
     version: str
     image: str  # repository@digest
     image_tag: str  # repository:version
@@ -67,6 +69,7 @@ def registry_host(registry: str) -> str:
 
 
 def is_loopback(registry: str) -> bool:
+    """Whether `registry` is on this host (spoken to over plain HTTP)."""
     host = registry_host(registry)
     if host.startswith("["):  # [::1]:5000
         return host.split("]", 1)[0] + "]" in LOOPBACK_HOSTS
@@ -74,6 +77,7 @@ def is_loopback(registry: str) -> bool:
 
 
 def project_version(root: Path) -> str:
+    """pyproject.toml's version: the image tag, the chart's version and appVersion."""
     with (root / "pyproject.toml").open("rb") as handle:
         version: str = tomllib.load(handle)["project"]["version"]
     return version
@@ -131,6 +135,7 @@ def _tool(name: str) -> str | None:
 
 
 def build_image(root: Path, local: str, version: str, base: str | None) -> None:
+    """scripts/image, labelled with the version and the commit."""
     revision = _git_revision(root)
     argv = [str(root / "scripts" / "image"), "--tag", local,
             "--build-arg", f"VERSION={version}", "--build-arg", f"REVISION={revision}"]  # fmt: skip
@@ -182,6 +187,7 @@ def read_inventory(local: str) -> dict[str, Any]:
 def package_chart(
     root: Path, helm: str, out: Path, work: Path, version: str, repository: str, digest: str
 ) -> Path:
+    """The chart, pinned to `repository@digest`, linted and packaged into `out`."""
     chart = work / CHART_NAME
     shutil.copytree(root / "helm" / CHART_NAME, chart)
     values = chart / "values.yaml"
@@ -195,6 +201,7 @@ def package_chart(
 
 
 def push_chart(helm: str, package: Path, registry: str, loopback: bool) -> str:
+    """helm push to oci://REGISTRY/charts; the pushed chart's digest."""
     argv = [helm, "push", str(package), f"oci://{registry}/{CHARTS_PATH}"]
     if loopback:
         argv.append("--plain-http")
@@ -228,6 +235,7 @@ def attach_sbom(oras: str, image: str, path: Path, loopback: bool) -> str:
 
 
 def sign_image(cosign: str, image: str, key: Path, loopback: bool) -> None:
+    """cosign sign with a local key."""
     # No transparency-log upload: a local key, verified with its public half
     # (`cosign verify --key cosign.pub --insecure-ignore-tlog`).
     argv = [cosign, "sign", "--yes", "--key", str(key), "--tlog-upload=false"]
@@ -245,6 +253,7 @@ def release(
     base: str | None = None,
     sign_key: Path | None = None,
 ) -> Released:
+    """Build (unless `local_image`), push, describe, sign and package one release."""
     registry = registry.removeprefix("oci://").rstrip("/")
     loopback = is_loopback(registry)
     version = project_version(root)
@@ -304,6 +313,7 @@ def release(
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line; a --base must be pinned by digest."""
     parser = argparse.ArgumentParser(
         prog="scripts/release",
         description="Build the image, write its SBOM, package the chart with the image's "
@@ -327,6 +337,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """scripts/release; 0 once everything is pushed."""
     args = parse_args(argv)
     root = Path(__file__).resolve().parents[3]
     began = time.monotonic()

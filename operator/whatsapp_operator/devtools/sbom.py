@@ -23,12 +23,14 @@ def _purl_part(text: str) -> str:
 
 
 def pypi_purl(name: str, version: str) -> str:
+    """pkg:pypi/NAME@VERSION for a Python distribution."""
     # PyPI names are case-insensitive, and `_` and `.` mean `-` (PEP 503 normalisation).
     normalized = re.sub(r"[-_.]+", "-", name).lower()
     return f"pkg:pypi/{normalized}@{_purl_part(version)}"
 
 
 def deb_purl(name: str, version: str, arch: str, distro: str = "debian") -> str:
+    """pkg:deb/debian/NAME@VERSION?arch=ARCH for a Debian package."""
     qualifier = f"?arch={_purl_part(arch)}" if arch else ""
     return f"pkg:deb/{distro}/{_purl_part(name)}@{_purl_part(version)}{qualifier}"
 
