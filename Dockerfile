@@ -33,7 +33,8 @@ RUN /opt/build/bin/pip install --require-hashes --only-binary=:all: \
     && /opt/build/bin/pip --python /opt/venv/bin/python install --require-hashes \
         --only-binary=:all: --requirement /src/requirements/runtime.txt
 WORKDIR /src
-# Only what the wheel needs (pyproject.toml names README.md as the readme).
+# Only what the wheel needs (pyproject.toml names README.md as the readme). .dockerignore
+# leaves the emulator and the developer tools out: the wheel built here has neither.
 COPY pyproject.toml README.md ./
 COPY operator/ ./operator/
 # Our wheel without build isolation (which would fetch an unpinned setuptools) and without
@@ -43,13 +44,20 @@ RUN /opt/build/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/whe
     && /opt/build/bin/pip --python /opt/venv/bin/python install --no-deps --no-index \
         /tmp/wheels/whatsapp_operator-*.whl \
     && /opt/build/bin/pip --python /opt/venv/bin/python check \
-    && /opt/venv/bin/whatsapp-operator --version
+    && /opt/venv/bin/whatsapp-operator --version \
+    && /opt/venv/bin/whatsapp-operator run --help >/dev/null
 
 FROM ${PYTHON_IMAGE}
+# scripts/release sets these from pyproject.toml and the commit it releases.
+ARG VERSION=0.1.0
+ARG REVISION=""
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="whatsapp-operator" \
       org.opencontainers.image.description="Kubernetes operator for WhatsApp accounts on GREEN-API" \
       org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="0.1.0"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 # The venv only: no compiler, no pip, no build backend, no sources.
 COPY --from=builder /opt/venv /opt/venv
 # No writes outside /tmp (an emptyDir in the Deployment): no .pyc files, HOME in /tmp.

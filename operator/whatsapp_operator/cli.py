@@ -8,13 +8,29 @@ starting the emulator does not load the Kubernetes client (and vice versa).
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from whatsapp_operator import __version__
 from whatsapp_operator import commands as operator_commands
-from whatsapp_operator.devtools import command as dev_command
-from whatsapp_operator.emulator import command as emulator_command
+
+# The emulator's and the developer tools' subcommands: the released image leaves both
+# packages out (.dockerignore), and there the command offers the operator's alone.
+OPTIONAL_COMMANDS = ("whatsapp_operator.emulator.command", "whatsapp_operator.devtools.command")
+
+
+def _optional_commands() -> list[ModuleType]:
+    found = []
+    for name in OPTIONAL_COMMANDS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as error:
+            # Only the package's own absence; a missing dependency inside it is a bug.
+            if error.name is None or not name.startswith(error.name):
+                raise
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,8 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     operator_commands.register(commands)
-    emulator_command.register(commands)
-    dev_command.register(commands)
+    for module in _optional_commands():
+        module.register(commands)
     return parser
 
 

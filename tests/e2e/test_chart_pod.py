@@ -252,6 +252,70 @@ def emulator() -> Iterator[Emulator]:
         stop_emulator_process(running)
 
 
+def start_chart_pod(
+    deployment: dict[str, Any],
+    kube_cluster: KubeCluster,
+    api: client.ApiClient,
+    namespace: str,
+    account: str,
+    work: Path,
+    cleanup: ExitStack,
+) -> RunningPod:
+    """Run the installed `deployment`'s pod with podman until its startup probe answers.
+
+    `deployment` is the chart's rendering of the Deployment (not the stored object, whose
+    defaulted fields the translation would refuse); `cleanup` removes the container.
+    """
+    spec = deployment["spec"]["template"]["spec"]
+    busy = [p["containerPort"] for c in spec["containers"] for p in c["ports"]]
+    busy = [port for port in busy if not port_is_free(port)]
+    if busy:
+        pytest.fail(f"ports {busy} are taken on this host; the chart's pod uses the host's network")
+    files, pod_name = kubelet_credentials(
+        api, namespace, deployment["spec"]["selector"]["matchLabels"], account
+    )
+    host, port = api_server_address(kube_cluster.kubeconfig)
+    fs_group = (spec.get("securityContext") or {}).get("fsGroup")
+    volumes = {
+        v["name"]: prepare_empty_dir(work / "volumes" / v["name"], fs_group)
+        for v in spec.get("volumes", [])
+    }
+    container = f"waop-pod-{secrets.token_hex(4)}"
+    run_spec = podman_run_argv(
+        spec,
+        name=container,
+        hostname=pod_name,
+        service_account_dir=files.write(work / "serviceaccount"),
+        volume_dirs=volumes,
+        api_host=host,
+        api_port=port,
+        log_path=work / "operator.log",
+    )
+    started = time.monotonic()
+    run(run_spec.argv, timeout=120)
+    cleanup.callback(remove_container, container)
+    running = RunningPod(container, pod_name, namespace, spec, run_spec, work / "operator.log")
+    # The startup probe's own budget: periodSeconds x failureThreshold.
+    startup = running.container_spec["startupProbe"]
+
+    def started_up() -> bool:
+        running.check_running()
+        try:
+            return httpx.get(running.probe_url("startupProbe"), timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(
+        started_up,
+        "the startup probe",
+        startup["periodSeconds"] * startup["failureThreshold"],
+        interval=1.0,
+        describe=lambda: running.log()[-4000:],
+    )
+    print(f"the chart's pod answered its startup probe {time.monotonic() - started:.1f} s")
+    return running
+
+
 @pytest.fixture(scope="module")
 def pod(
     image: str,
@@ -267,11 +331,6 @@ def pod(
     # The chart's allow-list holds the emulator alone, as an administrator would list a host.
     values += ["--set", f"allowedApiUrls={{{emulator.url}}}"]
     deployment = render_chart(kube_cluster, namespace, values)
-    spec = deployment["spec"]["template"]["spec"]
-    busy = [p["containerPort"] for c in spec["containers"] for p in c["ports"]]
-    busy = [port for port in busy if not port_is_free(port)]
-    if busy:
-        pytest.fail(f"ports {busy} are taken on this host; the chart's pod uses the host's network")
     work = tmp_path_factory.mktemp(module_prefix)
     with ExitStack() as cleanup:
         create_namespace(api, namespace)
@@ -281,48 +340,7 @@ def pod(
         cleanup.callback(
             helm, kube_cluster, "uninstall", RELEASE, "-n", namespace, "--wait", "--timeout", "60s"
         )
-        files, pod_name = kubelet_credentials(
-            api, namespace, deployment["spec"]["selector"]["matchLabels"], FULLNAME
-        )
-        host, port = api_server_address(kube_cluster.kubeconfig)
-        fs_group = (spec.get("securityContext") or {}).get("fsGroup")
-        volumes = {
-            v["name"]: prepare_empty_dir(work / "volumes" / v["name"], fs_group)
-            for v in spec.get("volumes", [])
-        }
-        container = f"waop-pod-{secrets.token_hex(4)}"
-        run_spec = podman_run_argv(
-            spec,
-            name=container,
-            hostname=pod_name,
-            service_account_dir=files.write(work / "serviceaccount"),
-            volume_dirs=volumes,
-            api_host=host,
-            api_port=port,
-            log_path=work / "operator.log",
-        )
-        started = time.monotonic()
-        run(run_spec.argv, timeout=120)
-        cleanup.callback(remove_container, container)
-        running = RunningPod(container, pod_name, namespace, spec, run_spec, work / "operator.log")
-        # The startup probe's own budget: periodSeconds x failureThreshold.
-        startup = running.container_spec["startupProbe"]
-
-        def started_up() -> bool:
-            running.check_running()
-            try:
-                return httpx.get(running.probe_url("startupProbe"), timeout=5).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(
-            started_up,
-            "the startup probe",
-            startup["periodSeconds"] * startup["failureThreshold"],
-            interval=1.0,
-            describe=lambda: running.log()[-4000:],
-        )
-        print(f"the chart's pod answered its startup probe {time.monotonic() - started:.1f} s")
+        running = start_chart_pod(deployment, kube_cluster, api, namespace, FULLNAME, work, cleanup)
         yield running
 
 

@@ -17,6 +17,15 @@ TOOLS = {
     # Rule checks and rule unit tests need no service discovery: leaving it out roughly halves
     # what is downloaded and compiled.
     "promtool": ("github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", "remove_all_sd"),
+    # CNCF Distribution's OCI registry, on loopback for the release round trip.
+    "registry": ("github.com/distribution/distribution/v3/cmd/registry", "v3.1.2", ""),
+    # Attaches the SBOM to the pushed image as an OCI referrer (scripts/release uses it
+    # when it is on PATH or in WAOP_ORAS).
+    "oras": ("oras.land/oras/cmd/oras", "v1.3.6", ""),
+    # Signs the pushed image with a local key (scripts/release --sign-key).
+    "cosign": ("github.com/sigstore/cosign/v2/cmd/cosign", "v2.6.5", ""),
+    # The GitHub Actions workflow linter, for .github/workflows/.
+    "actionlint": ("github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12", ""),
 }
 
 
