@@ -46,6 +46,7 @@ from support.kube_helpers import (
     read_secret,
     wait_for,
 )
+from support.parent_chart import build_dependencies, helm_env, parent_chart
 from whatsapp_operator import constants
 from whatsapp_operator.devtools.cluster import KubeCluster
 
@@ -200,6 +201,33 @@ def test_helm_install_and_uninstall(
     )
     crd = extensions.read_custom_resource_definition(CRD_NAME)
     assert crd.metadata.deletion_timestamp is None, "helm uninstall must keep the CRD"
+    delete_namespace(api, prefix)
+
+
+def test_helm_install_as_a_subchart(
+    kube_cluster: KubeCluster, api: client.ApiClient, prefix: str, tmp_path: Path
+) -> None:
+    """A platform team's umbrella chart with `global` values installs this chart for real."""
+    parent = parent_chart(
+        tmp_path,
+        {"global": {"team": "platform"}, "whatsapp-operator": {"enabled": True, "replicas": 2}},
+    )
+    build_dependencies(kube_cluster.helm, parent, tmp_path)
+    installed = subprocess.run(
+        [str(kube_cluster.helm), "--kubeconfig", str(kube_cluster.kubeconfig), "install", "app",
+         str(parent), "-n", prefix, "--create-namespace"],
+        capture_output=True, text=True, timeout=120, check=False, env=helm_env(tmp_path),
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    try:
+        apps, policy = client.AppsV1Api(api), client.PolicyV1Api(api)
+        deployment = apps.read_namespaced_deployment("app-whatsapp-operator", prefix)
+        assert deployment.spec.replicas == 2
+        assert deployment.metadata.labels["app.kubernetes.io/managed-by"] == "Helm"
+        budget = policy.read_namespaced_pod_disruption_budget("app-whatsapp-operator", prefix)
+        assert budget.spec.max_unavailable == 1
+    finally:
+        helm(kube_cluster, "uninstall", "app", "-n", prefix, "--wait", "--timeout", "60s")
     delete_namespace(api, prefix)
 
 

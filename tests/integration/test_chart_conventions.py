@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from support.parent_chart import build_dependencies, helm_env, parent_chart
 from tests.integration.test_packaging import (
     CHART,
     ROOT,
@@ -81,54 +82,21 @@ def lint(helm: Path, tmp_path: Path, values: dict[str, Any]) -> None:
 def test_installs_as_a_subchart(helm: Path, tmp_path: Path) -> None:
     """A parent chart with this one as a `file://` dependency, `global` values and the
     `whatsapp-operator.enabled` condition renders (the schema lets both keys through)."""
-    parent = tmp_path / "platform"
-    parent.mkdir()
-    (parent / "Chart.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v2",
-                "name": "platform",
-                "version": "1.0.0",
-                "dependencies": [
-                    {
-                        "name": "whatsapp-operator",
-                        "version": yaml.safe_load((CHART / "Chart.yaml").read_text())["version"],
-                        "repository": f"file://{CHART}",
-                        "condition": "whatsapp-operator.enabled",
-                    }
-                ],
-            }
-        ),
-        encoding="utf-8",
+    parent = parent_chart(
+        tmp_path,
+        {
+            "global": {"imageRegistry": "registry.example", "labels": {"team": "platform"}},
+            "whatsapp-operator": {"enabled": True, "replicas": 2},
+        },
     )
-    (parent / "values.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"imageRegistry": "registry.example", "labels": {"team": "platform"}},
-                "whatsapp-operator": {"enabled": True, "replicas": 2},
-            }
-        ),
-        encoding="utf-8",
-    )
-    # Helm's caches in the test's directory: offline, and nothing of the user's is touched.
-    env = {
-        "HELM_CACHE_HOME": str(tmp_path / "cache"),
-        "HELM_CONFIG_HOME": str(tmp_path / "config"),
-        "HELM_DATA_HOME": str(tmp_path / "data"),
-    }
+    env = helm_env(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(helm), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env={**env, "PATH": "/usr/bin:/bin"},
+            [str(helm), *args], capture_output=True, text=True, timeout=120, check=False, env=env
         )
 
-    built = run("dependency", "build", str(parent))
-    assert built.returncode == 0, built.stdout + built.stderr
+    build_dependencies(helm, parent, tmp_path)
     assert [p.name for p in (parent / "charts").iterdir()] == ["whatsapp-operator-0.1.0.tgz"]
     linted = run("lint", "--strict", str(parent))
     assert linted.returncode == 0, linted.stdout + linted.stderr

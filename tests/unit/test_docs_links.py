@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`[^`\n]*`")
-# Places that exist only on a developer's machine, never in a clone.
-OUTSIDE = re.compile(r"shared/reference|\.\./shared/|/work/main|/work/wt|/check/work")
+# Places that exist only on a developer's machine, never in a clone: the directory this
+# checkout sits in, and material kept beside it.
+OUTSIDE = re.compile(
+    "|".join([re.escape(str(ROOT.parent) + "/"), r"shared/reference", r"\.\./shared/"])
+)
 
 
 def tracked(pattern: str) -> list[Path]:
