@@ -39,6 +39,8 @@ Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
 # wider fails; so does anything missing, so that this list stays the truth.
 OPERATOR_PERMISSIONS: frozenset[Permission] = frozenset(
     {
+        # A re-read after a refused fenced write, or a watch DELETED (a shard move).
+        ("whatsapp-operator.io", "whatsappinstances", "get"),
         ("whatsapp-operator.io", "whatsappinstances", "list"),
         ("whatsapp-operator.io", "whatsappinstances", "watch"),
         ("whatsapp-operator.io", "whatsappinstances", "patch"),

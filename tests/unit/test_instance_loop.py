@@ -307,3 +307,24 @@ async def test_a_refused_finalizer_write_rereads_instead_of_repeating_a_stale_ve
     await one.instances.step(UID)
     assert stored.obj["metadata"]["finalizers"] == []
     assert stored.refused == 1
+
+
+async def test_an_object_that_cannot_be_re_read_backs_off_instead_of_looping(
+    stored: Stored, api: FakeInstanceApi
+) -> None:
+    """A refused re-read (RBAC, an API server in trouble) must not turn a stale version into
+    a hot loop: the step backs off like any failure."""
+    stored.obj["metadata"]["finalizers"] = [constants.INSTANCE_FINALIZER]
+    stored.obj["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
+    one = process(stored, api, FixedClock(T0))
+    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
+    stored._write(None)
+    kube = cast(FakeKube, one.instances.runtime.kube)
+
+    async def refused(namespace: str, name: str) -> dict[str, Any]:
+        raise KubeError("the API server refused the operator (403)", status=403, retryable=False)
+
+    kube.read_instance = refused  # type: ignore[method-assign]
+    delay = await one.instances.step(UID)
+    assert delay is not None
+    assert delay >= 1.0

@@ -277,10 +277,9 @@ class Instances:
                 return await self._reconcile(uid, entry, namespace, name, wakes)
             except KubeError as exc:
                 log.warning("%s/%s: %s", namespace, name, exc.message)
-                if exc.status == 409:
-                    # Refused for a stale resourceVersion (the watch need not show every
-                    # version): retrying with the same one would be refused forever.
-                    await self._reread(uid, entry, namespace, name)
+                # Refused for a stale resourceVersion (the watch need not show every
+                # version): retrying with the same one would be refused forever.
+                if exc.status == 409 and await self._reread(uid, entry, namespace, name):
                     return 0.0
                 entry.memory.failures += 1
                 return requeue.after_failure(entry.memory.failures, None, self.rng)
@@ -347,8 +346,10 @@ class Instances:
             # planned from it is dropped (no status, no intent-refused warning) and the
             # object is reconciled again at once from what is stored now.
             self.post(body, [e for e in outcome.events if e.reason != Reason.INTENT_NOT_RECORDED])
-            await self._reread(uid, entry, namespace, name)
-            return 0.0
+            if await self._reread(uid, entry, namespace, name):
+                return 0.0
+            entry.memory.failures += 1
+            return requeue.after_failure(entry.memory.failures, None, self.rng)
         self.post(body, outcome.events)
         if written:
             entry.answered_wakes = wakes
@@ -373,21 +374,24 @@ class Instances:
         if version:
             entry.version = entry.written_version = version
 
-    async def _reread(self, uid: str, entry: Entry, namespace: str, name: str) -> None:
-        """Take the object as stored now, after a fenced write was refused."""
+    async def _reread(self, uid: str, entry: Entry, namespace: str, name: str) -> bool:
+        """Take the object as stored now, after a fenced write was refused; False when it
+        could not be read (the caller backs off rather than retrying a stale version)."""
         try:
             current = await self.runtime.kube.read_instance(namespace, name)
         except KubeError as exc:
+            log.warning("%s/%s could not be re-read: %s", namespace, name, exc.message)
             if exc.status == 404:
                 self.leave(uid)
-            return
+            return False
         metadata = current.get("metadata") or {}
         if str(metadata.get("uid") or "") != uid:
-            return  # re-created under the same name: the watch brings the new one
+            return False  # re-created under the same name: the watch brings the new one
         entry.body = _slim(current)
         entry.seen_status = entry.written_status = _pack(current.get("status"))
         entry.version = str(metadata.get("resourceVersion") or "")
         entry.written_version = ""
+        return True
 
     def _deadline_exceeded(self, body: Mapping[str, Any], entry: Entry, deadline: float) -> float:
         """A reconcile cut off at its deadline: say so, and back off like any failure.
