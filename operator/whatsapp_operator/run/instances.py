@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from whatsapp_operator import constants
-from whatsapp_operator.decide import requeue
+from whatsapp_operator.decide import requeue, shards
 from whatsapp_operator.decide.actions import Verdict, requested
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
@@ -387,6 +387,11 @@ class Instances:
         metadata = current.get("metadata") or {}
         if str(metadata.get("uid") or "") != uid:
             return False  # re-created under the same name: the watch brings the new one
+        if not shards.owns(self.runtime.config.shard_selector, metadata.get("labels")):
+            # Relabelled to another shard (what refused the write): stop here rather than
+            # act once more beside the new shard; the watch's DELETED follows.
+            self.leave(uid)
+            return False
         entry.body = _slim(current)
         entry.seen_status = entry.written_status = _pack(current.get("status"))
         entry.version = str(metadata.get("resourceVersion") or "")
