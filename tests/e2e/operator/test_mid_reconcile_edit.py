@@ -11,8 +11,11 @@ from support.kube_helpers import wait_for
 from tests.e2e.operator.harness import Emulator, OperatorProcess, Scenario
 
 SLOW_MS = 4000
-# Generous: the rerun starts at once; this bounds it far below the 60 s settings interval.
-AFTER_END_SECONDS = 10.0
+# The rerun starts at once, but GREEN-API reboots an instance on every setSettings: when the
+# rerun's state read catches the reboot (`starting`, 1 s in the emulator), the write waits
+# for the next state poll (stateSeconds, 10 s here). Bounded by that, far below the 60 s
+# settings interval a lost wake would wait.
+AFTER_END_SECONDS = 25.0
 
 
 def test_an_edit_landing_mid_reconcile_is_applied_right_after(
