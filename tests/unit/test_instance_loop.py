@@ -290,17 +290,24 @@ async def test_a_really_deleted_object_loses_its_codes(
     assert stored.deleted_secrets == [secret_name(NAME)]
 
 
+def deleting_behind_a_stale_version(stored: Stored, api: FakeInstanceApi) -> Process:
+    """An object being deleted with our finalizer on it, seen by a process whose copy is one
+    version behind: another write whose watch event this process never sees."""
+    stored.obj["metadata"]["finalizers"] = [constants.INSTANCE_FINALIZER]
+    stored.obj["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
+    one = process(stored, api, FixedClock(T0))
+    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
+    stored._write(None)
+    return one
+
+
 async def test_a_refused_finalizer_write_rereads_instead_of_repeating_a_stale_version(
     stored: Stored, api: FakeInstanceApi
 ) -> None:
     """The watch may never show a version (kopf delivers the latest of a burst): a finalizer
     write refused for a stale resourceVersion re-reads the object and succeeds next, rather
     than being refused on every retry while the deletion hangs."""
-    stored.obj["metadata"]["finalizers"] = [constants.INSTANCE_FINALIZER]
-    stored.obj["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
-    one = process(stored, api, FixedClock(T0))
-    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
-    stored._write(None)  # another write whose watch event this process never sees
+    one = deleting_behind_a_stale_version(stored, api)
 
     assert await one.instances.step(UID) == 0.0  # refused: re-read, try again at once
     assert (stored.refused, stored.reads) == (1, 1)
@@ -314,11 +321,7 @@ async def test_an_object_that_cannot_be_re_read_backs_off_instead_of_looping(
 ) -> None:
     """A refused re-read (RBAC, an API server in trouble) must not turn a stale version into
     a hot loop: the step backs off like any failure."""
-    stored.obj["metadata"]["finalizers"] = [constants.INSTANCE_FINALIZER]
-    stored.obj["metadata"]["deletionTimestamp"] = "2025-01-01T12:00:00Z"
-    one = process(stored, api, FixedClock(T0))
-    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
-    stored._write(None)
+    one = deleting_behind_a_stale_version(stored, api)
     kube = cast(FakeKube, one.instances.runtime.kube)
 
     async def refused(namespace: str, name: str) -> dict[str, Any]:
