@@ -157,6 +157,26 @@ def events_for(api: client.ApiClient, namespace: str, name: str) -> list[dict[st
     ]
 
 
+def wait_event(
+    api: client.ApiClient, namespace: str, name: str, kind: str, reason: str, timeout: float = 20.0
+) -> list[dict[str, Any]]:
+    """The events of `name` with this type and reason, once there is one.
+
+    Events are posted apart from the status write that goes with them (kopf queues them), so
+    a test that has seen a condition must still wait for its event.
+    """
+    return wait_for(
+        lambda: [
+            e
+            for e in events_for(api, namespace, name)
+            if (e["type"], e["reason"]) == (kind, reason)
+        ],
+        f"{kind} event {reason} for {name}",
+        timeout,
+        describe=lambda: str([(e["type"], e["reason"]) for e in events_for(api, namespace, name)]),
+    )
+
+
 class Instances:
     """WhatsAppInstances of one namespace (plain dicts, as the API server returns them)."""
 

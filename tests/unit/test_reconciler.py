@@ -637,12 +637,16 @@ class ApiServerStatus:
     doc: dict[str, Any] = field(default_factory=dict)
     intents: list[dict[str, Any]] = field(default_factory=list)
     refuse: bool = False
+    # The patch is stored but its answer never comes (an API server that froze mid-request).
+    lose_answers: bool = False
 
     async def record(self, patch: dict[str, Any]) -> None:
         if self.refuse:
             raise KubeError("status: API server answered 503", status=503)
         self.intents.append(patch)
         self.doc = apply_merge_patch(self.doc, patch)
+        if self.lose_answers:
+            raise KubeError("status: no answer within the timeout")
 
 
 async def run_cycles(
@@ -742,6 +746,26 @@ async def test_no_side_effect_when_its_intent_cannot_be_recorded(world: World) -
     assert world.api.writes == []
     assert conditions(outcome)["Reconciling"] == ("True", "RetryingAfterError")
     assert outcome.status.handled_actions.get("reboot") is None
+
+
+async def test_an_intent_stored_without_an_answer_still_gets_its_action_once(
+    world: World,
+) -> None:
+    # The API server froze while storing the reboot's intent: the patch landed, its answer
+    # never came, so the call was held. The next cycle sees the intent in status, but this
+    # process knows the call was never made: it makes it, once.
+    server = ApiServerStatus(lose_answers=True)
+    body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: S1})
+    outcome = await world.reconciler.reconcile(body, world.memory, world.wake, server.record)
+    world.outcomes.append(outcome)
+    assert world.api.called("reboot") == []
+    assert server.doc["handledActions"] == {"reboot": S1}
+
+    server.lose_answers = False
+    body = {**body, "status": dict(server.doc)}
+    await run_cycles(world, body, minutes=10, server=server)
+    assert len(world.api.called("reboot")) == 1
+    assert "Rebooted" in [e.reason for o in world.outcomes for e in o.events]
 
 
 async def test_lost_reboot_answer_is_not_repeated(world: World) -> None:

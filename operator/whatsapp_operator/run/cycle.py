@@ -140,6 +140,9 @@ class Memory:
     settings_read_for: str = ""
     # Action values refused (not timestamps) and already reported: action -> value.
     refused_actions: dict[str, str] = field(default_factory=dict)
+    # Requests whose intent record failed, so their call was never made (action -> value).
+    # The record may have landed all the same; this process knows better than status.
+    unsent_actions: dict[str, str] = field(default_factory=dict)
     # Set when the last reconcile left nothing in motion: routine polls are the state
     # call alone, through this client, until something changes.
     quiet: Quiet | None = None
@@ -192,6 +195,8 @@ class Cycle:
     annotate: Annotator | None = None
     events: list[Event] = field(default_factory=list)
     handled: dict[str, str] = field(default_factory=dict)
+    # Memory's `unsent_actions`, as this reconcile leaves them.
+    unsent: dict[str, str] = field(default_factory=dict)
     failure: Failure | None = None
     retry_after: float | None = None
     state: StateReport | None = None

@@ -24,7 +24,7 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstance,
 )
 from whatsapp_operator.decide import deletion, failures, requeue
-from whatsapp_operator.decide.actions import performed_records
+from whatsapp_operator.decide.actions import performed_records, without_unsent
 from whatsapp_operator.decide.events import rebound_event
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
@@ -139,8 +139,10 @@ class Reconciler:
             annotate=annotate
             or (lambda annotations: self.secrets.patch_annotations(namespace, name, annotations)),
             handled=performed_records(
-                obj.status.handled_actions, metadata.get("annotations") or {}
+                without_unsent(obj.status.handled_actions, memory.unsent_actions),
+                metadata.get("annotations") or {},
             ),
+            unsent=dict(memory.unsent_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
         )
         self._note_secrets(cycle, memory)
@@ -174,6 +176,7 @@ class Reconciler:
             # A person fixes a failing object by fixing its Secrets, and a rotated token
             # shows as GREEN-API refusing the old one: re-read all of them on the timer.
             memory.rechecked_secrets = memory.referenced_secrets
+        memory.unsent_actions = cycle.unsent
         remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
         return outcome
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from support.emulator_process import start_emulator_process, stop_emulator_process
-from support.kube_helpers import condition, events_for, has_condition, put_secret
+from support.kube_helpers import condition, has_condition, put_secret, wait_event
 from tests.e2e.operator.harness import (
     EMULATOR_ARGS,
     FAST_INTERVALS,
@@ -49,8 +49,7 @@ def test_wrong_token_stalls_then_heals_when_the_secret_is_fixed(
         "False",
     )
     assert wrong not in obj["status"].get("lastError", "")
-    events = events_for(scenario.api, scenario.namespace, name)
-    assert ("Warning", "TokenRejected") in [(e["type"], e["reason"]) for e in events]
+    wait_event(scenario.api, scenario.namespace, name, "Warning", "TokenRejected")
 
     put_secret(
         scenario.api, scenario.namespace, secret, {"apiTokenInstance": scenario.tokens[name]}

@@ -19,6 +19,7 @@ from support.kube_helpers import (
     read_secret,
     wait_for,
 )
+from support.kube_helpers import wait_event as kube_wait_event
 from tests.e2e.operator.harness import (
     FAST_INTERVALS,
     Emulator,
@@ -40,16 +41,7 @@ def reasons(scene: Scenario, name: str) -> list[tuple[str, str]]:
 
 
 def wait_event(scene: Scenario, name: str, kind: str, reason: str, timeout: float = 20.0) -> Any:
-    return wait_for(
-        lambda: [
-            e
-            for e in events_for(scene.api, scene.namespace, name)
-            if (e["type"], e["reason"]) == (kind, reason)
-        ],
-        f"{kind} event {reason} for {name}",
-        timeout,
-        describe=lambda: str(reasons(scene, name)),
-    )
+    return kube_wait_event(scene.api, scene.namespace, name, kind, reason, timeout)
 
 
 def test_lifecycle_apply_link_and_report(scenario: Scenario, emulator: Emulator) -> None:

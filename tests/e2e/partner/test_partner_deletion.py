@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from support.kube_helpers import events_for, has_condition, wait_for
+from support.kube_helpers import events_for, has_condition, wait_event, wait_for
 from tests.e2e.operator.harness import OperatorProcess, Secrets, assert_no_leaks, ready_and_synced
 from tests.e2e.partner.conftest import PartnerEmulator, PartnerScene, instance_id_of, wait_gone
 from whatsapp_operator import constants
@@ -65,9 +65,8 @@ def test_delete_logs_out_then_deletes(scene: PartnerScene, emulator: PartnerEmul
     assert emulator.calls(id_instance, "logout") == 1
     states = [h["stateInstance"] for h in final["history"]]
     assert states[-2:] == ["authorized", "notAuthorized"], states  # logged out before deletion
-    reasons = [(e["type"], e["reason"]) for e in events(scene, "gone")]
-    assert ("Normal", "LoggedOut") in reasons
-    assert ("Normal", "InstanceDeleted") in reasons
+    wait_event(scene.api, scene.namespace, "gone", "Normal", "LoggedOut")
+    wait_event(scene.api, scene.namespace, "gone", "Normal", "InstanceDeleted")
     assert scene.ours() == []
 
 

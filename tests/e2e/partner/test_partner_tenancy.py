@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from support.kube_helpers import events_for, has_condition, read_secret, wait_for
+from support.kube_helpers import has_condition, read_secret, wait_event, wait_for
 from tests.e2e.operator.harness import ready_and_synced
 from tests.e2e.partner.conftest import PARTNER_SECRET, PartnerEmulator, PartnerScene, wait_gone
 from whatsapp_operator import constants
@@ -54,8 +54,7 @@ def test_adopting_a_foreign_instance_through_the_partner_is_refused(
     assert has_condition(stalled, "Ready", "False")
     assert read_secret(scene.api, scene.namespace, scene.owned_token(name)) is None
     assert instance_calls(emulator, victim) == {}  # not a read, let alone a write
-    reasons = [(e["type"], e["reason"]) for e in events_for(scene.api, scene.namespace, name)]
-    assert ("Warning", "InstanceNotOwned") in reasons
+    wait_event(scene.api, scene.namespace, name, "Warning", "InstanceNotOwned")
 
     # deletionPolicy Delete does not reach it either.
     scene.instances.delete(name)
