@@ -98,3 +98,30 @@ def test_an_early_retry_is_paid_back_by_a_routine_poll_not_by_one_in_motion() ->
     delay, left = requeue.repaying(healthy(30.0), rng, left)
     assert delay >= 27.0 + 28.0
     assert left == 0.0
+
+
+@pytest.mark.parametrize("settled", [True, False])
+def test_an_object_another_process_handled_waits_out_greenapis_rate_window(settled: bool) -> None:
+    # Moved here from another shard: that shard's last call may have landed just before
+    # the move, and GREEN-API counts one call a second per instance across all clients.
+    rng = random.Random(3)
+    delays = [
+        requeue.first_delay(settled=settled, handled_before=True, state_seconds=30.0, rng=rng)
+        for _ in range(200)
+    ]
+    assert min(delays) >= requeue.HANDOVER_SECONDS
+
+
+def test_a_new_object_starts_at_once_and_a_settled_one_spreads_over_its_interval() -> None:
+    rng = random.Random(3)
+    new = [
+        requeue.first_delay(settled=False, handled_before=False, state_seconds=30.0, rng=rng)
+        for _ in range(200)
+    ]
+    assert max(new) <= requeue.FIRST_SPREAD_SECONDS
+    settled = [
+        requeue.first_delay(settled=True, handled_before=True, state_seconds=30.0, rng=rng)
+        for _ in range(200)
+    ]
+    assert max(settled) > 20.0
+    assert max(settled) <= 30.0

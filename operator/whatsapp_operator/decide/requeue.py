@@ -36,6 +36,30 @@ STALLED_RECHECK_SECONDS = 300.0
 POLL_JITTER = 1.1
 
 
+# An object seen for the first time that is not settled starts within this spread.
+FIRST_SPREAD_SECONDS = 2.0
+# GREEN-API limits each instance to one state, settings or reboot call a second, counted
+# across every client. An object another process handled until now (moved here from
+# another shard) may have had that process's last call land just before the move: the
+# first call here waits out the window, with a margin for that process's watch lag.
+HANDOVER_SECONDS = 2.0
+
+
+def first_delay(
+    *, settled: bool, handled_before: bool, state_seconds: float, rng: random.Random
+) -> float:
+    """When an object this process has just started to watch is first reconciled.
+
+    Settled objects (a restart) spread their first poll over one state interval; others
+    start soon, after the handover window when another process may still be calling.
+    """
+    if settled:
+        return rng.uniform(HANDOVER_SECONDS, max(state_seconds, HANDOVER_SECONDS))
+    if handled_before:
+        return HANDOVER_SECONDS + rng.uniform(0.0, FIRST_SPREAD_SECONDS)
+    return rng.uniform(0.0, FIRST_SPREAD_SECONDS)
+
+
 def backoff(failures: int, rng: random.Random, cap: float = BACKOFF_CAP_SECONDS) -> float:
     """Full jitter: uniform in (0, min(cap, base * 2**(failures-1))], at least a second."""
     ceiling = min(cap, BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, failures - 1))

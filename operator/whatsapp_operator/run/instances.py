@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 Post = Callable[[Mapping[str, Any], list[Event]], None]
 
-# An object seen for the first time that is not settled starts within this spread.
-_FIRST_SPREAD_SECONDS = 2.0
-
 
 def wants_finalizer(body: Mapping[str, Any]) -> bool:
     """Only deletionPolicy Delete gives deleting the resource work to do (removing the instance).
@@ -170,12 +167,13 @@ class Instances:
             entry.wake()
 
     def _first_delay(self, body: Mapping[str, Any]) -> float:
-        """Settled objects (a restart) spread their first poll over one state interval."""
-        if is_settled(body):
-            intervals = (body.get("spec") or {}).get("intervals") or {}
-            state_seconds = float(intervals.get("stateSeconds") or 30)
-            return self.rng.uniform(0.0, state_seconds)
-        return self.rng.uniform(0.0, _FIRST_SPREAD_SECONDS)
+        intervals = (body.get("spec") or {}).get("intervals") or {}
+        return requeue.first_delay(
+            settled=is_settled(body),
+            handled_before="observedGeneration" in (body.get("status") or {}),
+            state_seconds=float(intervals.get("stateSeconds") or 30),
+            rng=self.rng,
+        )
 
     def _wake(self, uid: str) -> None:
         self.scheduler.wake(uid)
