@@ -21,6 +21,7 @@ from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.instances import Instances
+from whatsapp_operator.run.loop import trigger_of
 from whatsapp_operator.run.reconcile import Reconciler
 from whatsapp_operator.run.runtime import Runtime
 from whatsapp_operator.wire.models import Settings
@@ -331,3 +332,16 @@ async def test_an_object_that_cannot_be_re_read_backs_off_instead_of_looping(
     delay = await one.instances.step(UID)
     assert delay is not None
     assert delay >= 1.0
+
+
+@pytest.mark.parametrize(
+    "annotation", [constants.ANNOTATION_CONFIRM_CREATE, constants.ANNOTATION_INSTANCE_ID]
+)
+def test_the_annotations_a_stalled_creation_asks_a_person_for_wake_the_object(
+    annotation: str,
+) -> None:
+    # CreateResultUnknown and CreateResultAmbiguous stall the object (re-checked every
+    # 5 minutes) and ask a person for one of these: the answer must be acted on at once.
+    body: dict[str, Any] = {"metadata": {"generation": 1, "annotations": {}}}
+    answered = {"metadata": {"generation": 1, "annotations": {annotation: "k8s:ns/name#1"}}}
+    assert trigger_of(answered) != trigger_of(body)

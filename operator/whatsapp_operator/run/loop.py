@@ -43,6 +43,11 @@ _TRIGGER_ANNOTATIONS = (
     constants.ANNOTATION_PAIR_PHONE,
     # A person ending a stuck deletion should not wait out its backoff (up to 5 minutes).
     constants.ANNOTATION_ABANDON_DELETION,
+    # The answers CreateResultUnknown and CreateResultAmbiguous ask a person for; the object
+    # is stalled meanwhile and would otherwise see them at its 5-minute recheck. The
+    # operator's own write of the id on a creation wakes it once more, paced like any poll.
+    constants.ANNOTATION_CONFIRM_CREATE,
+    constants.ANNOTATION_INSTANCE_ID,
 )
 
 
