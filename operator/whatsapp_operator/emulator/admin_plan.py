@@ -10,6 +10,7 @@ says `isExpired: true` and every instance method answers 400 "Instance account i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+
 from aiohttp import web
 
 from whatsapp_operator.emulator.admin import dict_body, error, find, view
