@@ -54,6 +54,8 @@ ANNOTATION_RECONCILE = f"{GROUP}/reconcile-requested-at"
 ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
+# Issue a new instance token now (partner mode, operator-owned token Secret only).
+ANNOTATION_ROTATE_TOKEN = f"{GROUP}/rotate-token-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
 # Link by pairing code for this phone (digits, international format) instead of what
 # spec.authorization says: a request a GitOps sync leaves alone, since no manifest holds it.
@@ -77,6 +79,7 @@ class Action(StrEnum):
     REBOOT = "reboot"
     LOGOUT = "logout"
     RELINK = "relink"
+    ROTATE_TOKEN = "rotate-token"  # noqa: S105 - an action name, not a credential
 
 
 ACTION_ANNOTATIONS: dict[Action, str] = {
@@ -84,6 +87,7 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
     Action.REBOOT: ANNOTATION_REBOOT,
     Action.LOGOUT: ANNOTATION_LOGOUT,
     Action.RELINK: ANNOTATION_RELINK,
+    Action.ROTATE_TOKEN: ANNOTATION_ROTATE_TOKEN,
 }
 
 # Written by the operator once a requested reboot or logout was made: the request's value.
@@ -92,6 +96,7 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
 PERFORMED_ANNOTATIONS: dict[Action, str] = {
     Action.REBOOT: f"{GROUP}/reboot-performed-at",
     Action.LOGOUT: f"{GROUP}/logout-performed-at",
+    Action.ROTATE_TOKEN: f"{GROUP}/rotate-token-performed-at",
 }
 ANNOTATION_REBOOT_PERFORMED = PERFORMED_ANNOTATIONS[Action.REBOOT]
 ANNOTATION_LOGOUT_PERFORMED = PERFORMED_ANNOTATIONS[Action.LOGOUT]

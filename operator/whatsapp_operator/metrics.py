@@ -125,6 +125,13 @@ class Metrics:
                 who,
                 registry=r,
             ),
+            "instance_plan_expires_timestamp_seconds": Gauge(
+                f"{PREFIX}_instance_plan_expires_timestamp_seconds",
+                "When a partner-mode WhatsAppInstance's GREEN-API plan expires (Unix seconds; "
+                "absent while unknown)",
+                who,
+                registry=r,
+            ),
             "profile_instances": Gauge(
                 f"{PREFIX}_profile_instances",
                 "WhatsAppInstances that use a WhatsAppSettingsProfile",

@@ -70,6 +70,7 @@ class Effect(StrEnum):
     REBOOT = "reboot"
     LOGOUT = "logout"
     DELETE_INSTANCE = "deleteInstanceAccount"
+    UPDATE_API_TOKEN = "updateApiToken"  # noqa: S105 - a method name, not a credential
 
 
 class IntentNotRecorded(Exception):

@@ -61,6 +61,7 @@ def test_the_alerts_a_platform_team_expects(rule: dict[str, Any]) -> None:
         "WhatsAppInstanceUnlinked",
         "WhatsAppInstanceAuthorizationLost",
         "WhatsAppInstanceBlocked",
+        "WhatsAppInstancePlanExpiring",
         "WhatsAppResourceStalled",
         "WhatsAppSettingsRolloutPaused",
         "WhatsAppPartnerCredentialsFailing",

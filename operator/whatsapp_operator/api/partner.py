@@ -169,6 +169,15 @@ class WhatsAppPartnerSpec(ApiModel):
         le=86400,
         description="How often the credentials are checked (one getInstances call).",
     )
+    plan_check_seconds: int = Field(
+        default=10800,
+        ge=60,
+        le=86400,
+        description=(
+            "How often the instances' plans (tariff, expiry) are read for the instances that "
+            "use this partner: one getInstances per partner and period, shared by all of them."
+        ),
+    )
     allow_adoption: AdoptionPolicy | None = Field(
         default=None,
         description=(

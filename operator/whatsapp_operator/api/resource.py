@@ -26,6 +26,7 @@ from whatsapp_operator.api.base import (
     cel,
     url_field,
 )
+from whatsapp_operator.api.lifecycle import PlanSpec, TokenRotationSpec
 from whatsapp_operator.api.partner import (
     AdoptionPolicy,
     ClusterWhatsAppPartner,
@@ -313,6 +314,15 @@ class WhatsAppInstanceSpec(ApiModel):
                     "connectionSecret.name must differ from instance.tokenSecretRef.name "
                     "(the operator writes the connection Secret; it would overwrite the token)",
                 ),
+                # A lost updateApiToken answer is only recoverable through the partner, and
+                # the operator never writes a token Secret the user owns.
+                cel(
+                    "!has(self.tokenRotation) || (has(self.partnerRef) "
+                    "&& !has(self.instance.tokenSecretRef))",
+                    "tokenRotation needs partnerRef and the operator's own token Secret (no "
+                    "instance.tokenSecretRef): a token whose rotation lost its answer can only "
+                    "be recovered through the partner, and a Secret you own is not rewritten",
+                ),
                 cel(
                     "!has(self.connectionSecret) || !has(self.settings.webhookUrlTokenSecretRef) "
                     "|| self.connectionSecret.name != self.settings.webhookUrlTokenSecretRef.name",
@@ -406,6 +416,19 @@ class WhatsAppInstanceSpec(ApiModel):
         default_factory=AutoHealSpec,
         json_schema_extra={"default": _defaults(AutoHealSpec)},
         description="Automatic reboot of an instance stuck in `starting`.",
+    )
+    plan: PlanSpec = Field(
+        default_factory=PlanSpec,
+        json_schema_extra={"default": _defaults(PlanSpec)},
+        description="Warnings about the plan's expiry (partner mode; status.plan).",
+    )
+    token_rotation: TokenRotationSpec | None = Field(
+        default=None,
+        description=(
+            "Issue a new instance token on a schedule. Partner mode with the operator's own "
+            "token Secret only (no instance.tokenSecretRef): a lost answer is recovered "
+            "through the partner's getInstances."
+        ),
     )
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from whatsapp_operator.api.base import ApiModel, AuthorizationMethod, ObservedModel
+from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 
 
 class Condition(ObservedModel):
@@ -160,4 +161,6 @@ class WhatsAppInstanceStatus(ObservedModel):
     last_auto_reboot: str = Field(
         default="", description="When autoHeal last rebooted the instance (RFC 3339)."
     )
+    plan: PlanStatus | None = None
+    token_rotation: TokenRotationStatus | None = None
     last_error: str = Field(default="", description="The last failure's message; empty when none.")

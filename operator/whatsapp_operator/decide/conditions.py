@@ -16,6 +16,7 @@ from datetime import datetime
 from whatsapp_operator.api.resource import Condition
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState
 
@@ -44,6 +45,9 @@ class Facts:
     require_authorization: bool = False
     linking_hint: str = ""
     phone: str = ""
+    # Partner mode: the plan's expiry (decide/expiry.py), as messages ("" when it does not hold).
+    plan_expiring: str = ""
+    plan_expired: str = ""
 
 
 # GREEN-API state -> (Authorized status, reason, message, needs a person)
@@ -190,6 +194,8 @@ def _synced(facts: Facts) -> Verdict:
 def _stalled(facts: Facts, authorized: Verdict, needs_person: bool, synced: Verdict) -> Verdict:
     if facts.failure is not None and facts.failure.permanent:
         return TRUE, facts.failure.reason, facts.failure.message
+    if facts.plan_expired:
+        return TRUE, Reason.INSTANCE_EXPIRED, facts.plan_expired
     if needs_person:
         return TRUE, authorized[1], authorized[2]
     if facts.failure is None and facts.settings in (
@@ -227,6 +233,8 @@ def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict)
         return FALSE, "AwaitingAuthorization", authorized[2]
     if observing:
         return TRUE, "Observing", synced[2]
+    if facts.plan_expiring:
+        return TRUE, Reason.PLAN_EXPIRING, facts.plan_expiring
     detail = authorized[2][:1].lower() + authorized[2][1:]
     return TRUE, "Ready", f"Settings in sync; {detail}"
 

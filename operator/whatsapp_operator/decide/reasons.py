@@ -80,6 +80,14 @@ class Reason(StrEnum):
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_COMPLETE = "RolloutComplete"
     REBOUND = "Rebound"
+    PLAN_EXPIRING = "PlanExpiring"
+    TOKEN_ROTATED = "TokenRotated"
+    TOKEN_RECOVERED = "TokenRecovered"
+    TOKEN_NOT_RECOVERED = "TokenNotRecovered"
+    TOKEN_ROTATION_REFUSED = "TokenRotationRefused"
+    TOKEN_ROTATION_FAILED = "TokenRotationFailed"
+    TOKEN_ROTATION_UNCONFIRMED = "TokenRotationUnconfirmed"
+    TOKEN_ROTATION_PENDING = "TokenRotationPending"
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,12 @@ FAILURES: dict[Reason, FailureReason] = {
         "The resource cannot be read as the API defines it (a field the schema let through); "
         "the message names the field.",
     ),
+    Reason.TOKEN_ROTATION_PENDING: FailureReason(
+        "transient",
+        "updateApiToken got no answer: the old token may be dead and the new one unknown. The "
+        "new one is looked up in the partner's getInstances before anything else; the old one "
+        "is not used meanwhile (a TokenNotRecovered Warning says when the lookup fails).",
+    ),
     Reason.RECONCILE_DEADLINE_EXCEEDED: FailureReason(
         "transient",
         "One reconcile ran past the operator's per-reconcile deadline (a slow endpoint); it was "
@@ -322,5 +336,41 @@ EVENTS: dict[Reason, EventReason] = {
         "instead of creating one; the message names the id and that instance's marker. For a "
         "fresh instance instead, delete the resource with deletionPolicy Delete before "
         "re-applying it, or give the new resource another name.",
+    ),
+    Reason.PLAN_EXPIRING: EventReason(
+        "Warning",
+        "Partner mode: the instance's plan expires within spec.plan.warnDaysBefore days (also "
+        "Ready's reason while Ready is True); once per expiry date. Once it lapses: Stalled "
+        "InstanceExpired.",
+    ),
+    Reason.TOKEN_ROTATED: EventReason(
+        "Normal",
+        "A new instance token was issued (updateApiToken) and written to the token Secret and "
+        "the connection Secret.",
+    ),
+    Reason.TOKEN_RECOVERED: EventReason(
+        "Normal",
+        "updateApiToken got no answer, and the new token was recovered from the partner's "
+        "getInstances and written to both Secrets; the old one is not used again.",
+    ),
+    Reason.TOKEN_NOT_RECOVERED: EventReason(
+        "Warning",
+        "updateApiToken got no answer and the new token could not be read from the partner's "
+        "getInstances; retried, and the old token is not used meanwhile.",
+    ),
+    Reason.TOKEN_ROTATION_REFUSED: EventReason(
+        "Warning",
+        "A rotation was requested for a resource whose token cannot be rotated safely (no "
+        "partnerRef, or a token Secret the user owns); status.tokenRotation.refused says why.",
+    ),
+    Reason.TOKEN_ROTATION_FAILED: EventReason(
+        "Warning",
+        "GREEN-API refused updateApiToken; the token is unchanged (the schedule tries again "
+        "after `every`; a request by annotation is not repeated).",
+    ),
+    Reason.TOKEN_ROTATION_UNCONFIRMED: EventReason(
+        "Warning",
+        "updateApiToken got no answer and, five minutes on, the partner still lists the old "
+        "token: the rotation did not happen and the old token stays in use.",
     ),
 }

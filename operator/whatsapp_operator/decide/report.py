@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import Account, ProfileRollout, WhatsAppInstanceStatus
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
 from whatsapp_operator.decide.events import Event, transition_events
+from whatsapp_operator.decide.expiry import expired_message, expiring_message, plan_events
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan, display
 from whatsapp_operator.decide.statusdiff import merge_patch
@@ -46,6 +48,9 @@ class Observed:
     last_auto_reboot: str
     require_authorization: bool
     settings_profile: ProfileRollout | None = None
+    # status.plan and status.tokenRotation as this cycle leaves them (None: not reported).
+    account_plan: PlanStatus | None = None
+    token_rotation: TokenRotationStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ def build_report(
         require_authorization=seen.require_authorization,
         linking_hint=hint,
         phone=account.phone if account else "",
+        plan_expiring=expiring_message(seen.account_plan),
+        plan_expired=expired_message(seen.account_plan),
     )
     conditions = merge_conditions(
         previous.conditions, desired_conditions(facts), seen.generation, seen.now
@@ -119,7 +126,11 @@ def build_report(
         handled_actions=seen.handled,
         last_auto_reboot=seen.last_auto_reboot,
         last_error=seen.failure.message if seen.failure else "",
+        plan=seen.account_plan,
+        token_rotation=seen.token_rotation,
     )
     events = transition_events(previous, status, plan)
+    if seen.account_plan is not None:
+        events += plan_events(previous.plan, seen.account_plan)
     document = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return Report(status, document, merge_patch(stored, document), events, plan)

@@ -62,6 +62,10 @@ def _instance_samples(
     since = _seconds(status.get("stateSince"))
     if since is not None:
         samples[Sample("instance_state_since_timestamp_seconds", who)] = since
+    plan = status.get("plan") or {}
+    expires = _seconds(plan.get("expiresAt")) if plan.get("known") else None
+    if expires is not None:
+        samples[Sample("instance_plan_expires_timestamp_seconds", who)] = expires
     linking = status.get("linking") or {}
     started = _seconds(linking.get("windowStartedAt"))
     if linking.get("phase") in _LINKING_OPEN and started is not None:

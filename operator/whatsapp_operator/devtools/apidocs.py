@@ -163,6 +163,17 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
     (constants.ANNOTATION_LOGOUT, f"Log the linked phone out. {_ACTION_RULE}"),
     (constants.ANNOTATION_RELINK, f"Restart the linking window. {_ACTION_RULE}"),
     (
+        constants.ANNOTATION_ROTATE_TOKEN,
+        "Issue a new instance token now (updateApiToken), as `spec.tokenRotation` does on a "
+        "schedule; partner mode with the operator's own token Secret only, refused otherwise "
+        f"(TokenRotationRefused). {_ACTION_RULE}",
+    ),
+    (
+        constants.PERFORMED_ANNOTATIONS[constants.Action.ROTATE_TOKEN],
+        "Written by the operator after a requested token rotation: the request's value (as "
+        f"`{constants.ANNOTATION_REBOOT_PERFORMED}`).",
+    ),
+    (
         constants.ANNOTATION_REBOOT_PERFORMED,
         "Written by the operator after a requested reboot: the request's value. It keeps "
         "what was performed when status is lost (a restore that keeps metadata); Argo CD and "

@@ -168,7 +168,12 @@ async def get_state_instance_history(
 async def update_api_token(
     st: EmulatorState, inst: Instance, request: web.Request, now: float
 ) -> web.Response:
-    """updateApiToken: replace the instance's token and answer the new one."""
+    """updateApiToken: replace the instance's token and answer the new one.
+
+    The change is made before the answer is sent, so a lost-answer fault on this method
+    (`loseAnswerRate`) leaves the client with a dead token and no new one.
+    """
+    inst.old_tokens.append(inst.token)
     inst.token = st.registry.new_token()
     log.info("instance %s: API token rotated", inst.id_instance)
     return json_response({"apiTokenInstance": inst.token})

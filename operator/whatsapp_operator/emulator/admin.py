@@ -32,6 +32,8 @@ Routes (JSON in, JSON out):
 * `GET /admin/counters`, `DELETE /admin/counters`: calls per instance, method and outcome.
   (`GET /admin/timeline`, calls per method and second, is routed by `admin_timeline`;
   `GET /admin/clients`, calls per User-Agent, by `admin_clients`.)
+* `POST /admin/instances/{id}/plan` `{tariff?, expirationDate?, expiresInSeconds?}`: the
+  plan getInstances lists; past it, instance methods answer 400 "expired" (`admin_plan`).
 * `POST /admin/partner-tokens` `{token}` accepts another partner token.
 * `POST /admin/clock` `{advanceSeconds}` moves the lifecycle clock forward.
 
@@ -133,6 +135,12 @@ def view(st: EmulatorState, inst: Instance) -> dict[str, Any]:
             {"stateInstance": s, "timestamp": w, "phoneNumber": p} for s, w, p in inst.history
         ],
         "counters": st.counters.snapshot(str(inst.id_instance)).get(str(inst.id_instance), {}),
+        "tariff": inst.tariff,
+        "expirationDate": format_time(inst.expires_at) if inst.expires_at is not None else None,
+        "isExpired": inst.expired(now),
+        # Calls made with a token updateApiToken replaced (the tokens are never shown).
+        "tokenGeneration": len(inst.old_tokens),
+        "staleTokenCalls": inst.stale_token_calls,
         "now": now,
     }
 

@@ -196,6 +196,8 @@ async def _instance_call(
     if inst is None:
         return text(403, "Forbidden")
     if request.match_info["token"] != inst.token:
+        if request.match_info["token"] in inst.old_tokens:
+            inst.stale_token_calls += 1
         return text(401, "Unauthorized")
     if not st.limiter.allow(inst.id_instance, method_key):
         return text(429, "Too Many Requests")
@@ -223,6 +225,8 @@ async def _instance_call(
             return json_response(None)
         if method_key not in ("qr", "scanqrcode"):
             return text(400, TEXT_STARTING)
+    elif inst.expired(now):
+        return text(400, TEXT_EXPIRED)
     elif inst.state(now) == "starting" and method_key in {
         m.lower() for m in variants.starting_rejects
     }:

@@ -93,6 +93,14 @@ class Instance:
     refuse_next_auth_codes: int = 0
     stale_auth: bool = False
     quota: Quota | None = None
+    # The plan (getInstances' tariff, expirationDate, isExpired): None renews itself, always
+    # a month ahead; past `expires_at` every instance method answers 400 "expired".
+    tariff: str = "PARTNER_23"
+    expires_at: float | None = None
+    # Tokens updateApiToken replaced, and the calls made with them since: a client that
+    # keeps using a rotated token shows here (counted, never logged).
+    old_tokens: list[str] = field(default_factory=list)
+    stale_token_calls: int = 0
     # Bumped on every externally visible change so WebSocket sessions can wake up.
     version: int = 0
 
@@ -110,6 +118,10 @@ class Instance:
             self.pending = [p for p in self.pending if p.apply_at > now]
             for item in due:
                 self.settings.update(item.values)
+
+    def expired(self, now: float) -> bool:
+        """Whether the plan has lapsed at `now`."""
+        return self.expires_at is not None and now >= self.expires_at
 
     def creating(self, now: float) -> bool:
         """Whether the instance is still being created at `now`."""

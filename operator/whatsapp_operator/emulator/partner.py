@@ -98,12 +98,15 @@ async def get_instances(st: EmulatorState, request: web.Request) -> web.Response
                 else NOT_DELETED_TIME,
                 "apiTokenInstance": inst.token,
                 "deleted": inst.deleted_at is not None,
-                "tariff": "PARTNER_23",
+                "tariff": inst.tariff,
                 "isFree": False,
                 "isPartner": True,
-                # Partner instances auto-renew: always a month ahead of "now".
-                "expirationDate": format_time(now + 30 * 86400),
-                "isExpired": False,
+                # Partner instances auto-renew (a month ahead of "now") unless the admin API
+                # set a date.
+                "expirationDate": format_time(
+                    inst.expires_at if inst.expires_at is not None else now + 30 * 86400
+                ),
+                "isExpired": inst.expired(now),
             }
         )
     return json_response(rows)

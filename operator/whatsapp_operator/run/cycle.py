@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from whatsapp_operator import constants
+from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import (
     Account,
     ProfileRollout,
@@ -67,6 +68,7 @@ class InstanceApi(Protocol):
     async def get_wa_settings(self) -> WaSettings: ...
     async def reboot(self) -> bool: ...
     async def logout(self) -> bool: ...
+    async def update_api_token(self) -> SecretStr: ...
     async def qr(self) -> QrFrame: ...
     def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
@@ -147,6 +149,8 @@ class Memory:
     # call alone, through this client, until something changes.
     quiet: Quiet | None = None
     poll_api: InstanceApi | None = None
+    # The pending token rotation a TokenNotRecovered Warning was posted for.
+    rotation_warned: str = ""
 
 
 @dataclass
@@ -207,6 +211,10 @@ class Cycle:
     api_url: str = ""
     profile: ProfileContext | None = None
     settings_profile: ProfileRollout | None = None
+    # status.plan and status.tokenRotation as this cycle leaves them (run/plans.py,
+    # run/token_rotation.py); None: as they were.
+    account_plan: PlanStatus | None = None
+    token_rotation: TokenRotationStatus | None = None
     # The status this reconcile will report if its next write succeeds: written with
     # the write's intent, so that a successful write needs no second status patch.
     preview: Callable[[], dict[str, Any]] | None = None

@@ -136,6 +136,8 @@ class Partner:
     api: PartnerApi
     allow_adoption: AdoptionPolicy | None = None
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    # spec.planCheckSeconds: how long a listing read for the plans is used (run/plans.py).
+    plan_check_seconds: float = 10800.0
 
 
 def pending_since(annotations: dict[str, str]) -> datetime | None:

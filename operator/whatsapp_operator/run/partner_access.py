@@ -62,6 +62,7 @@ class _Credentials:
     token: SecretStr
     allow_adoption: AdoptionPolicy | None
     namespace_selector: LabelSelector | None
+    plan_check_seconds: float = 10800.0
 
 
 class PartnerAccess:
@@ -140,6 +141,7 @@ class PartnerAccess:
             self.partners.partner(api_url=credentials.api_url, token=credentials.token),
             policy,
             labels,
+            credentials.plan_check_seconds,
         )
 
     async def _credentials(self, namespace: str, ref: PartnerRef) -> _Credentials:
@@ -184,12 +186,19 @@ class PartnerAccess:
                 token.value,
                 cluster.spec.allow_adoption,
                 cluster.spec.namespace_selector,
+                float(cluster.spec.plan_check_seconds),
             )
         partner = WhatsAppPartner.model_validate(body)
         token_ref = partner.spec.token_secret_ref
         self.partners.admit(partner.spec.api_url, f"{what} spec.apiUrl")
         token = await self.store.read_secret_key(namespace, token_ref.name, token_ref.key)
-        return _Credentials(partner.spec.api_url, token.value, partner.spec.allow_adoption, None)
+        return _Credentials(
+            partner.spec.api_url,
+            token.value,
+            partner.spec.allow_adoption,
+            None,
+            float(partner.spec.plan_check_seconds),
+        )
 
     async def check_owned(
         self,

@@ -59,6 +59,7 @@ from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
+from whatsapp_operator.run.plans import PlanListings, read_plan
 from whatsapp_operator.run.polling import quiet_poll, remember_quiet
 from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
 from whatsapp_operator.run.provisioning import (
@@ -68,6 +69,7 @@ from whatsapp_operator.run.provisioning import (
     owned_token_secret,
 )
 from whatsapp_operator.run.rollout_gate import RolloutGate
+from whatsapp_operator.run.token_rotation import TokenRotation
 from whatsapp_operator.run.unreadable import unreadable
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import Settings
@@ -103,6 +105,8 @@ class Reconciler:
             listing_grace=listing_grace,
             operator_namespace=operator_namespace,
         )
+        self.plans = PlanListings(self.provisioner.access)
+        self.rotation = TokenRotation(green_api, self.provisioner.creation.store_token, self.plans)
 
     async def reconcile(
         self,
@@ -144,6 +148,8 @@ class Reconciler:
             ),
             unsent=dict(memory.unsent_actions),
             last_auto_reboot=obj.status.last_auto_reboot,
+            account_plan=obj.status.plan,
+            token_rotation=obj.status.token_rotation,
         )
         self._note_secrets(cycle, memory)
         refuse_invalid_actions(cycle, memory)
@@ -203,9 +209,11 @@ class Reconciler:
             cycle.instance_id = identity.instance_id
             cycle.api_url = self._api_url(cycle, identity.instance_id)
             cycle.identity = identity
-            api = self.green_api.instance(
-                api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
-            )
+            await read_plan(cycle, self.plans, identity.instance_id)
+            # A rotation, or the recovery of one whose answer was lost, comes before any
+            # instance call: the client handed on carries the token to use from now on.
+            identity, api = await self.rotation.step(cycle, identity, memory)
+            cycle.identity = identity
             await write_connection_secret(self.secrets, cycle, identity, memory)
         except KubeError as exc:
             cycle.fail(failures.from_kube(exc))
@@ -398,6 +406,8 @@ class Reconciler:
             last_auto_reboot=cycle.last_auto_reboot,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
             settings_profile=cycle.settings_profile,
+            account_plan=cycle.account_plan,
+            token_rotation=cycle.token_rotation,
         )
 
     def _requeue(

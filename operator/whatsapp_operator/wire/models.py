@@ -254,6 +254,12 @@ class SaveSettingsResult(WireModel):
     save_settings: bool = Field(alias="saveSettings")
 
 
+class NewToken(WireModel):
+    """updateApiToken: the instance's new token (the old one no longer works)."""
+
+    api_token_instance: SecretStr = Field(alias="apiTokenInstance")
+
+
 class RebootResult(WireModel):
     """reboot: whether the reboot was accepted."""
 

@@ -33,6 +33,7 @@ from whatsapp_operator.wire import errors
 from whatsapp_operator.wire.models import (
     AuthorizationCode,
     LogoutResult,
+    NewToken,
     QrFrame,
     RebootResult,
     SaveSettingsResult,
@@ -508,6 +509,27 @@ class InstanceClient:
             "isLogout", "logout", self.id_instance, LogoutResult.model_validate, payload, status
         )
         return result.is_logout
+
+    async def update_api_token(self) -> SecretStr:
+        """updateApiToken: a new token for this instance; the old one stops working at once.
+
+        Never repeated: a resend would need the old token, dead if the first call took effect.
+        Errors come in an HTTP 200 `{code, description}` body, as in the partner API.
+        """
+        status, payload = await self._call("updateApiToken", idempotent=False, retry=False)
+        error = responses.partner_error("updateApiToken", payload)
+        if error is not None:
+            raise error
+        result: NewToken = responses.parse_model(
+            "apiTokenInstance",
+            "updateApiToken",
+            self.id_instance,
+            NewToken.model_validate,
+            payload,
+            status,
+        )
+        register_secret(result.api_token_instance.get_secret_value())
+        return result.api_token_instance
 
     def scan_qr_code(self, *, open_timeout: float = 10.0) -> AsyncIterator[QrFrame]:
         """The scanqrcode WebSocket as a stream of frames, ending after a final frame."""
