@@ -119,7 +119,8 @@ async def test_a_healthy_instance_is_all_ok_and_only_read(
     assert f"instance {ID} listed" in found["partner"]["detail"]
     assert "3 managed keys match" in found["managed"]["detail"]
     methods = await called(seeded)
-    assert methods and methods <= READ_METHODS, methods
+    assert methods, methods
+    assert methods <= READ_METHODS, methods
     assert_no_secret(out, err)
 
 
@@ -220,7 +221,8 @@ async def test_a_closed_port_fails_at_the_handshake(token_file: Path) -> None:
         str(token_file), "--allowed-api-url", LOOPBACK,
     )  # fmt: skip
     assert code == 1
-    assert "FAIL  handshake" in out and "refused the TCP connection" in out
+    assert "FAIL  handshake" in out
+    assert "refused the TCP connection" in out
     assert "SKIP  token" in out
 
 

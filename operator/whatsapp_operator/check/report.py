@@ -115,7 +115,7 @@ def format_text(report: CheckReport) -> str:
     counts = {status: sum(s.status is status for s in report.steps) for status in Status}
     lines.append(
         f"Result: {report.verdict.value} ({counts[Status.FAIL]} failed, "
-        f"{counts[Status.WARN]} warnings, {counts[Status.SKIP]} skipped). "
+        f"{counts[Status.WARN]} warned, {counts[Status.SKIP]} skipped). "
         "Nothing was changed on GREEN-API."
     )
     return "\n".join(lines)
