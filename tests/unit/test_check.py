@@ -241,3 +241,20 @@ def test_flag_form_defaults_to_the_dedicated_host() -> None:
 def test_inputs_that_could_not_be_read_fail() -> None:
     inputs = Inputs("WhatsAppInstance a/b", "", None, problems=["Secret a/t: not found"])
     assert inputs_step(inputs).status is Status.FAIL
+
+
+def test_the_plugin_runs_the_check_for_the_resource_in_its_namespace() -> None:
+    from whatsapp_operator.kubectl import plugin
+    from whatsapp_operator.kubectl.cluster import Kube
+
+    args = plugin.build_parser().parse_args(
+        ["--context", "prod", "check", "wa", "-o", "json", "--allowed-api-url", "https://x.io"]
+    )
+    kube = Kube(api=None, namespace="team")  # type: ignore[arg-type]
+    argv = plugin.check_argv(kube, args)
+    assert argv[1:4] == ["-m", "whatsapp_operator.cli", "check"]
+    assert argv[4:] == [
+        "--instance", "team/wa", "-o", "json", "--context", "prod",
+        "--allowed-api-url", "https://x.io",
+    ]  # fmt: skip
+    assert plugin.HANDLERS["check"] is plugin.cmd_check
