@@ -15,6 +15,7 @@ from types import ModuleType
 
 from whatsapp_operator import __version__
 from whatsapp_operator import commands as operator_commands
+from whatsapp_operator.check import command as check_command
 
 # The emulator's and the developer tools' subcommands: the released image leaves both
 # packages out (.dockerignore), and there the command offers the operator's alone.
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     operator_commands.register(commands)
+    check_command.register(commands)
     for module in _optional_commands():
         module.register(commands)
     return parser

@@ -2,7 +2,7 @@
 
 Runs with the user's own kubeconfig and context, so RBAC decides who may read the
 linking codes. Subcommands: list, status, qr, pair, link, relink, reboot, logout,
-reconcile, pause, resume, completion. Every wait polls with a deadline; Ctrl-C ends a
+reconcile, pause, resume, check, completion. Every wait polls with a deadline; Ctrl-C ends a
 follow cleanly (exit 130).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -414,6 +415,29 @@ def cmd_resume(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def check_argv(kube: Kube, args: argparse.Namespace) -> list[str]:
+    """The `whatsapp-operator check` command line for the instance `args.name`."""
+    argv = [sys.executable, "-m", "whatsapp_operator.cli", "check"]
+    argv += ["--instance", f"{kube.namespace}/{args.name}", "-o", args.output]
+    for flag, value in (("--kubeconfig", args.kubeconfig), ("--context", args.context)):
+        if value:
+            argv += [flag, value]
+    for url in args.allowed_api_urls or ():
+        argv += ["--allowed-api-url", url]
+    return argv
+
+
+def cmd_check(kube: Kube, args: argparse.Namespace, out: Output) -> int:
+    """`check`: `whatsapp-operator check --instance` for the resource, read-only; its exit code.
+
+    It runs as its own process: the check uses the operator's GREEN-API client, which
+    the plugin does not import.
+    """
+    del out  # the check prints its own report
+    # Our own interpreter and module, arguments as a list: no shell, nothing to inject.
+    return subprocess.run(check_argv(kube, args), check=False).returncode  # noqa: S603
+
+
 def cmd_completion(args: argparse.Namespace, out: Output) -> int:
     """`completion bash|zsh`: the shell completion script."""
     out.say(completion.script(args.shell))
@@ -517,6 +541,22 @@ def build_parser() -> argparse.ArgumentParser:
         f"Stop writes to GREEN-API ({constants.ANNOTATION_PAUSED}=true); reads and status go on.",
     )
     command("resume", f"Remove {constants.ANNOTATION_PAUSED}: writes start again.")
+    check_text = (
+        "Check, read-only, that this machine reaches the instance's GREEN-API endpoint with its "
+        "credentials as the operator needs (allow-list, DNS, TLS, token, state, settings and "
+        "what the operator would change, partner token). Exit 1 when a step fails."
+    )
+    check = commands.add_parser("check", help=check_text, description=check_text)
+    check.add_argument("name", metavar="NAME", help="the WhatsAppInstance")
+    _add_cluster_options(check, suppress=True)
+    check.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--allowed-api-url",
+        action="append",
+        dest="allowed_api_urls",
+        metavar="URL",
+        help="the operator's allow-list entries, if it runs with its own (--allowed-api-url)",
+    )
     shells = commands.add_parser(
         "completion",
         help="Print the shell completion script: bash or zsh.",
@@ -542,6 +582,7 @@ HANDLERS: dict[str, Callable[[Kube, argparse.Namespace, Output], int]] = {
     "relink": cmd_relink,
     "pause": cmd_pause,
     "resume": cmd_resume,
+    "check": cmd_check,
 }
 
 

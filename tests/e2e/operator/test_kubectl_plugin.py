@@ -662,3 +662,29 @@ def test_completion_offers_commands_and_the_cluster_s_names(
     ]
     assert complete(*cluster, "list", "-o", "") == ["wide", "json", "yaml"]
     assert scenario.namespace in complete("--kubeconfig", str(kube_cluster.kubeconfig), "-n", "")
+
+
+def test_check_reads_the_resource_s_instance_and_writes_nothing(
+    scenario: Scenario, emulator: Emulator, kube_cluster: KubeCluster
+) -> None:
+    name = "checked"
+    id_instance = scenario.seed(name, state="authorized")
+    scenario.create(name, settings={"stateWebhook": True})
+    scenario.ready(name)
+    writes_before = emulator.calls(id_instance, "setSettings")
+
+    result = run_plugin(
+        kube_cluster, scenario, "check", name, "-o", "json",
+        "--allowed-api-url", "http://127.0.0.1:*", "--allowed-api-url", "http://localhost:*",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    steps = {step["name"]: step for step in document["steps"]}
+    assert document["target"]["idInstance"] == id_instance
+    assert f"WhatsAppInstance {scenario.namespace}/{name}" in steps["inputs"]["detail"]
+    for step in ("inputs", "allow-list", "handshake", "token", "state", "settings", "managed"):
+        assert steps[step]["status"] == "OK", steps[step]
+    assert "managed keys match" in steps["managed"]["detail"]
+    assert scenario.tokens[name] not in result.stdout + result.stderr
+    assert emulator.calls(id_instance, "setSettings") == writes_before
+    assert emulator.calls(id_instance, "reboot") == 0
