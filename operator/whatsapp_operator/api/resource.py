@@ -45,6 +45,7 @@ from whatsapp_operator.api.profile import (
     WhatsAppSettingsProfileSpec,
     WhatsAppSettingsProfileStatus,
 )
+from whatsapp_operator.api.queues import QueuesSpec, QueuesStatus
 from whatsapp_operator.api.settings import SettingsSpec
 from whatsapp_operator.api.status import (
     Account,
@@ -85,6 +86,8 @@ __all__ = [
     "PartnerTokenSecretRef",
     "ProfileRef",
     "ProfileRollout",
+    "QueuesSpec",
+    "QueuesStatus",
     "RolloutSpec",
     "SecretKeyRef",
     "SettingsProfileName",
@@ -320,6 +323,12 @@ class WhatsAppInstanceSpec(ApiModel):
                     "(the operator writes the connection Secret; it would overwrite the webhook "
                     "token)",
                 ),
+                cel(
+                    "!has(self.queues) || !has(self.queues.checkSeconds) "
+                    "|| self.queues.checkSeconds >= 2 * self.intervals.stateSeconds",
+                    "queues.checkSeconds must be at least twice intervals.stateSeconds (each "
+                    "check reads two counts: at most one extra call per state poll)",
+                ),
             ]
         },
     )
@@ -406,6 +415,11 @@ class WhatsAppInstanceSpec(ApiModel):
         default_factory=AutoHealSpec,
         json_schema_extra={"default": _defaults(AutoHealSpec)},
         description="Automatic reboot of an instance stuck in `starting`.",
+    )
+    queues: QueuesSpec = Field(
+        default_factory=QueuesSpec,
+        json_schema_extra={"default": _defaults(QueuesSpec)},
+        description="GREEN-API's incoming and outgoing queues: WebhookDelivery and clearing.",
     )
 
 

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from whatsapp_operator.api.base import ApiModel, AuthorizationMethod, ObservedModel
+from whatsapp_operator.api.queues import QueuesStatus
 
 
 class Condition(ObservedModel):
@@ -161,3 +162,4 @@ class WhatsAppInstanceStatus(ObservedModel):
         default="", description="When autoHeal last rebooted the instance (RFC 3339)."
     )
     last_error: str = Field(default="", description="The last failure's message; empty when none.")
+    queues: QueuesStatus | None = None
