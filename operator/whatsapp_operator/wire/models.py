@@ -401,7 +401,7 @@ class QueueCount(WireModel):
     """getWebhooksCount and getMessagesCount: how many items wait in the queue.
 
     GREEN-API refreshes the figure every 10 s. One edition of its docs spells the key
-    with a Cyrillic "с"; both spellings are read.
+    with a Cyrillic first letter (U+0441); both spellings are read.
     """
 
     count: int = Field(ge=0, validation_alias=AliasChoices("count", "\u0441ount"))
