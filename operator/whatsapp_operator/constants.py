@@ -55,6 +55,8 @@ ANNOTATION_REBOOT = f"{GROUP}/reboot-requested-at"
 ANNOTATION_LOGOUT = f"{GROUP}/logout-requested-at"
 ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+ANNOTATION_CLEAR_WEBHOOKS_QUEUE = f"{GROUP}/clear-webhooks-queue-requested-at"
+ANNOTATION_CLEAR_MESSAGES_QUEUE = f"{GROUP}/clear-messages-queue-requested-at"
 # Link by pairing code for this phone (digits, international format) instead of what
 # spec.authorization says: a request a GitOps sync leaves alone, since no manifest holds it.
 ANNOTATION_PAIR_PHONE = f"{GROUP}/pair-phone-number"
@@ -77,6 +79,8 @@ class Action(StrEnum):
     REBOOT = "reboot"
     LOGOUT = "logout"
     RELINK = "relink"
+    CLEAR_WEBHOOKS_QUEUE = "clearWebhooksQueue"
+    CLEAR_MESSAGES_QUEUE = "clearMessagesQueue"
 
 
 ACTION_ANNOTATIONS: dict[Action, str] = {
@@ -84,6 +88,8 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
     Action.REBOOT: ANNOTATION_REBOOT,
     Action.LOGOUT: ANNOTATION_LOGOUT,
     Action.RELINK: ANNOTATION_RELINK,
+    Action.CLEAR_WEBHOOKS_QUEUE: ANNOTATION_CLEAR_WEBHOOKS_QUEUE,
+    Action.CLEAR_MESSAGES_QUEUE: ANNOTATION_CLEAR_MESSAGES_QUEUE,
 }
 
 # Written by the operator once a requested reboot or logout was made: the request's value.
@@ -117,3 +123,4 @@ class ConditionType(StrEnum):
     AUTHORIZED = "Authorized"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
+    WEBHOOK_DELIVERY = "WebhookDelivery"

@@ -70,6 +70,8 @@ class Effect(StrEnum):
     REBOOT = "reboot"
     LOGOUT = "logout"
     DELETE_INSTANCE = "deleteInstanceAccount"
+    CLEAR_WEBHOOKS_QUEUE = "clearWebhooksQueue"
+    CLEAR_MESSAGES_QUEUE = "clearMessagesQueue"
 
 
 class IntentNotRecorded(Exception):

@@ -44,6 +44,9 @@ class Facts:
     require_authorization: bool = False
     linking_hint: str = ""
     phone: str = ""
+    # WebhookDelivery (status, reason, message); None: not judged, the condition is left out.
+    delivery: tuple[str, str, str] | None = None
+    require_delivery: bool = False
 
 
 # GREEN-API state -> (Authorized status, reason, message, needs a person)
@@ -225,6 +228,8 @@ def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict)
         return FALSE, authorized[1], authorized[2]
     if facts.require_authorization and facts.state is not InstanceState.AUTHORIZED:
         return FALSE, "AwaitingAuthorization", authorized[2]
+    if facts.require_delivery and facts.delivery is not None and facts.delivery[0] == FALSE:
+        return FALSE, facts.delivery[1], facts.delivery[2]
     if observing:
         return TRUE, "Observing", synced[2]
     detail = authorized[2][:1].lower() + authorized[2][1:]
@@ -236,13 +241,16 @@ def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
     authorized, needs_person = _authorized(facts)
     synced = _synced(facts)
     stalled = _stalled(facts, authorized, needs_person, synced)
-    return {
+    wanted = {
         ConditionType.READY: _ready(facts, authorized, synced, stalled),
         ConditionType.SYNCED: synced,
         ConditionType.AUTHORIZED: authorized,
         ConditionType.RECONCILING: _reconciling(facts, authorized, synced, stalled),
         ConditionType.STALLED: stalled,
     }
+    if facts.delivery is not None:
+        wanted[ConditionType.WEBHOOK_DELIVERY] = facts.delivery
+    return wanted
 
 
 def merge_conditions(

@@ -80,6 +80,11 @@ class Reason(StrEnum):
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_COMPLETE = "RolloutComplete"
     REBOUND = "Rebound"
+    QUEUE_CLEARED = "QueueCleared"
+    QUEUE_CLEAR_DEFERRED = "QueueClearDeferred"
+    QUEUE_CLEAR_UNCONFIRMED = "QueueClearUnconfirmed"
+    QUEUES_CLEARED = "QueuesCleared"
+    WEBHOOK_DELIVERY_FAILING = "WebhookDeliveryFailing"
 
 
 @dataclass(frozen=True)
@@ -322,5 +327,27 @@ EVENTS: dict[Reason, EventReason] = {
         "instead of creating one; the message names the id and that instance's marker. For a "
         "fresh instance instead, delete the resource with deletionPolicy Delete before "
         "re-applying it, or give the new resource another name.",
+    ),
+    Reason.QUEUE_CLEARED: EventReason(
+        "Normal",
+        "Cleared a queue on request (annotation); the message says how many items were dropped.",
+    ),
+    Reason.QUEUE_CLEAR_DEFERRED: EventReason(
+        "Normal",
+        "GREEN-API clears a queue at most once a minute and refused this one with its "
+        "`leftTime`: the clear is tried again after it (not a failure).",
+    ),
+    Reason.QUEUE_CLEAR_UNCONFIRMED: EventReason(
+        "Warning", "A queue clear got no usable answer; it is not sent again."
+    ),
+    Reason.QUEUES_CLEARED: EventReason(
+        "Normal",
+        "spec.queues.clearOnAccountChange: the linked number changed or was blocked, and both "
+        "queues were cleared once; the message names the change and the items dropped.",
+    ),
+    Reason.WEBHOOK_DELIVERY_FAILING: EventReason(
+        "Warning",
+        "WebhookDelivery turned False: the incoming queue kept growing for longer than "
+        "spec.queues.growthWindowSeconds while webhookUrl is set.",
     ),
 }

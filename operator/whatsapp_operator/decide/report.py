@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from whatsapp_operator.api.resource import Account, ProfileRollout, WhatsAppInstanceStatus
+from whatsapp_operator.api.resource import (
+    Account,
+    ProfileRollout,
+    QueuesStatus,
+    WhatsAppInstanceStatus,
+)
+from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
 from whatsapp_operator.decide.events import Event, transition_events
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan, display
+from whatsapp_operator.decide.queues import OFF
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState, Settings, StateReport, parse_state
@@ -27,6 +34,21 @@ def _last_state(recorded: str) -> InstanceState | None:
     if recorded == InstanceState.CREATING.value:
         return InstanceState.CREATING
     return parse_state(recorded)
+
+
+def _delivery(
+    judged: tuple[str, str, str] | None, previous: WhatsAppInstanceStatus
+) -> tuple[str, str, str] | None:
+    """WebhookDelivery as judged; as last written when this cycle did not judge it; None
+    (left out) when webhooks are off."""
+    if judged == OFF:
+        return None
+    if judged is not None:
+        return judged
+    for condition in previous.conditions:
+        if condition.type == ConditionType.WEBHOOK_DELIVERY:
+            return condition.status, condition.reason, condition.message
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,10 @@ class Observed:
     last_auto_reboot: str
     require_authorization: bool
     settings_profile: ProfileRollout | None = None
+    queues: QueuesStatus | None = None
+    # WebhookDelivery as this cycle judged it; None: as it was.
+    delivery: tuple[str, str, str] | None = None
+    require_delivery: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,8 @@ def build_report(
         require_authorization=seen.require_authorization,
         linking_hint=hint,
         phone=account.phone if account else "",
+        delivery=_delivery(seen.delivery, previous),
+        require_delivery=seen.require_delivery,
     )
     conditions = merge_conditions(
         previous.conditions, desired_conditions(facts), seen.generation, seen.now
@@ -119,6 +147,7 @@ def build_report(
         handled_actions=seen.handled,
         last_auto_reboot=seen.last_auto_reboot,
         last_error=seen.failure.message if seen.failure else "",
+        queues=seen.queues or previous.queues,
     )
     events = transition_events(previous, status, plan)
     document = status.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -119,9 +119,7 @@ class Queues:
 
 # Per emulator (tests run several in one process), kept beside its state: the queues are
 # the only part of an instance that this module alone reads and writes.
-_STORES: weakref.WeakKeyDictionary[EmulatorState, dict[int, Queues]] = (
-    weakref.WeakKeyDictionary()
-)
+_STORES: weakref.WeakKeyDictionary[EmulatorState, dict[int, Queues]] = weakref.WeakKeyDictionary()
 
 
 def queues_of(st: EmulatorState, inst: Instance, now: float) -> Queues:

@@ -67,6 +67,7 @@ from whatsapp_operator.run.provisioning import (
     Provisioner,
     owned_token_secret,
 )
+from whatsapp_operator.run.queues import judge, watch_queues
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.unreadable import unreadable
 from whatsapp_operator.wire import errors as gerr
@@ -251,6 +252,7 @@ class Reconciler:
         if await observe(cycle, api, memory, force_settings=fresh_attempt or new_desire):
             if memory.settings_read_at == cycle.now or not memory.settings_read_for:
                 memory.settings_read_for = desired.hash
+            judge(cycle, memory)  # as the write's preview reports it
             last_applied = cycle.previous.last_applied
             if fresh_attempt and last_applied is not None and not last_applied.confirmed:
                 # A person asked for a fresh attempt: forget the give-up bookkeeping.
@@ -284,6 +286,7 @@ class Reconciler:
                 drift=tuple(cycle.previous.drift),
             )
         await act.auto_heal(cycle, api, writes_allowed)
+        await watch_queues(cycle, api, memory, writes_allowed)
 
     def _admit_endpoints(self, cycle: Cycle) -> None:
         instance = cycle.obj.spec.instance
@@ -395,6 +398,9 @@ class Reconciler:
             last_auto_reboot=cycle.last_auto_reboot,
             require_authorization=cycle.obj.spec.authorization.required_for_readiness,
             settings_profile=cycle.settings_profile,
+            queues=cycle.queues,
+            delivery=cycle.delivery,
+            require_delivery=cycle.obj.spec.queues.required_for_readiness,
         )
 
     def _requeue(
@@ -423,4 +429,7 @@ class Reconciler:
             now=cycle.now,
         )
         delay, memory.ahead = requeue.repaying(motion, self.rng, memory.ahead)
+        if cycle.wake_after is not None:
+            # A queue clear GREEN-API put off for its leftTime: no failure, no backoff.
+            delay = min(delay, cycle.wake_after)
         return delay
