@@ -76,7 +76,8 @@ async def test_a_queue_is_cleared_at_most_once_a_minute(
     await emulator_admin.advance_clock(15)
     refused = await account.clear_webhooks_queue()
     assert (refused.cleared, refused.reason) == (False, "Too many requests")
-    assert refused.left_time is not None and 40 <= refused.left_time <= 45
+    assert refused.left_time is not None
+    assert 40 <= refused.left_time <= 45
     assert await account.get_webhooks_count() >= 15  # nothing was cleared
 
     await emulator_admin.advance_clock(45)
@@ -98,7 +99,8 @@ async def test_outgoing_messages_wait_while_not_authorized_and_can_be_cleared(
     assert await account.get_messages_count() == 0
     again = await account.clear_messages_queue()
     assert not again.cleared
-    assert again.left_time is not None and 55 <= again.left_time <= 60
+    assert again.left_time is not None
+    assert 55 <= again.left_time <= 60
 
 
 async def test_queued_messages_go_out_once_authorized(
