@@ -122,8 +122,9 @@ def test_a_clear_is_made_once_across_a_restart(
     scenario.instances.annotate("cleared", {constants.ANNOTATION_CLEAR_WEBHOOKS_QUEUE: stamp})
     scenario.instances.wait(
         "cleared",
-        lambda obj: (obj.get("status") or {}).get("handledActions", {}).get("clearWebhooksQueue")
-        == stamp,
+        lambda obj: (
+            (obj.get("status") or {}).get("handledActions", {}).get("clearWebhooksQueue") == stamp
+        ),
         "clearWebhooksQueue in handledActions",
     )
     assert emulator.calls(id_instance, "clearWebhooksQueue") == 1
