@@ -40,7 +40,9 @@ class World:
     async def run(self, **annotations: str) -> Outcome:
         self.body["metadata"]["annotations"].update(annotations)
         outcome = await self.reconciler.reconcile(self.body, self.memory, lambda: None)
-        self.body["status"] = outcome.status.model_dump(mode="json", by_alias=True)
+        self.body["status"] = outcome.status.model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
         return outcome
 
     def calls(self, method: str) -> int:
@@ -211,3 +213,38 @@ async def test_a_block_clears_once(world: World) -> None:
     assert [e.reason for e in outcome.events if e.reason == "QueuesCleared"] == ["QueuesCleared"]
     await world.run()
     assert world.calls("clear_messages_queue") == 1
+
+
+async def test_quiet_polls_read_unchanged_counts_themselves_and_refresh_hourly(
+    world: World,
+) -> None:
+    world.body["spec"]["intervals"] = {"stateSeconds": 60, "settingsSeconds": 86400}
+    first = await world.run()
+    assert first.status.queues is not None
+    handed_over = []
+    for minute in range(1, 62):
+        world.clock.advance(seconds=60)
+        if await world.reconciler.poll(world.memory) is None:
+            handed_over.append(minute)
+            outcome = await world.run()
+    # Reads every other poll, all by the quiet poll but the one an hour on, which the
+    # whole reconcile writes (readAt refreshed) without reading again.
+    assert world.calls("get_webhooks_count") == 1 + 30
+    assert handed_over == [60]
+    assert outcome.status.queues is not None
+    assert outcome.status.queues.read_at == "2025-01-01T13:00:00Z"
+    assert outcome.status_patch == {"queues": {"readAt": "2025-01-01T13:00:00Z"}}
+
+
+async def test_a_quiet_poll_hands_a_changed_count_to_the_whole_reconcile(world: World) -> None:
+    world.body["spec"]["intervals"] = {"stateSeconds": 60, "settingsSeconds": 86400}
+    await world.run()
+    world.api.webhooks_count = 5
+    world.clock.advance(seconds=60)
+    assert await world.reconciler.poll(world.memory) is not None  # not due yet
+    world.clock.advance(seconds=60)
+    assert await world.reconciler.poll(world.memory) is None
+    outcome = await world.run()
+    assert world.calls("get_webhooks_count") == 2  # not read again
+    assert outcome.status.queues is not None
+    assert outcome.status.queues.incoming == 5

@@ -158,6 +158,8 @@ class Memory:
     queues_check_seconds: float = 0.0
     queue_counts: tuple[int, int] | None = None
     queue_reading: tuple[int, int, datetime] | None = None
+    # When status.queues.readAt is due a refresh although nothing changed (hourly).
+    queues_refresh_at: datetime | None = None
 
 
 @dataclass

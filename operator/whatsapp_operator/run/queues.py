@@ -53,6 +53,8 @@ def note_schedule(cycle: Cycle, memory: Memory) -> None:
     memory.queues_due = None
     if webhooks_on(memory) and memory.queues_tried_at is not None:
         memory.queues_due = memory.queues_tried_at + timedelta(seconds=memory.queues_check_seconds)
+    written = cycle.queues.read_at if cycle.queues is not None else ""
+    memory.queues_refresh_at = parse_time(written) + decide.REFRESH if written else None
 
 
 async def quiet_queue_read(memory: Memory, api: InstanceApi, now: datetime) -> bool:
@@ -70,7 +72,8 @@ async def quiet_queue_read(memory: Memory, api: InstanceApi, now: datetime) -> b
         counts = await api.get_webhooks_count(), await api.get_messages_count()
     except gerr.GreenApiError:
         return True  # tried: the next check is the next chance, as in a whole reconcile
-    if counts == memory.queue_counts and counts[0] == 0:
+    stale = memory.queues_refresh_at is not None and now >= memory.queues_refresh_at
+    if counts == memory.queue_counts and counts[0] == 0 and not stale:
         return True
     memory.queue_reading = (counts[0], counts[1], now)
     return False
