@@ -57,6 +57,8 @@ ANNOTATION_RELINK = f"{GROUP}/relink-requested-at"
 # Issue a new instance token now (partner mode, operator-owned token Secret only).
 ANNOTATION_ROTATE_TOKEN = f"{GROUP}/rotate-token-requested-at"
 ANNOTATION_PAUSED = f"{GROUP}/paused"
+ANNOTATION_CLEAR_WEBHOOKS_QUEUE = f"{GROUP}/clear-webhooks-queue-requested-at"
+ANNOTATION_CLEAR_MESSAGES_QUEUE = f"{GROUP}/clear-messages-queue-requested-at"
 # Link by pairing code for this phone (digits, international format) instead of what
 # spec.authorization says: a request a GitOps sync leaves alone, since no manifest holds it.
 ANNOTATION_PAIR_PHONE = f"{GROUP}/pair-phone-number"
@@ -80,6 +82,8 @@ class Action(StrEnum):
     LOGOUT = "logout"
     RELINK = "relink"
     ROTATE_TOKEN = "rotate-token"  # noqa: S105 - an action name, not a credential
+    CLEAR_WEBHOOKS_QUEUE = "clearWebhooksQueue"
+    CLEAR_MESSAGES_QUEUE = "clearMessagesQueue"
 
 
 ACTION_ANNOTATIONS: dict[Action, str] = {
@@ -88,6 +92,8 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
     Action.LOGOUT: ANNOTATION_LOGOUT,
     Action.RELINK: ANNOTATION_RELINK,
     Action.ROTATE_TOKEN: ANNOTATION_ROTATE_TOKEN,
+    Action.CLEAR_WEBHOOKS_QUEUE: ANNOTATION_CLEAR_WEBHOOKS_QUEUE,
+    Action.CLEAR_MESSAGES_QUEUE: ANNOTATION_CLEAR_MESSAGES_QUEUE,
 }
 
 # Written by the operator once a requested reboot or logout was made: the request's value.
@@ -122,3 +128,4 @@ class ConditionType(StrEnum):
     AUTHORIZED = "Authorized"
     RECONCILING = "Reconciling"
     STALLED = "Stalled"
+    WEBHOOK_DELIVERY = "WebhookDelivery"

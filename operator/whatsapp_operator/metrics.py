@@ -132,6 +132,26 @@ class Metrics:
                 who,
                 registry=r,
             ),
+            "instance_webhooks_queued": Gauge(
+                f"{PREFIX}_instance_webhooks_queued",
+                "Notifications waiting in a WhatsAppInstance's incoming queue (getWebhooksCount; "
+                "only while webhookUrl is set)",
+                who,
+                registry=r,
+            ),
+            "instance_messages_queued": Gauge(
+                f"{PREFIX}_instance_messages_queued",
+                "Messages waiting in a WhatsAppInstance's outgoing queue (getMessagesCount; "
+                "only while webhookUrl is set)",
+                who,
+                registry=r,
+            ),
+            "instance_queues_read_timestamp_seconds": Gauge(
+                f"{PREFIX}_instance_queues_read_timestamp_seconds",
+                "When a WhatsAppInstance's queue counts were last read (Unix seconds)",
+                who,
+                registry=r,
+            ),
             "profile_instances": Gauge(
                 f"{PREFIX}_profile_instances",
                 "WhatsAppInstances that use a WhatsAppSettingsProfile",

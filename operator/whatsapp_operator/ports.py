@@ -71,6 +71,8 @@ class Effect(StrEnum):
     LOGOUT = "logout"
     DELETE_INSTANCE = "deleteInstanceAccount"
     UPDATE_API_TOKEN = "updateApiToken"  # noqa: S105 - a method name, not a credential
+    CLEAR_WEBHOOKS_QUEUE = "clearWebhooksQueue"
+    CLEAR_MESSAGES_QUEUE = "clearMessagesQueue"
 
 
 class IntentNotRecorded(Exception):

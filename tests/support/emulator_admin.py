@@ -86,6 +86,27 @@ class EmulatorAdmin:
         )
         return result
 
+    async def webhook_receiver(
+        self, id_instance: int, *, failing: bool, **rates: float
+    ) -> dict[str, Any]:
+        """Make the instance's webhook receiver fail (notifications queue up) or work."""
+        body = {"failing": failing, **rates}
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/webhook-receiver", body
+        )
+        return result
+
+    async def queue_messages(self, id_instance: int, count: int = 1) -> dict[str, Any]:
+        """Queue `count` outgoing messages (they wait while the instance is not authorized)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/messages", {"count": count}
+        )
+        return result
+
+    async def queues(self, id_instance: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", f"/instances/{id_instance}/queues")
+        return result
+
     async def advance_clock(self, seconds: float) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("POST", "/clock", {"advanceSeconds": seconds})
         return result

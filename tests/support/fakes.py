@@ -33,6 +33,7 @@ from whatsapp_operator.wire.models import (
     InstanceState,
     QrFrame,
     QrKind,
+    QueueClearResult,
     Settings,
     StateReport,
     WaSettings,
@@ -89,6 +90,10 @@ class FakeInstanceApi:
     writes: list[Settings] = field(default_factory=list)
     # Methods that take effect but whose answer never arrives (the client times out).
     lose_answers: set[str] = field(default_factory=set)
+    # The queues: counts, and leftTime answers for the next clears (once-a-minute limit).
+    webhooks_count: int = 0
+    messages_count: int = 0
+    clear_left_time: dict[str, int] = field(default_factory=dict)
 
     def _enter(self, method: str, *args: Any) -> None:
         self.calls.append(Call(method, args))
@@ -147,6 +152,34 @@ class FakeInstanceApi:
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode:
         self._enter("get_authorization_code", phone_number)
         return AuthorizationCode(status=True, code=SecretStr(self.pairing_code))
+
+    async def get_webhooks_count(self) -> int:
+        self._enter("get_webhooks_count")
+        return self.webhooks_count
+
+    async def get_messages_count(self) -> int:
+        self._enter("get_messages_count")
+        return self.messages_count
+
+    async def clear_webhooks_queue(self) -> QueueClearResult:
+        return self._clear("clear_webhooks_queue")
+
+    async def clear_messages_queue(self) -> QueueClearResult:
+        return self._clear("clear_messages_queue")
+
+    def _clear(self, method: str) -> QueueClearResult:
+        self._enter(method)
+        left = self.clear_left_time.pop(method, None)
+        if left is not None:
+            return QueueClearResult.model_validate(
+                {"isCleared": False, "reason": "Too many requests", "leftTime": left}
+            )
+        if method == "clear_webhooks_queue":
+            self.webhooks_count = 0
+        else:
+            self.messages_count = 0
+        self._answer(method)
+        return QueueClearResult.model_validate({"isCleared": True})
 
 
 @dataclass

@@ -46,6 +46,7 @@ from whatsapp_operator.api.profile import (
     WhatsAppSettingsProfileSpec,
     WhatsAppSettingsProfileStatus,
 )
+from whatsapp_operator.api.queues import QueuesSpec, QueuesStatus
 from whatsapp_operator.api.settings import SettingsSpec
 from whatsapp_operator.api.status import (
     Account,
@@ -86,6 +87,8 @@ __all__ = [
     "PartnerTokenSecretRef",
     "ProfileRef",
     "ProfileRollout",
+    "QueuesSpec",
+    "QueuesStatus",
     "RolloutSpec",
     "SecretKeyRef",
     "SettingsProfileName",
@@ -330,6 +333,12 @@ class WhatsAppInstanceSpec(ApiModel):
                     "(the operator writes the connection Secret; it would overwrite the webhook "
                     "token)",
                 ),
+                cel(
+                    "!has(self.queues) || !has(self.queues.checkSeconds) "
+                    "|| self.queues.checkSeconds >= 2 * self.intervals.stateSeconds",
+                    "queues.checkSeconds must be at least twice intervals.stateSeconds (each "
+                    "check reads two counts: at most one extra call per state poll)",
+                ),
             ]
         },
     )
@@ -429,6 +438,11 @@ class WhatsAppInstanceSpec(ApiModel):
             "token Secret only (no instance.tokenSecretRef): a lost answer is recovered "
             "through the partner's getInstances."
         ),
+    )
+    queues: QueuesSpec = Field(
+        default_factory=QueuesSpec,
+        json_schema_extra={"default": _defaults(QueuesSpec)},
+        description="GREEN-API's incoming and outgoing queues: WebhookDelivery and clearing.",
     )
 
 

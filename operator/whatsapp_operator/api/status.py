@@ -8,6 +8,7 @@ from pydantic import Field
 
 from whatsapp_operator.api.base import ApiModel, AuthorizationMethod, ObservedModel
 from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
+from whatsapp_operator.api.queues import QueuesStatus
 
 
 class Condition(ObservedModel):
@@ -164,3 +165,4 @@ class WhatsAppInstanceStatus(ObservedModel):
     plan: PlanStatus | None = None
     token_rotation: TokenRotationStatus | None = None
     last_error: str = Field(default="", description="The last failure's message; empty when none.")
+    queues: QueuesStatus | None = None

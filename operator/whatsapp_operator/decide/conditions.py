@@ -48,6 +48,9 @@ class Facts:
     # Partner mode: the plan's expiry (decide/expiry.py), as messages ("" when it does not hold).
     plan_expiring: str = ""
     plan_expired: str = ""
+    # WebhookDelivery (status, reason, message); None: not judged, the condition is left out.
+    delivery: tuple[str, str, str] | None = None
+    require_delivery: bool = False
 
 
 # GREEN-API state -> (Authorized status, reason, message, needs a person)
@@ -231,6 +234,8 @@ def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict)
         return FALSE, authorized[1], authorized[2]
     if facts.require_authorization and facts.state is not InstanceState.AUTHORIZED:
         return FALSE, "AwaitingAuthorization", authorized[2]
+    if facts.require_delivery and facts.delivery is not None and facts.delivery[0] == FALSE:
+        return FALSE, facts.delivery[1], facts.delivery[2]
     if observing:
         return TRUE, "Observing", synced[2]
     if facts.plan_expiring:
@@ -244,13 +249,16 @@ def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
     authorized, needs_person = _authorized(facts)
     synced = _synced(facts)
     stalled = _stalled(facts, authorized, needs_person, synced)
-    return {
+    wanted = {
         ConditionType.READY: _ready(facts, authorized, synced, stalled),
         ConditionType.SYNCED: synced,
         ConditionType.AUTHORIZED: authorized,
         ConditionType.RECONCILING: _reconciling(facts, authorized, synced, stalled),
         ConditionType.STALLED: stalled,
     }
+    if facts.delivery is not None:
+        wanted[ConditionType.WEBHOOK_DELIVERY] = facts.delivery
+    return wanted
 
 
 def merge_conditions(

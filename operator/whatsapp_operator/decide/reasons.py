@@ -88,6 +88,11 @@ class Reason(StrEnum):
     TOKEN_ROTATION_FAILED = "TokenRotationFailed"
     TOKEN_ROTATION_UNCONFIRMED = "TokenRotationUnconfirmed"
     TOKEN_ROTATION_PENDING = "TokenRotationPending"
+    QUEUE_CLEARED = "QueueCleared"
+    QUEUE_CLEAR_DEFERRED = "QueueClearDeferred"
+    QUEUE_CLEAR_UNCONFIRMED = "QueueClearUnconfirmed"
+    QUEUES_CLEARED = "QueuesCleared"
+    WEBHOOK_DELIVERY_FAILING = "WebhookDeliveryFailing"
 
 
 @dataclass(frozen=True)
@@ -372,5 +377,27 @@ EVENTS: dict[Reason, EventReason] = {
         "Warning",
         "updateApiToken got no answer and, five minutes on, the partner still lists the old "
         "token: the rotation did not happen and the old token stays in use.",
+    ),
+    Reason.QUEUE_CLEARED: EventReason(
+        "Normal",
+        "Cleared a queue on request (annotation); the message says how many items were dropped.",
+    ),
+    Reason.QUEUE_CLEAR_DEFERRED: EventReason(
+        "Normal",
+        "GREEN-API clears a queue at most once a minute and refused this one with its "
+        "`leftTime`: the clear is tried again after it (not a failure).",
+    ),
+    Reason.QUEUE_CLEAR_UNCONFIRMED: EventReason(
+        "Warning", "A queue clear got no usable answer; it is not sent again."
+    ),
+    Reason.QUEUES_CLEARED: EventReason(
+        "Normal",
+        "spec.queues.clearOnAccountChange: the linked number changed or was blocked, and both "
+        "queues were cleared once; the message names the change and the items dropped.",
+    ),
+    Reason.WEBHOOK_DELIVERY_FAILING: EventReason(
+        "Warning",
+        "WebhookDelivery turned False: the incoming queue kept growing for longer than "
+        "spec.queues.growthWindowSeconds while webhookUrl is set.",
     ),
 }

@@ -12,12 +12,19 @@ from datetime import datetime
 from typing import Any
 
 from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
-from whatsapp_operator.api.resource import Account, ProfileRollout, WhatsAppInstanceStatus
+from whatsapp_operator.api.resource import (
+    Account,
+    ProfileRollout,
+    QueuesStatus,
+    WhatsAppInstanceStatus,
+)
+from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
 from whatsapp_operator.decide.events import Event, transition_events
 from whatsapp_operator.decide.expiry import expired_message, expiring_message, plan_events
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan, display
+from whatsapp_operator.decide.queues import OFF
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState, Settings, StateReport, parse_state
@@ -29,6 +36,21 @@ def _last_state(recorded: str) -> InstanceState | None:
     if recorded == InstanceState.CREATING.value:
         return InstanceState.CREATING
     return parse_state(recorded)
+
+
+def _delivery(
+    judged: tuple[str, str, str] | None, previous: WhatsAppInstanceStatus
+) -> tuple[str, str, str] | None:
+    """WebhookDelivery as judged; as last written when this cycle did not judge it; None
+    (left out) when webhooks are off."""
+    if judged == OFF:
+        return None
+    if judged is not None:
+        return judged
+    for condition in previous.conditions:
+        if condition.type == ConditionType.WEBHOOK_DELIVERY:
+            return condition.status, condition.reason, condition.message
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,10 @@ class Observed:
     # status.plan and status.tokenRotation as this cycle leaves them (None: not reported).
     account_plan: PlanStatus | None = None
     token_rotation: TokenRotationStatus | None = None
+    queues: QueuesStatus | None = None
+    # WebhookDelivery as this cycle judged it; None: as it was.
+    delivery: tuple[str, str, str] | None = None
+    require_delivery: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +127,8 @@ def build_report(
         phone=account.phone if account else "",
         plan_expiring=expiring_message(seen.account_plan),
         plan_expired=expired_message(seen.account_plan),
+        delivery=_delivery(seen.delivery, previous),
+        require_delivery=seen.require_delivery,
     )
     conditions = merge_conditions(
         previous.conditions, desired_conditions(facts), seen.generation, seen.now
@@ -128,6 +156,7 @@ def build_report(
         last_error=seen.failure.message if seen.failure else "",
         plan=seen.account_plan,
         token_rotation=seen.token_rotation,
+        queues=seen.queues or previous.queues,
     )
     events = transition_events(previous, status, plan)
     if seen.account_plan is not None:

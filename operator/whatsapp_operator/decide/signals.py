@@ -70,6 +70,13 @@ def _instance_samples(
     started = _seconds(linking.get("windowStartedAt"))
     if linking.get("phase") in _LINKING_OPEN and started is not None:
         samples[Sample("instance_linking_started_timestamp_seconds", who)] = started
+    queues = status.get("queues") or {}
+    read_at = _seconds(queues.get("readAt"))
+    if read_at is not None:
+        # Only while the counts are read (webhookUrl set): an absent series is "not watched".
+        samples[Sample("instance_webhooks_queued", who)] = float(queues.get("incoming") or 0)
+        samples[Sample("instance_messages_queued", who)] = float(queues.get("outgoing") or 0)
+        samples[Sample("instance_queues_read_timestamp_seconds", who)] = read_at
     return samples
 
 

@@ -31,6 +31,7 @@ from whatsapp_operator.decide.conditions import (
 )
 from whatsapp_operator.decide.events import PLAN_EVENTS
 from whatsapp_operator.decide.plan import SettingsOutcome
+from whatsapp_operator.decide.queues import DELIVERY_CONDITIONS
 from whatsapp_operator.decide.reasons import EVENTS, FAILURES
 from whatsapp_operator.wire.models import InstanceState
 
@@ -50,6 +51,10 @@ _CONDITION_TYPES: dict[ConditionType, str] = {
     ConditionType.AUTHORIZED: "A phone is linked to the instance (GREEN-API `stateInstance`).",
     ConditionType.RECONCILING: "The operator is converging; wait.",
     ConditionType.STALLED: "The only failure signal: a person must act before progress resumes.",
+    ConditionType.WEBHOOK_DELIVERY: (
+        "Whether notifications reach `webhookUrl`, judged from GREEN-API's incoming queue "
+        "(`spec.queues`); it gates Ready only when `spec.queues.requiredForReadiness` is true."
+    ),
 }
 
 # Failure reasons: one catalog (`decide.reasons.FAILURES`) that the producers use. A failure
@@ -75,6 +80,11 @@ _READY_EXTRA: tuple[tuple[str, str, str], ...] = (
         "AwaitingAuthorization",
         "False",
         "requiredForReadiness is true and no phone is linked yet.",
+    ),
+    (
+        "QueueGrowing",
+        "False",
+        "spec.queues.requiredForReadiness is true and WebhookDelivery is False.",
     ),
 )
 
@@ -172,6 +182,18 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
         constants.PERFORMED_ANNOTATIONS[constants.Action.ROTATE_TOKEN],
         "Written by the operator after a requested token rotation: the request's value (as "
         f"`{constants.ANNOTATION_REBOOT_PERFORMED}`).",
+    ),
+    (
+        constants.ANNOTATION_CLEAR_WEBHOOKS_QUEUE,
+        "Clear the incoming queue (undelivered notifications, `clearWebhooksQueue`); the "
+        "`QueueCleared` Event says how many were dropped. GREEN-API clears at most once a "
+        "minute: an earlier request is tried again after the `leftTime` it names "
+        f"(`QueueClearDeferred`). {_ACTION_RULE}",
+    ),
+    (
+        constants.ANNOTATION_CLEAR_MESSAGES_QUEUE,
+        "Clear the outgoing queue (messages waiting to be sent, `clearMessagesQueue`), as "
+        f"`clear-webhooks-queue-requested-at`. {_ACTION_RULE}",
     ),
     (
         constants.ANNOTATION_REBOOT_PERFORMED,
@@ -474,6 +496,18 @@ def _conditions_section() -> list[str]:
         ),
     ]
     lines += ["", "### Ready", "", *_reason_table(ready)]
+
+    lines += [
+        "",
+        "### WebhookDelivery",
+        "",
+        "Written while the instance is reconciled; the queue counts are read only while "
+        "GREEN-API has a `webhookUrl`, every `spec.queues.checkSeconds`.",
+        "",
+        *_reason_table(
+            [(reason, status, message) for reason, (status, message) in DELIVERY_CONDITIONS.items()]
+        ),
+    ]
 
     lines += [
         "",

@@ -49,6 +49,7 @@ from whatsapp_operator.emulator.instances import (
     SetSettingsCall,
 )
 from whatsapp_operator.emulator.partner import partner_endpoint
+from whatsapp_operator.emulator.queues import QUEUE_METHODS
 from whatsapp_operator.emulator.settings import SettingsValidationError, render_settings
 from whatsapp_operator.emulator.state import EmulatorState
 
@@ -161,6 +162,7 @@ METHODS: dict[str, Method] = {
         Method("getWaSettings", "GET", get_wa_settings),
         Method("GetStateInstanceHistory", "GET", get_state_instance_history),
         Method("updateApiToken", "GET", update_api_token),
+        *(Method(name, verb, handler) for name, verb, handler in QUEUE_METHODS),
     )
 }
 

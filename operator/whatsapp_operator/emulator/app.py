@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from whatsapp_operator.emulator import admin, admin_clients, admin_plan, admin_timeline, api
+from whatsapp_operator.emulator import (
+    admin,
+    admin_clients,
+    admin_plan,
+    admin_timeline,
+    api,
+    queues,
+)
 from whatsapp_operator.emulator.config import EmulatorConfig
 from whatsapp_operator.emulator.state import EmulatorState
 
@@ -93,6 +100,7 @@ def build_app(config: EmulatorConfig | None = None) -> web.Application:
     admin_timeline.add_routes(app)
     admin_clients.add_routes(app)
     admin_plan.add_routes(app)
+    queues.add_routes(app)
     return app
 
 

@@ -23,6 +23,7 @@ from whatsapp_operator.run.cycle import (
     record_performed,
 )
 from whatsapp_operator.run.effects import Result
+from whatsapp_operator.run.queues import perform_clear_actions
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import InstanceState
@@ -77,8 +78,8 @@ UNCONFIRMED = {Effect.REBOOT: Reason.REBOOT_UNCONFIRMED, Effect.LOGOUT: Reason.L
 
 
 async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
-    """Reboot and logout requested by annotation, once per request in time order, intent
-    recorded first."""
+    """Reboot, logout and queue clears requested by annotation, once per request in time
+    order, intent recorded first."""
     actions = (
         (
             constants.Action.REBOOT,
@@ -130,6 +131,7 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
                     "it is not sent again: set the annotation anew to retry",
                 )
             )
+    await perform_clear_actions(cycle, api)
 
 
 async def auto_heal(cycle: Cycle, api: InstanceApi, writes_allowed: bool) -> None:

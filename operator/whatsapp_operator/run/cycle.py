@@ -21,6 +21,7 @@ from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import (
     Account,
     ProfileRollout,
+    QueuesStatus,
     WhatsAppInstance,
     WhatsAppInstanceStatus,
 )
@@ -40,6 +41,7 @@ from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFac
 from whatsapp_operator.wire.models import (
     AuthorizationCode,
     QrFrame,
+    QueueClearResult,
     Settings,
     StateReport,
     WaSettings,
@@ -72,6 +74,10 @@ class InstanceApi(Protocol):
     async def qr(self) -> QrFrame: ...
     def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
     async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
+    async def get_webhooks_count(self) -> int: ...
+    async def get_messages_count(self) -> int: ...
+    async def clear_webhooks_queue(self) -> QueueClearResult: ...
+    async def clear_messages_queue(self) -> QueueClearResult: ...
 
 
 class GreenApiFactory(PartnerFactory, Protocol):
@@ -151,6 +157,16 @@ class Memory:
     poll_api: InstanceApi | None = None
     # The pending token rotation a TokenNotRecovered Warning was posted for.
     rotation_warned: str = ""
+    # When the queue counts were last asked for, read or not (a failed read waits too),
+    # when they are next due (None: not watched), the counts last seen, and a reading a
+    # quiet poll took that the whole reconcile it hands over to is to use.
+    queues_tried_at: datetime | None = None
+    queues_due: datetime | None = None
+    queues_check_seconds: float = 0.0
+    queue_counts: tuple[int, int] | None = None
+    queue_reading: tuple[int, int, datetime] | None = None
+    # When status.queues.readAt is due a refresh although nothing changed (hourly).
+    queues_refresh_at: datetime | None = None
 
 
 @dataclass
@@ -218,6 +234,11 @@ class Cycle:
     # The status this reconcile will report if its next write succeeds: written with
     # the write's intent, so that a successful write needs no second status patch.
     preview: Callable[[], dict[str, Any]] | None = None
+    # status.queues as this reconcile leaves it, and the WebhookDelivery verdict.
+    queues: QueuesStatus | None = None
+    delivery: tuple[str, str, str] | None = None
+    # Look again this soon (seconds) even when healthy: a queue clear refused with leftTime.
+    wake_after: float | None = None
 
     def fail(self, setback: failures.Setback) -> None:
         """Record why this reconcile could not finish, and the least wait before the next."""

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.polling import quiet_after
 from whatsapp_operator.run.cycle import Cycle, InstanceApi, Memory, Outcome
+from whatsapp_operator.run.queues import note_schedule, quiet_queue_read
 from whatsapp_operator.wire import errors as gerr
 
 
@@ -19,17 +20,22 @@ def remember_quiet(
     """Note whether the next routine poll may be a quiet one, and the client it would use."""
     intervals = cycle.obj.spec.intervals
     memory.poll_api = api
+    settings_due = (
+        memory.settings_read_at + timedelta(seconds=intervals.settings_seconds)
+        if memory.settings_read_at is not None
+        else None
+    )
+    note_schedule(cycle, memory)
+    if settings_due is not None and cycle.wake_after is not None:
+        # A queue clear put off for its leftTime is retried by a whole reconcile.
+        settings_due = min(settings_due, cycle.now + timedelta(seconds=cycle.wake_after))
     memory.quiet = quiet_after(
         settings=outcome.settings,
         failed=cycle.failure is not None,
         state=cycle.state.state if cycle.state is not None else None,
         linking_active=linking_active,
         settle_ends=outcome.settle_ends,
-        settings_due=(
-            memory.settings_read_at + timedelta(seconds=intervals.settings_seconds)
-            if memory.settings_read_at is not None
-            else None
-        ),
+        settings_due=settings_due,
         state_seconds=float(intervals.state_seconds),
     )
 
@@ -52,6 +58,8 @@ async def quiet_poll(memory: Memory, now: datetime, rng: random.Random) -> float
         memory.ahead = quiet.state_seconds
         return None
     if report.state is not quiet.state:
+        return None
+    if not await quiet_queue_read(memory, api, now):
         return None
     motion = requeue.Motion(
         state_seconds=quiet.state_seconds,

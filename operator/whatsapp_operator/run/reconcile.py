@@ -68,6 +68,7 @@ from whatsapp_operator.run.provisioning import (
     Provisioner,
     owned_token_secret,
 )
+from whatsapp_operator.run.queues import judge, watch_queues
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.token_rotation import TokenRotation
 from whatsapp_operator.run.unreadable import unreadable
@@ -262,6 +263,7 @@ class Reconciler:
         if await observe(cycle, api, memory, force_settings=fresh_attempt or new_desire):
             if memory.settings_read_at == cycle.now or not memory.settings_read_for:
                 memory.settings_read_for = desired.hash
+            judge(cycle, memory)  # as the write's preview reports it
             last_applied = cycle.previous.last_applied
             if fresh_attempt and last_applied is not None and not last_applied.confirmed:
                 # A person asked for a fresh attempt: forget the give-up bookkeeping.
@@ -295,6 +297,7 @@ class Reconciler:
                 drift=tuple(cycle.previous.drift),
             )
         await act.auto_heal(cycle, api, writes_allowed)
+        await watch_queues(cycle, api, memory, writes_allowed)
 
     def _admit_endpoints(self, cycle: Cycle) -> None:
         instance = cycle.obj.spec.instance
@@ -408,6 +411,9 @@ class Reconciler:
             settings_profile=cycle.settings_profile,
             account_plan=cycle.account_plan,
             token_rotation=cycle.token_rotation,
+            queues=cycle.queues,
+            delivery=cycle.delivery,
+            require_delivery=cycle.obj.spec.queues.required_for_readiness,
         )
 
     def _requeue(
@@ -436,4 +442,7 @@ class Reconciler:
             now=cycle.now,
         )
         delay, memory.ahead = requeue.repaying(motion, self.rng, memory.ahead)
+        if cycle.wake_after is not None:
+            # A queue clear GREEN-API put off for its leftTime: no failure, no backoff.
+            delay = min(delay, cycle.wake_after)
         return delay

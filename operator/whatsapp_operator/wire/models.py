@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -400,3 +401,34 @@ class DeleteInstanceResult(WireModel):
     """deleteInstanceAccount: whether the instance was deleted."""
 
     delete_instance_account: bool = Field(alias="deleteInstanceAccount")
+
+
+class QueueCount(WireModel):
+    """getWebhooksCount and getMessagesCount: how many items wait in the queue.
+
+    GREEN-API refreshes the figure every 10 s. One edition of its docs spells the key
+    with a Cyrillic first letter (U+0441); both spellings are read.
+    """
+
+    count: int = Field(ge=0, validation_alias=AliasChoices("count", "\u0441ount"))
+
+
+class QueueClearResult(WireModel):
+    """clearWebhooksQueue and clearMessagesQueue: whether the queue was cleared.
+
+    At most once a minute per instance: an earlier call answers 200 with `isCleared: false`,
+    `reason: "Too many requests"` and the seconds left in `leftTime`. clearMessagesQueue's
+    key is `isCleared` in GREEN-API's examples and `isCleaned` in some of its docs.
+    """
+
+    cleared: bool = Field(validation_alias=AliasChoices("isCleared", "isCleaned"))
+    reason: str = ""
+    left_time: int | None = Field(default=None, alias="leftTime")
+
+
+class QueuedMessage(WireModel):
+    """One message of showMessagesQueue (the chat and the kind; the text is not kept)."""
+
+    message_id: str = Field(default="", alias="messageID")
+    chat_id: str = Field(default="", alias="chatId")
+    type_message: str = Field(default="", alias="typeMessage")

@@ -35,6 +35,9 @@ from whatsapp_operator.wire.models import (
     LogoutResult,
     NewToken,
     QrFrame,
+    QueueClearResult,
+    QueueCount,
+    QueuedMessage,
     RebootResult,
     SaveSettingsResult,
     Settings,
@@ -530,6 +533,62 @@ class InstanceClient:
         )
         register_secret(result.api_token_instance.get_secret_value())
         return result.api_token_instance
+
+    async def get_webhooks_count(self) -> int:
+        """getWebhooksCount: notifications waiting in the incoming queue (refreshed every 10 s)."""
+        return await self._count("getWebhooksCount")
+
+    async def get_messages_count(self) -> int:
+        """getMessagesCount: messages waiting in the outgoing queue."""
+        return await self._count("getMessagesCount")
+
+    async def _count(self, method: str) -> int:
+        status, payload = await self._call(method)
+        result: QueueCount = responses.parse_model(
+            "count", method, self.id_instance, QueueCount.model_validate, payload, status
+        )
+        return result.count
+
+    async def show_messages_queue(self) -> list[QueuedMessage]:
+        """showMessagesQueue: the messages waiting to be sent (chat and kind only)."""
+        status, payload = await self._call("showMessagesQueue")
+        if not isinstance(payload, list):
+            raise errors.UnexpectedResponse(
+                "showMessagesQueue: answer is not a list",
+                method="showMessagesQueue",
+                instance_id=self.id_instance,
+                status=status,
+            )
+        return [
+            responses.parse_model(
+                "queued message",
+                "showMessagesQueue",
+                self.id_instance,
+                QueuedMessage.model_validate,
+                item,
+                status,
+            )
+            for item in payload
+        ]
+
+    async def clear_webhooks_queue(self) -> QueueClearResult:
+        """clearWebhooksQueue (DELETE): drop every undelivered notification.
+
+        At most once a minute: an earlier call is answered `cleared=False` with `left_time`.
+        A write (it drops what arrived meanwhile too): never repeated here.
+        """
+        return await self._clear("clearWebhooksQueue", "DELETE")
+
+    async def clear_messages_queue(self) -> QueueClearResult:
+        """clearMessagesQueue: drop every message waiting to be sent; never repeated here."""
+        return await self._clear("clearMessagesQueue", "GET")
+
+    async def _clear(self, method: str, verb: HttpVerb) -> QueueClearResult:
+        status, payload = await self._call(method, verb, idempotent=False)
+        result: QueueClearResult = responses.parse_model(
+            "isCleared", method, self.id_instance, QueueClearResult.model_validate, payload, status
+        )
+        return result
 
     def scan_qr_code(self, *, open_timeout: float = 10.0) -> AsyncIterator[QrFrame]:
         """The scanqrcode WebSocket as a stream of frames, ending after a final frame."""

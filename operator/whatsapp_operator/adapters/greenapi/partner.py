@@ -22,7 +22,7 @@ from whatsapp_operator.wire.models import (
     WireBoolStyle,
 )
 
-HttpVerb = Literal["GET", "POST"]
+HttpVerb = Literal["GET", "POST", "DELETE"]
 
 
 class Requester(Protocol):
