@@ -27,7 +27,14 @@ WRONG_TOKEN = "ffffffffffffffffffffffffffffffffffffffffffffffff00"
 HOOK_TOKEN = "hook-secret-value-0123456789"
 PHONE = "79001234567"
 LOOPBACK = "http://127.0.0.1:*"
-READ_METHODS = {"getstateinstance", "getsettings", "getwasettings", "getinstances"}
+READ_METHODS = {
+    "getstateinstance",
+    "getsettings",
+    "getwasettings",
+    "getwebhookscount",
+    "getmessagescount",
+    "getinstances",
+}
 SETTINGS = {
     "webhookUrl": "https://hooks.example.com/in",
     "webhookUrlToken": HOOK_TOKEN,
@@ -110,9 +117,8 @@ async def test_a_healthy_instance_is_all_ok_and_only_read(
     assert code == 0, out + err
     found = steps(out)
     assert json.loads(out)["result"] == "OK"
-    not_ok = {name: s for name, s in found.items() if s["status"] != "OK"}
-    # The queue counts are read once the client has the queue methods.
-    assert set(not_ok) <= {"queues"}, not_ok
+    assert {name: s for name, s in found.items() if s["status"] != "OK"} == {}
+    assert found["queues"]["detail"].startswith("0 notifications waiting")
     assert found["state"]["detail"].startswith("authorized")
     assert PHONE in found["wa-settings"]["detail"]
     assert "webhookUrlToken <set>" in found["settings"]["detail"]
@@ -122,6 +128,24 @@ async def test_a_healthy_instance_is_all_ok_and_only_read(
     assert methods, methods
     assert methods <= READ_METHODS, methods
     assert_no_secret(out, err)
+
+
+async def test_notifications_piling_up_are_a_warning_with_both_counts(
+    emulator: RunningEmulator, seeded: EmulatorAdmin, token_file: Path
+) -> None:
+    await seeded.webhook_receiver(ID, failing=True, ratePerSecond=0)
+    await seeded.queue_notifications(ID, 7)
+    await seeded.queue_messages(ID, 2)
+    code, out, err = await check(
+        "--api-url", emulator.url, "--id", str(ID), "--token-file", str(token_file),
+        "--allowed-api-url", LOOPBACK, "-o", "json",
+    )  # fmt: skip
+    assert code == 0, out + err
+    queues = steps(out)["queues"]
+    assert queues["status"] == "WARN"
+    assert queues["detail"].startswith("7 notifications waiting for delivery, ")
+    assert "webhook receiver is down" in queues["detail"]
+    assert (await seeded.queues(ID))["incoming"] == 7  # read, never cleared
 
 
 async def test_the_keys_it_would_change_are_named_without_values_of_secrets(

@@ -96,6 +96,14 @@ class EmulatorAdmin:
         )
         return result
 
+    async def queue_notifications(self, id_instance: int, count: int = 1) -> dict[str, Any]:
+        """`count` notifications join the incoming queue (delivered at once while the
+        receiver works; they stay while it fails)."""
+        result: dict[str, Any] = await self._call(
+            "POST", f"/instances/{id_instance}/notifications", {"count": count}
+        )
+        return result
+
     async def queue_messages(self, id_instance: int, count: int = 1) -> dict[str, Any]:
         """Queue `count` outgoing messages (they wait while the instance is not authorized)."""
         result: dict[str, Any] = await self._call(

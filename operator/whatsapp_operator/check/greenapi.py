@@ -108,18 +108,12 @@ async def wa_settings_step(client: InstanceClient) -> Step:
 Count = Callable[[], Awaitable[int]]
 
 
-async def queues_step(webhooks: Count | None, messages: Count | None) -> Step:
-    """getWebhooksCount and getMessagesCount, when the client offers them.
+async def queues_step(webhooks: Count, messages: Count) -> Step:
+    """getWebhooksCount and getMessagesCount.
 
     A growing incoming queue while webhookUrl is set means the receiver is down or
     refusing; messages waiting to go out are sent from whatever number is linked.
     """
-    if webhooks is None or messages is None:
-        return Step(
-            "queues",
-            Status.SKIP,
-            "not read: this build's GREEN-API client has no getWebhooksCount/getMessagesCount",
-        )
     try:
         incoming = await webhooks()
         outgoing = await messages()

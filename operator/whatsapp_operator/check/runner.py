@@ -104,7 +104,7 @@ async def _instance_steps(
     else:
         report.add(managed_step(inputs.desired, observed, state, clock()))
     report.add(await greenapi.wa_settings_step(client))
-    report.add(await greenapi.queues_step(None, None))
+    report.add(await greenapi.queues_step(client.get_webhooks_count, client.get_messages_count))
 
 
 async def _reachable(
