@@ -1,13 +1,15 @@
 """Scale benchmark: the operator and the kopf floor side by side, in one run.
 
 Run: `.venv/bin/python benchmarks/operator_scale.py [--instances 100[,1000,...]]
-[--phases idle,edit,restart] [--skip-floor] [--output report.md]
+[--phases idle,edit,restart] [--skip-floor] [--webhook-url URL] [--output report.md]
 [--profile-memory tracemalloc|memray]`
 
 For each size N and each operator (the real one, then the trivial kopf operator of
 `floor_operator.py`), on a fresh control plane and a fresh emulator of its own: N token
 Secrets, N authorized emulator instances and N WhatsAppInstances (three settings that
-differ from GREEN-API's defaults) exist before the operator starts, as after a restart.
+differ from GREEN-API's defaults, and with `--webhook-url` a webhookUrl, which makes the
+operator watch each instance's queues too) exist before the operator starts, as after a
+restart.
 Then the phases: converge (always), idle, edit, restart. docs/performance.md says what
 each figure means and how it is measured; the table goes to stdout and to `--output`.
 Everything listens on 127.0.0.1; the load is bounded by N (at most 10,000).
@@ -66,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--edit-spacing", type=float, default=0.02, help="seconds between edits")
     parser.add_argument("--restart-samples", type=int, default=20)
     parser.add_argument("--restart-spread", type=float, default=10.0, help="seconds")
+    parser.add_argument(
+        "--webhook-url",
+        default="",
+        help="give every instance this webhookUrl, so the operator also watches its queues "
+        "(getWebhooksCount, getMessagesCount: WebhookDelivery)",
+    )
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
     parser.add_argument("--profile-memory", choices=("tracemalloc", "memray"))
     return parser.parse_args(argv)
@@ -73,12 +81,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def spec(args: argparse.Namespace) -> dict[str, object]:
     """Each WhatsAppInstance's spec, less its instance reference."""
+    settings: dict[str, object] = {
+        "incomingWebhook": True,
+        "outgoingWebhook": True,
+        "delaySendMessagesMilliseconds": 1000,
+    }
+    if args.webhook_url:
+        settings["webhookUrl"] = args.webhook_url
     return {
-        "settings": {
-            "incomingWebhook": True,
-            "outgoingWebhook": True,
-            "delaySendMessagesMilliseconds": 1000,
-        },
+        "settings": settings,
         "intervals": {
             "stateSeconds": args.state_seconds,
             "settingsSeconds": 300,
