@@ -151,6 +151,8 @@ class Memory:
     poll_api: InstanceApi | None = None
     # The pending token rotation a TokenNotRecovered Warning was posted for.
     rotation_warned: str = ""
+    # The stamp of a token rotation whose intent record failed (its call was never made).
+    rotation_unsent: str = ""
 
 
 @dataclass

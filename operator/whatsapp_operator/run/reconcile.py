@@ -221,6 +221,9 @@ class Reconciler:
             cycle.fail(failures.from_provisioning(exc))
         except gerr.GreenApiError as exc:
             cycle.fail(failures.from_partner(exc))
+        except IntentNotRecorded as exc:
+            # A token rotation's intent: no call was made, the old token stands.
+            cycle.fail(failures.from_intent(exc))
         return desired, api
 
     async def poll(self, memory: Memory) -> float | None:

@@ -22,7 +22,13 @@ from whatsapp_operator.api.resource import ManagementPolicy
 from whatsapp_operator.decide import rotation
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.reasons import Reason
-from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure, SecretValue
+from whatsapp_operator.ports import (
+    Effect,
+    IntentNotRecorded,
+    KubeError,
+    ProvisioningFailure,
+    SecretValue,
+)
 from whatsapp_operator.run.cycle import (
     Cycle,
     GreenApiFactory,
@@ -78,6 +84,11 @@ class TokenRotation:
             return identity, self._client(cycle, identity)
         if cycle.previous.token_rotation is not None:
             cycle.token_rotation = state.model_copy(update={"refused": ""})
+        if state.pending_since and state.pending_since == memory.rotation_unsent:
+            # Its intent record failed, so the call was never made, though the record may
+            # have landed: nothing to recover (this process knows better than status).
+            state = state.model_copy(update={"pending_since": "", "refused": ""})
+            cycle.token_rotation = state
         if state.pending_since:
             return await self._recover(cycle, identity, memory, state.pending_since)
         spec = obj.spec.token_rotation
@@ -113,19 +124,32 @@ class TokenRotation:
 
         async def record() -> None:
             await record_intent(cycle, intent)
+            memory.rotation_unsent = ""
 
         why = f"requested {requested}" if requested is not None else "spec.tokenRotation.every"
-        performed = await cycle.effects.perform(
-            Effect.UPDATE_API_TOKEN,
-            api.update_api_token,
-            record=record,
-            detail=f"instance {identity.instance_id}, {why}",
-        )
+        try:
+            performed = await cycle.effects.perform(
+                Effect.UPDATE_API_TOKEN,
+                api.update_api_token,
+                record=record,
+                detail=f"instance {identity.instance_id}, {why}",
+            )
+        except IntentNotRecorded:
+            memory.rotation_unsent = stamp
+            if requested is not None:
+                cycle.unsent[constants.Action.ROTATE_TOKEN] = requested
+            raise
+        if requested is not None:
+            cycle.unsent.pop(constants.Action.ROTATE_TOKEN, None)
         state = cycle.token_rotation or TokenRotationStatus()
         if performed.result is Result.NOT_SENT and performed.error is not None:
             # Nothing changed at GREEN-API: the old token still works; retried after backoff.
             cycle.token_rotation = state.model_copy(update={"pending_since": ""})
             raise performed.error
+        # Until the new token is in the operator's Secret, the rotation stays pending: a
+        # Secret write that fails after a good answer is recovered like a lost answer.
+        state = state.model_copy(update={"pending_since": stamp})
+        cycle.token_rotation = state
         if requested is not None:
             await record_performed(cycle, constants.Action.ROTATE_TOKEN, requested)
         if performed.result is Result.REFUSED:
@@ -200,14 +224,20 @@ class TokenRotation:
             )
         if listed_token is not None and not rotation.still_unconfirmed(pending_since, cycle.now):
             state = cycle.token_rotation or TokenRotationStatus()
-            cycle.token_rotation = state.model_copy(update={"pending_since": ""})
+            # Like a refusal, the schedule waits `every`: each attempt whose answer is lost
+            # holds every instance call for the grace, so repeating at once could hold the
+            # instance for good against a service that keeps losing the answer.
+            cycle.token_rotation = state.model_copy(
+                update={"pending_since": "", "last_refused_at": pending_since}
+            )
             cycle.events.append(
                 Event(
                     "Warning",
                     Reason.TOKEN_ROTATION_UNCONFIRMED,
                     f"updateApiToken sent at {pending_since} got no answer and the partner "
                     "still lists the old token: the rotation did not happen; the old token "
-                    "stays in use",
+                    "stays in use, and the next scheduled attempt is after "
+                    "spec.tokenRotation.every (the rotate-token annotation asks sooner)",
                 )
             )
             return identity, self._client(cycle, identity)
