@@ -363,3 +363,58 @@ async def test_a_secret_write_that_fails_after_the_answer_keeps_the_rotation_pen
     assert scene.secret(CONN, "apiTokenInstance") == new
     assert {token for token, _ in scene.sent_after_rotation()} == {new}
     assert ("Normal", "TokenRecovered") in reasons(outcome)
+
+
+# ------------------------------------------------------------------ quiet polls
+
+QUIET = {"intervals": {"settingsSeconds": 86400}}
+
+
+async def quiet_until_whole(scene: Scene, step: timedelta, limit: timedelta) -> timedelta:
+    """Quiet polls (the state call alone) every `step` until one asks for a whole reconcile;
+    how long after now that was."""
+    start = scene.clock.now
+    while scene.clock.now - start <= limit:
+        scene.clock.advance(seconds=step.total_seconds())
+        if await scene.reconciler.poll(scene.memory) is None:
+            return scene.clock.now - start
+    raise AssertionError(f"still quiet after {limit}")
+
+
+async def test_a_rotation_that_falls_due_ends_quiet_polling(scene: Scene) -> None:
+    created = T0 - timedelta(hours=720) + timedelta(minutes=30)
+    annotations = {constants.ANNOTATION_CREATED_AT: format_time(created)}
+    await scene.reconcile(annotations, tokenRotation=EVERY, **QUIET)
+    assert scene.rotations() == 0
+    assert scene.memory.quiet is not None
+    waited = await quiet_until_whole(scene, timedelta(minutes=1), timedelta(hours=2))
+    assert waited == timedelta(minutes=30)
+    await scene.reconcile(annotations, tokenRotation=EVERY, **QUIET)
+    assert scene.rotations() == 1
+
+
+async def test_a_plan_check_that_falls_due_ends_quiet_polling(scene: Scene) -> None:
+    await scene.reconcile(**QUIET)
+    assert scene.memory.quiet is not None
+    reads = len(scene.world.calls("get_instances"))
+    # The partner's planCheckSeconds (three hours by default) after the listing was read.
+    waited = await quiet_until_whole(scene, timedelta(minutes=5), timedelta(hours=5))
+    assert waited == timedelta(hours=3)
+    await scene.reconcile(**QUIET)
+    assert len(scene.world.calls("get_instances")) == reads + 1
+
+
+async def test_a_plan_that_lapses_ends_quiet_polling_and_stalls(scene: Scene) -> None:
+    expires = T0 + timedelta(minutes=40)
+    scene.world.partner.listed = [
+        item.model_copy(update={"expiration_date": expires.strftime("%Y-%m-%dT%H:%M:%S")})
+        for item in scene.world.partner.listed
+    ]
+    outcome = await scene.reconcile(plan={"warnDaysBefore": 0}, **QUIET)
+    assert outcome.document["plan"]["expired"] is False
+    assert scene.memory.quiet is not None
+    waited = await quiet_until_whole(scene, timedelta(minutes=5), timedelta(hours=2))
+    assert waited == timedelta(minutes=40)
+    outcome = await scene.reconcile(plan={"warnDaysBefore": 0}, **QUIET)
+    stalled = next(c for c in outcome.status.conditions if c.type == "Stalled")
+    assert (stalled.status, stalled.reason) == ("True", "InstanceExpired")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 
 from pydantic import SecretStr
 
@@ -47,6 +48,14 @@ from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire import errors as gerr
 
 StoreToken = Callable[[str, str, str, SecretStr], Awaitable[None]]
+
+
+def _writes_allowed(cycle: Cycle) -> bool:
+    return (
+        cycle.obj.spec.management_policy is ManagementPolicy.MANAGE
+        and not is_paused(cycle)
+        and not cycle.deleting
+    )
 
 
 class TokenRotation:
@@ -99,14 +108,31 @@ class TokenRotation:
             created_at=identity.created_at,
             now=cycle.now,
         )
-        writes_allowed = (
-            obj.spec.management_policy is ManagementPolicy.MANAGE
-            and not is_paused(cycle)
-            and not cycle.deleting
-        )
-        if not writes_allowed or (requested is None and not due):
+        if not _writes_allowed(cycle) or (requested is None and not due):
             return identity, self._client(cycle, identity)
         return await self._rotate(cycle, identity, memory, requested)
+
+    def next_due(self, cycle: Cycle) -> datetime | None:
+        """When this object's scheduled rotation (or a pending one's recovery) needs a whole
+        reconcile; None when none is scheduled or it may not rotate."""
+        obj = cycle.obj
+        spec = obj.spec.token_rotation
+        state = cycle.token_rotation or TokenRotationStatus()
+        if state.pending_since:
+            return cycle.now
+        if spec is None or not _writes_allowed(cycle) or cycle.identity is None:
+            return None
+        if rotation.refusal(
+            partner_mode=obj.spec.partner_ref is not None,
+            user_owned_token=obj.spec.instance.token_secret_ref is not None,
+        ):
+            return None
+        return rotation.next_rotation(
+            every=spec.interval,
+            last_rotated_at=state.last_rotated_at,
+            last_refused_at=state.last_refused_at,
+            created_at=cycle.identity.created_at,
+        )
 
     def _client(self, cycle: Cycle, identity: Identity) -> InstanceApi:
         return self.green_api.instance(
