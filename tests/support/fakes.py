@@ -94,6 +94,8 @@ class FakeInstanceApi:
     webhooks_count: int = 0
     messages_count: int = 0
     clear_left_time: dict[str, int] = field(default_factory=dict)
+    # Tokens updateApiToken issued, in order (each one made the one before it dead).
+    issued_tokens: list[str] = field(default_factory=list)
 
     def _enter(self, method: str, *args: Any) -> None:
         self.calls.append(Call(method, args))
@@ -137,6 +139,13 @@ class FakeInstanceApi:
         self._enter("logout")
         self._answer("logout")
         return True
+
+    async def update_api_token(self) -> SecretStr:
+        self._enter("update_api_token")
+        token = f"rotatedTOKEN{len(self.issued_tokens) + 1:04d}SUPERSECRET"
+        self.issued_tokens.append(token)
+        self._answer("update_api_token")
+        return SecretStr(token)
 
     async def qr(self) -> QrFrame:
         self._enter("qr")

@@ -86,7 +86,10 @@ class TokenRotationStatus(ObservedModel):
     )
     last_refused_at: str = Field(
         default="",
-        description="When GREEN-API last refused updateApiToken (the schedule waits `every`).",
+        description=(
+            "When GREEN-API last refused updateApiToken, or an attempt whose answer was lost "
+            "turned out not to have happened (the schedule waits `every`)."
+        ),
     )
     refused: str = Field(
         default="", description="Why a requested rotation is refused, if it is (empty: allowed)."

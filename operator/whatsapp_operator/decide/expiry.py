@@ -129,6 +129,20 @@ def _days(left: timedelta) -> str:
     return f"{hours // 24} days"
 
 
+def next_change(plan: PlanStatus | None, warn_days: int) -> datetime | None:
+    """When the plan's judgement changes by time alone (the warning starts, or it lapses);
+    None when it cannot: unknown, already expired, or no date."""
+    if plan is None or not plan.known or plan.expired or not plan.expires_at:
+        return None
+    try:
+        expires = parse_time(plan.expires_at)
+    except ValueError:
+        return None
+    if plan.expiring or warn_days <= 0:
+        return expires
+    return expires - timedelta(days=warn_days)
+
+
 def plan_events(previous: PlanStatus | None, current: PlanStatus) -> list[Event]:
     """A PlanExpiring Warning once per expiry date, when it comes within the warning."""
     if not current.expiring:

@@ -3,8 +3,8 @@
 Most polls of a settled fleet find nothing new. A whole reconcile (parse the object,
 layer the settings, plan, build and diff the status) costs several times the HTTP
 call itself, so an object that is quiet after a reconcile is polled with the state
-call alone until something changes: its state, the object (any wake-up), or the
-time to re-read its settings.
+call alone until something changes: its state, the object (any wake-up), the time
+to re-read its settings, or the time a token rotation or a plan check falls due.
 """
 
 from __future__ import annotations
@@ -43,8 +43,13 @@ def quiet_after(
     settle_ends: datetime | None,
     settings_due: datetime | None,
     state_seconds: float,
+    lifecycle_due: datetime | None = None,
 ) -> Quiet | None:
-    """A `Quiet` when the reconcile left nothing in motion; None: the next poll is whole."""
+    """A `Quiet` when the reconcile left nothing in motion; None: the next poll is whole.
+
+    `lifecycle_due` is when something else needs a whole reconcile (a token rotation, a
+    plan check, a plan's date): quiet polls stand in only until then.
+    """
     if (
         failed
         or settings not in _SETTLED_OUTCOMES
@@ -55,4 +60,5 @@ def quiet_after(
     ):
         return None
     assert state is not None
-    return Quiet(state=state, state_seconds=state_seconds, until=settings_due)
+    until = settings_due if lifecycle_due is None else min(settings_due, lifecycle_due)
+    return Quiet(state=state, state_seconds=state_seconds, until=until)

@@ -376,7 +376,8 @@ EVENTS: dict[Reason, EventReason] = {
     Reason.TOKEN_ROTATION_UNCONFIRMED: EventReason(
         "Warning",
         "updateApiToken got no answer and, five minutes on, the partner still lists the old "
-        "token: the rotation did not happen and the old token stays in use.",
+        "token: the rotation did not happen and the old token stays in use; the next "
+        "scheduled attempt waits spec.tokenRotation.every.",
     ),
     Reason.QUEUE_CLEARED: EventReason(
         "Normal",

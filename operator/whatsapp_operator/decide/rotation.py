@@ -9,7 +9,7 @@ spec.tokenRotation; an annotation cannot be checked there, so it is refused here
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from whatsapp_operator.timestamps import parse_time
 
@@ -43,6 +43,29 @@ def _moment(text: str) -> datetime | None:
         return None
 
 
+def next_rotation(
+    *,
+    every: timedelta | None,
+    last_rotated_at: str,
+    last_refused_at: str,
+    created_at: datetime | None,
+) -> datetime | None:
+    """When `every` will have passed since the token in use was issued (or last refused);
+    None without a schedule.
+
+    A token never rotated counts from the instance's creation; with no known creation
+    (an adopted instance) its age is unknown and it is due at once (the earliest moment).
+    """
+    if every is None:
+        return None
+    moments = [m for m in (_moment(last_rotated_at), _moment(last_refused_at)) if m]
+    if created_at is not None:
+        moments.append(created_at)
+    if not moments:
+        return datetime.min.replace(tzinfo=UTC)
+    return max(moments) + every
+
+
 def rotation_due(
     *,
     every: timedelta | None,
@@ -51,19 +74,14 @@ def rotation_due(
     created_at: datetime | None,
     now: datetime,
 ) -> bool:
-    """Whether `every` has passed since the token in use was issued (or last refused).
-
-    A token never rotated counts from the instance's creation; with no known creation
-    (an adopted instance) its age is unknown and it is rotated now.
-    """
-    if every is None:
-        return False
-    moments = [m for m in (_moment(last_rotated_at), _moment(last_refused_at)) if m]
-    if created_at is not None:
-        moments.append(created_at)
-    if not moments:
-        return True
-    return now - max(moments) >= every
+    """Whether the rotation is due now (`next_rotation` has come)."""
+    due = next_rotation(
+        every=every,
+        last_rotated_at=last_rotated_at,
+        last_refused_at=last_refused_at,
+        created_at=created_at,
+    )
+    return due is not None and now >= due
 
 
 def still_unconfirmed(pending_since: str, now: datetime) -> bool:

@@ -2,8 +2,8 @@
 
 Runs with the user's own kubeconfig and context, so RBAC decides who may read the
 linking codes. Subcommands: list, status, qr, pair, link, relink, reboot, logout,
-reconcile, pause, resume, check, completion. Every wait polls with a deadline; Ctrl-C ends a
-follow cleanly (exit 130).
+reconcile, rotate-token, pause, resume, check, completion. Every wait polls with a deadline;
+Ctrl-C ends a follow cleanly (exit 130).
 """
 
 from __future__ import annotations
@@ -56,12 +56,13 @@ from whatsapp_operator.kubectl.view import (
     pause_patch,
     phone_of,
     relink_patch,
+    rotation_outcome,
 )
 
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 # Phases in which no code is being handed out and the window has to be (re)started.
 RESTART_PHASES = {None, "", LinkingPhase.EXPIRED, LinkingPhase.NOT_NEEDED, LinkingPhase.LINKED}
-ACTIONS = ("reboot", "logout", "reconcile")
+ACTIONS = ("reboot", "logout", "reconcile", "rotate-token")
 EXIT_INTERRUPTED = 130
 
 
@@ -323,9 +324,10 @@ def _if_handled(obj: dict[str, Any], action: str, value: str) -> dict[str, Any] 
 
 
 def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
-    """`reboot`, `logout` or `reconcile`: request it by annotation and wait until it is handled.
+    """`reboot`, `logout`, `reconcile` or `rotate-token`: request it by annotation and wait
+    until it is handled.
 
-    Exit 1 when the operator has not handled it within --timeout.
+    Exit 1 when the operator has not handled it within --timeout, or refused a rotation.
     """
     name, action = args.name, args.command
     obj = kube.get(name)
@@ -354,6 +356,10 @@ def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
     )
     if status.get("lastError"):
         out.say(f"Last error: {status['lastError']}")
+    if action == constants.Action.ROTATE_TOKEN:
+        done, text = rotation_outcome(obj, value)
+        out.say(text)
+        return 0 if done else 1
     return 0
 
 
@@ -534,6 +540,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("reboot", "Reboot the GREEN-API instance."),
         ("logout", "Log the linked phone out."),
         ("reconcile", "Re-read GREEN-API and retry now."),
+        (
+            "rotate-token",
+            "Issue a new instance token now (updateApiToken; partner mode with the "
+            "operator's own token Secret). The new token goes to the operator's token Secret "
+            "and the connection Secret; the old one stops working.",
+        ),
     ):
         command(action, text + " Waits until the operator has handled it.")
     command(
@@ -578,6 +590,7 @@ HANDLERS: dict[str, Callable[[Kube, argparse.Namespace, Output], int]] = {
     "reboot": cmd_action,
     "logout": cmd_action,
     "reconcile": cmd_action,
+    "rotate-token": cmd_action,
     "link": cmd_link,
     "relink": cmd_relink,
     "pause": cmd_pause,

@@ -397,3 +397,30 @@ def events_lines(events: Sequence[dict[str, Any]], now: datetime) -> list[str]:
     else:
         lines.append("  (none)")
     return lines
+
+
+def rotation_outcome(obj: dict[str, Any], value: str) -> tuple[bool, str]:
+    """What came of the rotate-token request stamped `value` (handled already): whether it
+    went through or is under way, and what to tell the user. Never shows a token."""
+    rotation = (obj.get("status") or {}).get("tokenRotation") or {}
+    if rotation.get("refused"):
+        return False, f"Refused: {rotation['refused']}"
+    connection = ((obj.get("spec") or {}).get("connectionSecret") or {}).get("name")
+    where = "the operator's token Secret" + (
+        f" and the connection Secret {connection}" if connection else ""
+    )
+    if rotation.get("pendingSince"):
+        return True, (
+            f"updateApiToken sent at {rotation['pendingSince']} got no answer; the operator "
+            "is recovering the new token from the partner's getInstances and makes no "
+            "instance call meanwhile. `kubectl whatsapp status` shows when it is done."
+        )
+    rotated, refused = rotation.get("lastRotatedAt") or "", rotation.get("lastRefusedAt") or ""
+    if refused and refused >= value and refused >= rotated:
+        return False, (
+            "GREEN-API refused updateApiToken or it did not take effect: the token is "
+            "unchanged (see the TokenRotationFailed or TokenRotationUnconfirmed Event)."
+        )
+    if rotated and rotated >= value:
+        return True, f"New token issued at {rotated}, written to {where}."
+    return True, "Handled; status.tokenRotation shows no new rotation yet."

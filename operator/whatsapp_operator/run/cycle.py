@@ -167,6 +167,8 @@ class Memory:
     queue_reading: tuple[int, int, datetime] | None = None
     # When status.queues.readAt is due a refresh although nothing changed (hourly).
     queues_refresh_at: datetime | None = None
+    # The stamp of a token rotation whose intent record failed (its call was never made).
+    rotation_unsent: str = ""
 
 
 @dataclass

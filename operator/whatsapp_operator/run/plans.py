@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from whatsapp_operator.api.resource import WhatsAppInstance
-from whatsapp_operator.decide.expiry import Listing, plan_status
+from whatsapp_operator.decide.expiry import Listing, next_change, plan_status
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.cycle import Cycle, object_log
 from whatsapp_operator.run.partner_access import PartnerAccess, partner_key
@@ -64,6 +64,18 @@ class PlanListings:
                 await self.refresh(obj, namespace, now)
         return self._reads[key].plans.get(instance_id)
 
+    def next_read(self, obj: WhatsAppInstance, namespace: str, instance_id: int) -> datetime | None:
+        """When `plan_of` will read the listing again for this instance; None when it was
+        never read, or its read is overdue (it failed: the next whole reconcile retries)."""
+        ref = obj.spec.partner_ref
+        if ref is None:
+            return None
+        read = self._reads.get(partner_key(namespace, ref))
+        if read is None:
+            return None
+        wait = read.fresh_for if instance_id in read.plans else MISSING_REREAD
+        return read.read_at + wait
+
     async def refresh(
         self, obj: WhatsAppInstance, namespace: str, now: datetime
     ) -> list[PartnerInstance]:
@@ -87,6 +99,24 @@ class PlanListings:
             now, timedelta(seconds=partner.plan_check_seconds), plans
         )
         return listed
+
+
+def plan_due(cycle: Cycle, listings: PlanListings) -> datetime | None:
+    """When this object needs a whole reconcile for its plan: the partner's listing is
+    read again, or the plan's warning or expiry comes; None in adopt mode."""
+    obj = cycle.obj
+    if obj.spec.partner_ref is None or cycle.instance_id is None:
+        return None
+    read = listings.next_read(obj, cycle.namespace, cycle.instance_id)
+    moments = [
+        moment
+        for moment in (
+            read if read is not None and read > cycle.now else None,
+            next_change(cycle.account_plan, obj.spec.plan.warn_days_before),
+        )
+        if moment is not None
+    ]
+    return min(moments, default=None)
 
 
 async def read_plan(cycle: Cycle, listings: PlanListings, instance_id: int) -> None:

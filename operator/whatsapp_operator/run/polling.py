@@ -15,9 +15,18 @@ from whatsapp_operator.wire import errors as gerr
 
 
 def remember_quiet(
-    cycle: Cycle, memory: Memory, outcome: Outcome, api: InstanceApi | None, *, linking_active: bool
+    cycle: Cycle,
+    memory: Memory,
+    outcome: Outcome,
+    api: InstanceApi | None,
+    *,
+    linking_active: bool,
+    lifecycle_due: datetime | None = None,
 ) -> None:
-    """Note whether the next routine poll may be a quiet one, and the client it would use."""
+    """Note whether the next routine poll may be a quiet one, and the client it would use.
+
+    `lifecycle_due`: when a token rotation or a plan check needs a whole reconcile.
+    """
     intervals = cycle.obj.spec.intervals
     memory.poll_api = api
     settings_due = (
@@ -37,6 +46,7 @@ def remember_quiet(
         settle_ends=outcome.settle_ends,
         settings_due=settings_due,
         state_seconds=float(intervals.state_seconds),
+        lifecycle_due=lifecycle_due,
     )
 
 

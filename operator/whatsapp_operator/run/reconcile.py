@@ -59,7 +59,7 @@ from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
-from whatsapp_operator.run.plans import PlanListings, read_plan
+from whatsapp_operator.run.plans import PlanListings, plan_due, read_plan
 from whatsapp_operator.run.polling import quiet_poll, remember_quiet
 from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
 from whatsapp_operator.run.provisioning import (
@@ -184,7 +184,21 @@ class Reconciler:
             # shows as GREEN-API refusing the old one: re-read all of them on the timer.
             memory.rechecked_secrets = memory.referenced_secrets
         memory.unsent_actions = cycle.unsent
-        remember_quiet(cycle, memory, outcome, api, linking_active=linking.active)
+        remember_quiet(
+            cycle,
+            memory,
+            outcome,
+            api,
+            linking_active=linking.active,
+            lifecycle_due=min(
+                (
+                    due
+                    for due in (self.rotation.next_due(cycle), plan_due(cycle, self.plans))
+                    if due is not None
+                ),
+                default=None,
+            ),
+        )
         return outcome
 
     async def _prepare(
@@ -222,6 +236,9 @@ class Reconciler:
             cycle.fail(failures.from_provisioning(exc))
         except gerr.GreenApiError as exc:
             cycle.fail(failures.from_partner(exc))
+        except IntentNotRecorded as exc:
+            # A token rotation's intent: no call was made, the old token stands.
+            cycle.fail(failures.from_intent(exc))
         return desired, api
 
     async def poll(self, memory: Memory) -> float | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 
 from pydantic import SecretStr
 
@@ -22,7 +23,13 @@ from whatsapp_operator.api.resource import ManagementPolicy
 from whatsapp_operator.decide import rotation
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.reasons import Reason
-from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure, SecretValue
+from whatsapp_operator.ports import (
+    Effect,
+    IntentNotRecorded,
+    KubeError,
+    ProvisioningFailure,
+    SecretValue,
+)
 from whatsapp_operator.run.cycle import (
     Cycle,
     GreenApiFactory,
@@ -41,6 +48,14 @@ from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire import errors as gerr
 
 StoreToken = Callable[[str, str, str, SecretStr], Awaitable[None]]
+
+
+def _writes_allowed(cycle: Cycle) -> bool:
+    return (
+        cycle.obj.spec.management_policy is ManagementPolicy.MANAGE
+        and not is_paused(cycle)
+        and not cycle.deleting
+    )
 
 
 class TokenRotation:
@@ -78,6 +93,11 @@ class TokenRotation:
             return identity, self._client(cycle, identity)
         if cycle.previous.token_rotation is not None:
             cycle.token_rotation = state.model_copy(update={"refused": ""})
+        if state.pending_since and state.pending_since == memory.rotation_unsent:
+            # Its intent record failed, so the call was never made, though the record may
+            # have landed: nothing to recover (this process knows better than status).
+            state = state.model_copy(update={"pending_since": "", "refused": ""})
+            cycle.token_rotation = state
         if state.pending_since:
             return await self._recover(cycle, identity, memory, state.pending_since)
         spec = obj.spec.token_rotation
@@ -88,14 +108,31 @@ class TokenRotation:
             created_at=identity.created_at,
             now=cycle.now,
         )
-        writes_allowed = (
-            obj.spec.management_policy is ManagementPolicy.MANAGE
-            and not is_paused(cycle)
-            and not cycle.deleting
-        )
-        if not writes_allowed or (requested is None and not due):
+        if not _writes_allowed(cycle) or (requested is None and not due):
             return identity, self._client(cycle, identity)
         return await self._rotate(cycle, identity, memory, requested)
+
+    def next_due(self, cycle: Cycle) -> datetime | None:
+        """When this object's scheduled rotation (or a pending one's recovery) needs a whole
+        reconcile; None when none is scheduled or it may not rotate."""
+        obj = cycle.obj
+        spec = obj.spec.token_rotation
+        state = cycle.token_rotation or TokenRotationStatus()
+        if state.pending_since:
+            return cycle.now
+        if spec is None or not _writes_allowed(cycle) or cycle.identity is None:
+            return None
+        if rotation.refusal(
+            partner_mode=obj.spec.partner_ref is not None,
+            user_owned_token=obj.spec.instance.token_secret_ref is not None,
+        ):
+            return None
+        return rotation.next_rotation(
+            every=spec.interval,
+            last_rotated_at=state.last_rotated_at,
+            last_refused_at=state.last_refused_at,
+            created_at=cycle.identity.created_at,
+        )
 
     def _client(self, cycle: Cycle, identity: Identity) -> InstanceApi:
         return self.green_api.instance(
@@ -113,19 +150,32 @@ class TokenRotation:
 
         async def record() -> None:
             await record_intent(cycle, intent)
+            memory.rotation_unsent = ""
 
         why = f"requested {requested}" if requested is not None else "spec.tokenRotation.every"
-        performed = await cycle.effects.perform(
-            Effect.UPDATE_API_TOKEN,
-            api.update_api_token,
-            record=record,
-            detail=f"instance {identity.instance_id}, {why}",
-        )
+        try:
+            performed = await cycle.effects.perform(
+                Effect.UPDATE_API_TOKEN,
+                api.update_api_token,
+                record=record,
+                detail=f"instance {identity.instance_id}, {why}",
+            )
+        except IntentNotRecorded:
+            memory.rotation_unsent = stamp
+            if requested is not None:
+                cycle.unsent[constants.Action.ROTATE_TOKEN] = requested
+            raise
+        if requested is not None:
+            cycle.unsent.pop(constants.Action.ROTATE_TOKEN, None)
         state = cycle.token_rotation or TokenRotationStatus()
         if performed.result is Result.NOT_SENT and performed.error is not None:
             # Nothing changed at GREEN-API: the old token still works; retried after backoff.
             cycle.token_rotation = state.model_copy(update={"pending_since": ""})
             raise performed.error
+        # Until the new token is in the operator's Secret, the rotation stays pending: a
+        # Secret write that fails after a good answer is recovered like a lost answer.
+        state = state.model_copy(update={"pending_since": stamp})
+        cycle.token_rotation = state
         if requested is not None:
             await record_performed(cycle, constants.Action.ROTATE_TOKEN, requested)
         if performed.result is Result.REFUSED:
@@ -200,14 +250,20 @@ class TokenRotation:
             )
         if listed_token is not None and not rotation.still_unconfirmed(pending_since, cycle.now):
             state = cycle.token_rotation or TokenRotationStatus()
-            cycle.token_rotation = state.model_copy(update={"pending_since": ""})
+            # Like a refusal, the schedule waits `every`: each attempt whose answer is lost
+            # holds every instance call for the grace, so repeating at once could hold the
+            # instance for good against a service that keeps losing the answer.
+            cycle.token_rotation = state.model_copy(
+                update={"pending_since": "", "last_refused_at": pending_since}
+            )
             cycle.events.append(
                 Event(
                     "Warning",
                     Reason.TOKEN_ROTATION_UNCONFIRMED,
                     f"updateApiToken sent at {pending_since} got no answer and the partner "
                     "still lists the old token: the rotation did not happen; the old token "
-                    "stays in use",
+                    "stays in use, and the next scheduled attempt is after "
+                    "spec.tokenRotation.every (the rotate-token annotation asks sooner)",
                 )
             )
             return identity, self._client(cycle, identity)

@@ -197,6 +197,12 @@ class Emulator:
         )
         return result
 
+    def set_plan(self, id_instance: int, **plan: Any) -> dict[str, Any]:
+        """The instance's plan as getInstances lists it: tariff, expirationDate (zone-less,
+        or None to renew itself) or expiresInSeconds from the emulator's clock."""
+        result: dict[str, Any] = self._call("POST", f"/instances/{id_instance}/plan", plan)
+        return result
+
     def drop_settings(self, id_instance: int, count: int = 1) -> None:
         self._call("POST", f"/instances/{id_instance}/drop-settings", {"count": count})
 

@@ -1,13 +1,18 @@
-"""Partner mode over the account's life: a plan about to expire is warned about, and a token
-rotation whose answer is lost ends with the new token in both Secrets and the old one unused.
+"""Partner mode over the account's life: a plan about to expire is warned about and one that
+lapses stalls the instance; a token rotation whose answer is lost ends with the new token in
+both Secrets and the old one unused, and rotation is refused at admission for a token Secret
+the user owns.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
+import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from support.kube_helpers import action_stamp, events_for, has_condition, wait_for
 from tests.e2e.operator.harness import ready_and_synced
@@ -27,11 +32,10 @@ def secret_value(scene: PartnerScene, name: str, key: str) -> str:
     return base64.b64decode(secret.data[key]).decode()
 
 
-def test_a_plan_that_expires_in_three_days_gets_plan_expiring(
-    scene: PartnerScene, emulator: PartnerEmulator
-) -> None:
-    id_instance = scene.seed("shop", state="authorized")
-    emulator._call("POST", f"/instances/{id_instance}/plan", {"expiresInSeconds": THREE_DAYS})
+def adopt_with_plan(scene: PartnerScene, emulator: PartnerEmulator, name: str, **plan: Any) -> int:
+    """An authorized instance with `plan`, adopted through the partner by resource `name`."""
+    id_instance = scene.seed(name, state="authorized")
+    emulator.set_plan(id_instance, **plan)
     scene.partner()
     scene.objects.patch_namespaced_custom_object(
         constants.GROUP,
@@ -42,8 +46,15 @@ def test_a_plan_that_expires_in_three_days_gets_plan_expiring(
         {"spec": {"allowAdoption": {"instanceIds": [id_instance]}}},
     )
     scene.instances.create(
-        "shop", scene.partner_spec(instance={"id": id_instance, "apiUrl": emulator.url})
+        name, scene.partner_spec(instance={"id": id_instance, "apiUrl": emulator.url})
     )
+    return id_instance
+
+
+def test_a_plan_that_expires_in_three_days_gets_plan_expiring(
+    scene: PartnerScene, emulator: PartnerEmulator
+) -> None:
+    adopt_with_plan(scene, emulator, "shop", expiresInSeconds=THREE_DAYS)
     obj = scene.instances.wait(
         "shop",
         lambda o: has_condition(o, "Ready", "True", "PlanExpiring"),
@@ -58,6 +69,35 @@ def test_a_plan_that_expires_in_three_days_gets_plan_expiring(
     assert "expires at" in plan["message"]
     warnings = wait_for(lambda: reasons(scene, "shop", "PlanExpiring"), "a PlanExpiring Event", 30)
     assert warnings[0]["type"] == "Warning"
+
+
+def test_a_plan_that_lapses_stalls_with_instance_expired(
+    scene: PartnerScene, emulator: PartnerEmulator
+) -> None:
+    adopt_with_plan(scene, emulator, "lapse", expiresInSeconds=30)
+    obj = scene.instances.wait(
+        "lapse",
+        lambda o: has_condition(o, "Stalled", "True", "InstanceExpired"),
+        "Stalled=True InstanceExpired",
+        90,
+    )
+    assert obj["status"]["plan"]["expired"] is True
+    assert has_condition(obj, "Ready", "False", "InstanceExpired")
+
+
+def test_token_rotation_is_refused_at_admission_for_a_token_secret_you_own(
+    scene: PartnerScene, emulator: PartnerEmulator
+) -> None:
+    spec = scene.partner_spec(
+        instance={"id": 7105000999, "apiUrl": emulator.url, "tokenSecretRef": {"name": "mine"}},
+        tokenRotation={"every": "720h"},
+    )
+    with pytest.raises(ApiException) as caught:
+        scene.instances.create("owned", spec)
+    assert caught.value.status == 422, caught.value.body
+    message = json.loads(caught.value.body)["message"]
+    assert "tokenRotation needs partnerRef and the operator's own token Secret" in message
+    assert "a Secret you own is not rewritten" in message
 
 
 def test_a_rotation_whose_answer_is_lost_recovers_the_new_token_into_both_secrets(
