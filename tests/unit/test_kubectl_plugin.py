@@ -129,7 +129,7 @@ def test_defaults() -> None:
     assert build_parser().parse_args(["link", "sales"]).port == 0
 
 
-@pytest.mark.parametrize("action", ["reboot", "logout", "reconcile", "rotate-token"])
+@pytest.mark.parametrize("action", kubectl_plugin.ACTIONS)
 def test_action_subcommands(action: str) -> None:
     args = build_parser().parse_args([action, "sales", "--timeout", "5"])
     assert (args.command, args.name, args.timeout) == (action, "sales", 5.0)

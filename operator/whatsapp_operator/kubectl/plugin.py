@@ -2,8 +2,8 @@
 
 Runs with the user's own kubeconfig and context, so RBAC decides who may read the
 linking codes. Subcommands: list, status, qr, pair, link, relink, reboot, logout,
-reconcile, rotate-token, pause, resume, check, completion. Every wait polls with a deadline;
-Ctrl-C ends a follow cleanly (exit 130).
+reconcile, rotate-token, clear-webhooks-queue, clear-messages-queue, pause, resume, check,
+completion. Every wait polls with a deadline; Ctrl-C ends a follow cleanly (exit 130).
 """
 
 from __future__ import annotations
@@ -62,7 +62,19 @@ from whatsapp_operator.kubectl.view import (
 PHONE_PATTERN = re.compile(r"^[1-9][0-9]{6,14}$")
 # Phases in which no code is being handed out and the window has to be (re)started.
 RESTART_PHASES = {None, "", LinkingPhase.EXPIRED, LinkingPhase.NOT_NEEDED, LinkingPhase.LINKED}
-ACTIONS = ("reboot", "logout", "reconcile", "rotate-token")
+ACTIONS = (
+    "reboot",
+    "logout",
+    "reconcile",
+    "rotate-token",
+    "clear-webhooks-queue",
+    "clear-messages-queue",
+)
+# Subcommands named apart from the action they request (the actions carry GREEN-API's names).
+_ACTION_OF_COMMAND = {
+    "clear-webhooks-queue": constants.Action.CLEAR_WEBHOOKS_QUEUE,
+    "clear-messages-queue": constants.Action.CLEAR_MESSAGES_QUEUE,
+}
 EXIT_INTERRUPTED = 130
 
 
@@ -324,12 +336,13 @@ def _if_handled(obj: dict[str, Any], action: str, value: str) -> dict[str, Any] 
 
 
 def cmd_action(kube: Kube, args: argparse.Namespace, out: Output) -> int:
-    """`reboot`, `logout`, `reconcile` or `rotate-token`: request it by annotation and wait
-    until it is handled.
+    """`reboot`, `logout`, `reconcile`, `rotate-token` or a queue clear: request it by
+    annotation and wait until it is handled.
 
     Exit 1 when the operator has not handled it within --timeout, or refused a rotation.
     """
-    name, action = args.name, args.command
+    name = args.name
+    action = _ACTION_OF_COMMAND.get(args.command) or constants.Action(args.command)
     obj = kube.get(name)
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     annotation = constants.ACTION_ANNOTATIONS[constants.Action(action)]
@@ -546,6 +559,16 @@ def build_parser() -> argparse.ArgumentParser:
             "operator's own token Secret). The new token goes to the operator's token Secret "
             "and the connection Secret; the old one stops working.",
         ),
+        (
+            "clear-webhooks-queue",
+            "Drop the notifications waiting for delivery (clearWebhooksQueue); the QueueCleared "
+            "Event says how many. GREEN-API clears at most once a minute: an earlier request "
+            "waits for its leftTime.",
+        ),
+        (
+            "clear-messages-queue",
+            "Drop the messages waiting to be sent (clearMessagesQueue), as clear-webhooks-queue.",
+        ),
     ):
         command(action, text + " Waits until the operator has handled it.")
     command(
@@ -591,6 +614,8 @@ HANDLERS: dict[str, Callable[[Kube, argparse.Namespace, Output], int]] = {
     "logout": cmd_action,
     "reconcile": cmd_action,
     "rotate-token": cmd_action,
+    "clear-webhooks-queue": cmd_action,
+    "clear-messages-queue": cmd_action,
     "link": cmd_link,
     "relink": cmd_relink,
     "pause": cmd_pause,
