@@ -17,6 +17,9 @@ def helm_env(home: Path) -> dict[str, str]:
         "HELM_CACHE_HOME": str(home / "cache"),
         "HELM_CONFIG_HOME": str(home / "config"),
         "HELM_DATA_HOME": str(home / "data"),
+        # Helm's Kubernetes client caches discovery under $HOME/.kube: without a HOME it
+        # wrote that cache into the working directory (the checkout).
+        "HOME": str(home),
         "PATH": "/usr/bin:/bin",
     }
 
