@@ -11,6 +11,8 @@ import pytest
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
+from whatsapp_operator.decide.statusdiff import apply_merge_patch
+from whatsapp_operator.ports import KubeError
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.wire.models import InstanceState, Settings, WaSettings
 
@@ -248,3 +250,28 @@ async def test_a_quiet_poll_hands_a_changed_count_to_the_whole_reconcile(world: 
     assert world.calls("get_webhooks_count") == 2  # not read again
     assert outcome.status.queues is not None
     assert outcome.status.queues.incoming == 5
+
+
+async def test_a_clear_whose_intent_landed_without_an_answer_is_made_once(world: World) -> None:
+    # The intent patch reached the API server but its answer never came: the gate held the
+    # call back, and status now says "handled". The process knows it never cleared.
+    await world.run()
+    landed: list[dict[str, Any]] = []
+
+    async def lands_then_times_out(patch: dict[str, Any]) -> None:
+        landed.append(patch)
+        raise KubeError("status: no answer within the timeout")
+
+    world.body["metadata"]["annotations"][CLEAR_HOOKS] = REQUEST
+    await world.reconciler.reconcile(world.body, world.memory, lambda: None, lands_then_times_out)
+    assert world.calls("clear_webhooks_queue") == 0
+    for patch in landed:
+        world.body["status"] = apply_merge_patch(world.body["status"], patch)
+    assert world.body["status"]["handledActions"]["clearWebhooksQueue"] == REQUEST
+
+    outcome = await world.run()
+    assert world.calls("clear_webhooks_queue") == 1
+    assert outcome.status.handled_actions["clearWebhooksQueue"] == REQUEST
+    world.clock.advance(seconds=120)
+    await world.run()
+    assert world.calls("clear_webhooks_queue") == 1

@@ -18,6 +18,7 @@ from whatsapp_operator.ports import Effect, IntentNotRecorded
 from whatsapp_operator.run.cycle import (
     Cycle,
     InstanceApi,
+    held_back_if_unrecorded,
     pending_action,
     record_intent,
     record_performed,
@@ -104,17 +105,13 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
         async def record(action: str = action, value: str = value) -> None:
             await record_intent(cycle, {"handledActions": {action: value}})
 
-        try:
+        with held_back_if_unrecorded(cycle, action, value):
             performed = await cycle.effects.perform(
                 effect,
                 call,
                 record=record,
                 detail=f"instance {cycle.instance_id}, requested {value}",
             )
-        except IntentNotRecorded:
-            cycle.unsent[action] = value
-            raise
-        cycle.unsent.pop(action, None)
         if performed.result is Result.NOT_SENT and performed.error is not None:
             raise performed.error  # not done: the next cycle tries again, after backoff
         # Done or maybe done: either way never again for this request or an older one.

@@ -9,7 +9,8 @@ Kubernetes, so every step is testable without a network.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from whatsapp_operator.decide.polling import Quiet
 from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.ports import KubeError, SecretValue
+from whatsapp_operator.ports import IntentNotRecorded, KubeError, SecretValue
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
 from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory
@@ -281,6 +282,19 @@ def refuse_invalid_actions(cycle: Cycle, memory: Memory) -> None:
         message = refusal(action, value)
         object_log(cycle.namespace, cycle.name).warning("%s", message)
         cycle.events.append(Event("Warning", Reason.ACTION_VALUE_INVALID, message))
+
+
+@contextmanager
+def held_back_if_unrecorded(cycle: Cycle, action: constants.Action, value: str) -> Iterator[None]:
+    """Around a requested action's trip through the gate: when its intent record fails, the
+    call was never made, so remember that (`Memory.unsent_actions`): the record may have
+    landed all the same, and read as "performed" it would lose the request."""
+    try:
+        yield
+    except IntentNotRecorded:
+        cycle.unsent[action] = value
+        raise
+    cycle.unsent.pop(action, None)
 
 
 async def record_performed(cycle: Cycle, action: constants.Action, value: str) -> None:

@@ -22,6 +22,7 @@ from whatsapp_operator.run.cycle import (
     Cycle,
     InstanceApi,
     Memory,
+    held_back_if_unrecorded,
     object_log,
     pending_action,
     record_intent,
@@ -240,7 +241,8 @@ async def perform_clear_actions(cycle: Cycle, api: InstanceApi) -> None:
         async def record(action: str = action, value: str = value) -> None:
             await record_intent(cycle, {"handledActions": {action: value}})
 
-        performed = await _clear(cycle, effect, call, record, f"requested {value}")
+        with held_back_if_unrecorded(cycle, action, value):
+            performed = await _clear(cycle, effect, call, record, f"requested {value}")
         left = _deferred(performed)
         if left is not None:
             # Not done: the report takes the intent back, and the clear comes after leftTime.
