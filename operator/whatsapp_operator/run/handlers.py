@@ -28,6 +28,7 @@ from whatsapp_operator.decide import shards
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.run import namespace_listing
 from whatsapp_operator.run.heap import trim_forever
 from whatsapp_operator.run.instances import Instances
 from whatsapp_operator.run.liveness import Liveness
@@ -41,6 +42,8 @@ from whatsapp_operator.run.secret_recheck import recheck_forever
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
+# Before kopf's namespace observer starts (it looks its handler up then).
+namespace_listing.install()
 # Connecting to the API server: a healthy one answers in milliseconds.
 _CONNECT_SECONDS = 5.0
 # Jitter for retries after an unexpected failure (reconciles keep their own).
