@@ -96,13 +96,16 @@ ACTION_ANNOTATIONS: dict[Action, str] = {
     Action.CLEAR_MESSAGES_QUEUE: ANNOTATION_CLEAR_MESSAGES_QUEUE,
 }
 
-# Written by the operator once a requested reboot or logout was made: the request's value.
+# Written by the operator once a requested write to GREEN-API (reboot, logout, token
+# rotation, a queue clear) was made: the request's value.
 # Status can be lost (a restore that keeps metadata); this survives it, and neither
 # `kubectl apply` nor Argo CD removes an annotation that no manifest they applied held.
 PERFORMED_ANNOTATIONS: dict[Action, str] = {
     Action.REBOOT: f"{GROUP}/reboot-performed-at",
     Action.LOGOUT: f"{GROUP}/logout-performed-at",
     Action.ROTATE_TOKEN: f"{GROUP}/rotate-token-performed-at",
+    Action.CLEAR_WEBHOOKS_QUEUE: f"{GROUP}/clear-webhooks-queue-performed-at",
+    Action.CLEAR_MESSAGES_QUEUE: f"{GROUP}/clear-messages-queue-performed-at",
 }
 ANNOTATION_REBOOT_PERFORMED = PERFORMED_ANNOTATIONS[Action.REBOOT]
 ANNOTATION_LOGOUT_PERFORMED = PERFORMED_ANNOTATIONS[Action.LOGOUT]

@@ -32,7 +32,7 @@ class World:
     def __init__(self) -> None:
         self.clock = FixedClock(T0)
         self.api = FakeInstanceApi(settings=Settings.model_validate(HOOKED))
-        secrets = FakeSecrets()
+        self.secrets = secrets = FakeSecrets()
         secrets.put(NS, "wa-token", {"apiTokenInstance": TOKEN}, version="1")
         factory = FakeGreenApiFactory(self.api)
         self.reconciler = Reconciler(factory, secrets, self.clock, random.Random(3))
@@ -155,6 +155,31 @@ async def test_a_clear_action_is_performed_once(world: World) -> None:
     world.clock.advance(seconds=120)
     await world.run()
     assert world.calls("clear_webhooks_queue") == 1
+
+
+@pytest.mark.parametrize(
+    ("annotation", "method"),
+    [
+        (constants.ANNOTATION_CLEAR_WEBHOOKS_QUEUE, "clear_webhooks_queue"),
+        (constants.ANNOTATION_CLEAR_MESSAGES_QUEUE, "clear_messages_queue"),
+    ],
+)
+async def test_a_clear_is_not_made_again_after_a_restore_that_lost_status(
+    world: World, annotation: str, method: str
+) -> None:
+    # A restore that keeps metadata but not status (Velero, a re-apply of a dump) must
+    # not drop the queue twice: the operator's own annotation records the clear.
+    await world.run()
+    await world.run(**{annotation: REQUEST})
+    assert world.calls(method) == 1
+    world.body["metadata"]["annotations"].update(world.secrets.object_annotations[(NS, NAME)])
+    world.body["status"] = {}
+    world.memory = Memory()  # another process, too
+    world.clock.advance(seconds=120)
+    outcome = await world.run()
+    assert world.calls(method) == 1
+    action = next(a for a, n in constants.ACTION_ANNOTATIONS.items() if n == annotation)
+    assert outcome.status.handled_actions[action] == REQUEST
 
 
 async def test_a_clear_refused_for_its_minute_waits_left_time_without_failing(

@@ -95,7 +95,8 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   that time is later than the last performed one of its kind and than the object's
   creation, so a re-applied older value (a GitOps self-heal, a rollback, a restored
   manifest) performs nothing, however often it comes back. What was performed is in
-  `status.handledActions` and, for reboot and logout, in the operator's own
+  `status.handledActions` and, for every write to GREEN-API an annotation requests
+  (reboot, logout, token rotation, the two queue clears), in the operator's own
   `<action>-performed-at` annotation, which outlives a lost status and which neither
   `kubectl apply` nor Argo CD removes (no manifest holds it). Any other value is
   refused at admission by the shipped ValidatingAdmissionPolicy, or, where it is not

@@ -17,7 +17,7 @@ from enum import StrEnum
 from whatsapp_operator import constants
 
 # RFC 3339's date-time, with an upper-case T and Z: the admission policy shipped in the
-# chart and in manifests/ checks the same expression (tests/unit/test_admission_policy.py).
+# chart and in manifests/ checks the same expression (tests/integration/test_packaging.py).
 STAMP_PATTERN = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]+)?"

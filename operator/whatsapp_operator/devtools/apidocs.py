@@ -196,6 +196,16 @@ _ANNOTATIONS: tuple[tuple[str, str], ...] = (
         f"`clear-webhooks-queue-requested-at`. {_ACTION_RULE}",
     ),
     (
+        constants.PERFORMED_ANNOTATIONS[constants.Action.CLEAR_WEBHOOKS_QUEUE],
+        "Written by the operator after a requested clear of the incoming queue: the "
+        f"request's value (as `{constants.ANNOTATION_REBOOT_PERFORMED}`).",
+    ),
+    (
+        constants.PERFORMED_ANNOTATIONS[constants.Action.CLEAR_MESSAGES_QUEUE],
+        "Written by the operator after a requested clear of the outgoing queue: the "
+        f"request's value (as `{constants.ANNOTATION_REBOOT_PERFORMED}`).",
+    ),
+    (
         constants.ANNOTATION_REBOOT_PERFORMED,
         "Written by the operator after a requested reboot: the request's value. It keeps "
         "what was performed when status is lost (a restore that keeps metadata); Argo CD and "

@@ -26,6 +26,7 @@ from whatsapp_operator.run.cycle import (
     object_log,
     pending_action,
     record_intent,
+    record_performed,
 )
 from whatsapp_operator.run.effects import Performed, Result
 from whatsapp_operator.timestamps import parse_time
@@ -248,7 +249,7 @@ async def perform_clear_actions(cycle: Cycle, api: InstanceApi) -> None:
             # Not done: the report takes the intent back, and the clear comes after leftTime.
             _defer(cycle, what, left)
             continue
-        cycle.handled[action] = value
+        await record_performed(cycle, action, value)
         if performed.result is Result.DONE:
             cycle.events.append(
                 Event(
