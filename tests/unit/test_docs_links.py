@@ -82,3 +82,17 @@ def test_nothing_points_outside_the_repository() -> None:
         if OUTSIDE.search(line) and path.name != "test_docs_links.py"
     ]
     assert offenders == []
+
+
+def test_the_readme_stays_a_front_page() -> None:
+    """The README is what a newcomer reads first: short, with the two commands; the rest
+    lives in docs/."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 150
+    for command in ("scripts/demo", "scripts/test"):
+        assert f"`{command}`" in text, f"the README's table lacks {command}"
+    linked = set(LINK.findall(text))
+    missing = [
+        p.name for p in sorted((ROOT / "docs").glob("*.md")) if f"docs/{p.name}" not in linked
+    ]
+    assert missing == [], f"docs the README does not link: {missing}"
