@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import httpx
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from support.emulator_process import EmulatorProcess
 from support.greenapi_urls import instance_url
@@ -384,6 +385,24 @@ class Scenario:
 
 def ready_and_synced(obj: dict[str, Any]) -> bool:
     return has_condition(obj, "Ready", "True") and has_condition(obj, "Synced", "True")
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(operator: OperatorProcess) -> Samples:
+    """The operator's /metrics, parsed: (name, sorted labels) -> value."""
+    text = httpx.get(operator.metrics, timeout=5).text
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples: Samples, metric: str, /, **labels: str) -> float:
+    """One series' value (0 when absent); labels may include `name`."""
+    return samples.get((metric, tuple(sorted(labels.items()))), 0.0)
 
 
 # ------------------------------------------------------------------ failure reports

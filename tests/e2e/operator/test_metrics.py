@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from support.kube_helpers import action_stamp, wait_for
-from tests.e2e.operator.harness import Emulator, OperatorProcess, Scenario
+from tests.e2e.operator.harness import Emulator, OperatorProcess, Scenario, scrape, value
 from whatsapp_operator import constants
-
-
-def scrape(operator: OperatorProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(operator.metrics, timeout=5).text
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def value(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_follow_applying_linking_and_errors(

@@ -19,7 +19,14 @@ from support.kube_helpers import (
     read_secret,
     wait_for,
 )
-from tests.e2e.operator.harness import OperatorProcess, Secrets, assert_no_leaks, ready_and_synced
+from tests.e2e.operator.harness import (
+    OperatorProcess,
+    Secrets,
+    assert_no_leaks,
+    ready_and_synced,
+    scrape,
+    value,
+)
 from tests.e2e.partner.conftest import (
     PARTNER,
     PartnerEmulator,
@@ -181,14 +188,25 @@ def test_two_resources_created_at_once_get_two_instances(scene: PartnerScene) ->
     assert live == {instance_id_of(a): scene.marker(a), instance_id_of(b): scene.marker(b)}
 
 
+def partner_ready_series(operator: OperatorProcess, scene: PartnerScene, status: str) -> bool:
+    """Whether /metrics says the partner's Ready condition is `status` (what the
+    WhatsAppPartnerCredentialsFailing alert reads)."""
+    labels = {"kind": constants.PARTNER_KIND, "namespace": scene.namespace, "name": PARTNER}
+    ready = {**labels, "condition": "Ready"}
+    return (
+        value(scrape(operator), "whatsapp_operator_resource_condition", **ready, status=status) == 1
+    )
+
+
 def test_wrong_partner_token_stalls_then_recovers_with_one_instance(
-    scene: PartnerScene, emulator: PartnerEmulator
+    scene: PartnerScene, emulator: PartnerEmulator, operator: OperatorProcess
 ) -> None:
     wrong = "gac." + "0" * 48
     scene.leaks.add("the wrong partner token", wrong)
     scene.partner(token=wrong)
     partner = scene.wait_partner("True", "PartnerTokenRejected", kind="Stalled")
     assert has_condition(partner, "Ready", "False", "PartnerTokenRejected")
+    wait_for(lambda: partner_ready_series(operator, scene, "False"), "Ready=False in /metrics", 30)
     creates_before = emulator.partner_calls("createInstance")
 
     scene.create_partnered("denied")
@@ -203,6 +221,7 @@ def test_wrong_partner_token_stalls_then_recovers_with_one_instance(
 
     scene.partner_secret()  # the right token
     scene.wait_partner("True", "CredentialsValid")
+    wait_for(lambda: partner_ready_series(operator, scene, "True"), "Ready=True in /metrics", 30)
     obj = scene.instances.wait("denied", ready_and_synced, "Ready and Synced", 60)
     assert has_condition(obj, "Stalled", "False")
     live = scene.ours()
