@@ -16,7 +16,7 @@ from datetime import datetime
 from whatsapp_operator.api.resource import Condition
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState
 

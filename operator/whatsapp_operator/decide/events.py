@@ -8,7 +8,7 @@ from typing import Literal
 from whatsapp_operator.api.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.ownership import conflicting_id
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
 from whatsapp_operator.run.effects import SideEffects

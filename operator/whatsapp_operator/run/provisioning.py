@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.ownership import conflicting_id
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.ports import (
     ProvisioningFailure,
     SecretNotFound,
