@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from whatsapp_operator.decide import failures
-from whatsapp_operator.reasons import EVENTS, FAILURES, Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import EVENTS, FAILURES, Reason
 from whatsapp_operator.wire import errors as gerr
 
 ROOT = Path(__file__).resolve().parents[2]

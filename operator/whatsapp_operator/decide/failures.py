@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from whatsapp_operator.decide.conditions import Failure
-from whatsapp_operator.reasons import Reason
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.wire import errors as gerr
 
 

@@ -32,10 +32,10 @@ from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
 from whatsapp_operator.decide.polling import Quiet
-from whatsapp_operator.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, SecretValue
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
 from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory

@@ -25,9 +25,9 @@ from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid
-from whatsapp_operator.reasons import Reason
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError, SecretNotFound, SecretValue
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.provisioning import PartnerFactory
 from whatsapp_operator.wire import errors as gerr
 

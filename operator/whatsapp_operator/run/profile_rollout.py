@@ -22,10 +22,10 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import FALSE, TRUE, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.profiles import profile_revision
-from whatsapp_operator.reasons import Reason
 from whatsapp_operator.decide.rollout import Member, Progress
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.rollout_gate import RolloutGate
 
 # While a rollout moves, its progress is refreshed this often (instances also wake it).
