@@ -97,6 +97,15 @@ def from_partner(error: gerr.GreenApiError) -> Setback:
     return Setback(failure, error.retry_after if error.retryable else None)
 
 
+def partner_check_reason(error: gerr.GreenApiError) -> Reason:
+    """Why a partner's credentials check failed for good: the error's own reason when the
+    catalog has it (TokenRejected, PartnerTokenRejected, ...), else as `from_partner` says."""
+    try:
+        return Reason(error.reason)
+    except ValueError:
+        return from_partner(error).failure.reason
+
+
 def from_kube(error: KubeError) -> Setback:
     """A Kubernetes API error; after a conflict (409), look again in two seconds."""
     # A conflict means someone else wrote the object just now: look again soon.

@@ -145,6 +145,8 @@ def _take(cycle: Cycle, memory: Memory, reading: decide.Reading) -> None:
 
 def _warn_on_failing(cycle: Cycle) -> None:
     assert cycle.delivery is not None
+    if cycle.delivery is decide.OFF:
+        return
     status, _, message = cycle.delivery
     before = next(
         (
