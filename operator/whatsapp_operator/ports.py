@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from whatsapp_operator import constants
+from whatsapp_operator.reasons import Reason
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 class KubeError(Exception):
     """An API-server failure. `retryable` is False when only a person can fix it."""
 
-    reason = "KubernetesError"
+    reason: ClassVar[Reason] = Reason.KUBERNETES_ERROR
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = True) -> None:
         super().__init__(message)
@@ -34,26 +35,26 @@ class KubeError(Exception):
 class SecretNotFound(KubeError):
     """A referenced Secret does not exist."""
 
-    reason = "SecretNotFound"
+    reason = Reason.SECRET_NOT_FOUND
 
 
 class SecretKeyMissing(KubeError):
     """A referenced Secret lacks the key, or its value is empty or not UTF-8."""
 
-    reason = "SecretKeyMissing"
+    reason = Reason.SECRET_KEY_MISSING
 
 
 class SecretNotOwned(KubeError):
     """A Secret the operator would write or delete belongs to someone else (or another role)."""
 
-    reason = "SecretNotOwned"
+    reason = Reason.SECRET_NOT_OWNED
 
 
 class ProvisioningFailure(Exception):
     """The instance's identity cannot be settled now. `permanent`: a person must act."""
 
     def __init__(
-        self, reason: str, message: str, *, permanent: bool, retry_after: float | None = None
+        self, reason: Reason, message: str, *, permanent: bool, retry_after: float | None = None
     ) -> None:
         super().__init__(message)
         self.reason = reason

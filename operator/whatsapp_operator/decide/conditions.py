@@ -10,13 +10,14 @@ rollout does not wait on a human step by default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from whatsapp_operator.api.resource import Condition
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState
 
@@ -27,7 +28,7 @@ TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 class Failure:
     """Why this reconcile could not finish. `permanent`: retrying without a change cannot help."""
 
-    reason: str
+    reason: Reason
     message: str
     permanent: bool
 
@@ -49,101 +50,110 @@ class Facts:
     plan_expiring: str = ""
     plan_expired: str = ""
     # WebhookDelivery (status, reason, message); None: not judged, the condition is left out.
-    delivery: tuple[str, str, str] | None = None
+    delivery: Written | None = None
     require_delivery: bool = False
 
 
 # GREEN-API state -> (Authorized status, reason, message, needs a person)
-AUTHORIZATION_CONDITIONS: dict[InstanceState, tuple[str, str, str, bool]] = {
-    InstanceState.AUTHORIZED: (TRUE, "Authorized", "A phone is linked", False),
-    InstanceState.NOT_AUTHORIZED: (FALSE, "NotAuthorized", "No phone is linked", False),
+AUTHORIZATION_CONDITIONS: dict[InstanceState, tuple[str, Reason, str, bool]] = {
+    InstanceState.AUTHORIZED: (TRUE, Reason.AUTHORIZED, "A phone is linked", False),
+    InstanceState.NOT_AUTHORIZED: (FALSE, Reason.NOT_AUTHORIZED, "No phone is linked", False),
     InstanceState.BLOCKED: (
         FALSE,
-        "Blocked",
+        Reason.BLOCKED,
         "WhatsApp banned this number; contact GREEN-API support",
         True,
     ),
     InstanceState.YELLOW_CARD: (
         FALSE,
-        "YellowCard",
+        Reason.YELLOW_CARD,
         "Sending is suspended for suspected spam; reboot the instance to resume",
         True,
     ),
     InstanceState.STARTING: (
         UNKNOWN,
-        "Starting",
+        Reason.STARTING,
         "The instance is starting (GREEN-API allows up to 5 minutes)",
         False,
     ),
     InstanceState.SLEEP_MODE: (
         UNKNOWN,
-        "SleepMode",
+        Reason.SLEEP_MODE,
         "The phone is offline; the state recovers within 5 minutes of it coming back",
         False,
     ),
     InstanceState.CREATING: (
         UNKNOWN,
-        "Creating",
+        Reason.CREATING,
         "GREEN-API is still creating the instance",
         False,
     ),
-    InstanceState.UNKNOWN: (UNKNOWN, "UnknownState", "GREEN-API reported an unknown state", False),
+    InstanceState.UNKNOWN: (
+        UNKNOWN,
+        Reason.UNKNOWN_STATE,
+        "GREEN-API reported an unknown state",
+        False,
+    ),
 }
 
-SYNCED_CONDITIONS: dict[SettingsOutcome, tuple[str, str, str]] = {
-    SettingsOutcome.IN_SYNC: (TRUE, "InSync", "Settings match spec"),
-    SettingsOutcome.APPLY: (FALSE, "ApplyingSettings", "Sent {fields} to GREEN-API"),
+SYNCED_CONDITIONS: dict[SettingsOutcome, tuple[str, Reason, str]] = {
+    SettingsOutcome.IN_SYNC: (TRUE, Reason.IN_SYNC, "Settings match spec"),
+    SettingsOutcome.APPLY: (FALSE, Reason.APPLYING_SETTINGS, "Sent {fields} to GREEN-API"),
     SettingsOutcome.REAPPLY: (
         FALSE,
-        "ReapplyingSettings",
+        Reason.REAPPLYING_SETTINGS,
         "GREEN-API did not apply {fields} within the settle window; sent them once more",
     ),
     SettingsOutcome.CORRECT_DRIFT: (
         FALSE,
-        "CorrectingDrift",
+        Reason.CORRECTING_DRIFT,
         "{fields} changed outside the operator; restoring them",
     ),
     SettingsOutcome.WAITING_TO_SETTLE: (
         FALSE,
-        "ApplyingSettings",
+        Reason.APPLYING_SETTINGS,
         "Waiting for GREEN-API to apply {fields} (up to 5 minutes)",
     ),
     SettingsOutcome.WAITING_FOR_STATE: (
         FALSE,
-        "WaitingForInstance",
+        Reason.WAITING_FOR_INSTANCE,
         "{fields} will be sent once the instance has started",
     ),
     SettingsOutcome.WAITING_FOR_ROLLOUT: (
         FALSE,
-        "WaitingForRollout",
+        Reason.WAITING_FOR_ROLLOUT,
         "{fields} come from a profile change that is rolled out a few instances at a time; "
         "waiting for a slot",
     ),
     SettingsOutcome.NOT_APPLIED: (
         FALSE,
-        "SettingsNotApplied",
+        Reason.SETTINGS_NOT_APPLIED,
         "Sent {fields} to GREEN-API twice (answered or not) without effect; see status.drift",
     ),
     SettingsOutcome.OBSERVED_DRIFT: (
         FALSE,
-        "Drifted",
+        Reason.DRIFTED,
         "{fields} differ from spec (managementPolicy Observe: not corrected)",
     ),
     SettingsOutcome.PAUSED: (
         FALSE,
-        "ReconcilePaused",
+        Reason.RECONCILE_PAUSED,
         "{fields} differ from spec; writes are paused by annotation",
     ),
-    SettingsOutcome.UNOBSERVED: (UNKNOWN, "SettingsUnknown", "Settings not read yet"),
+    SettingsOutcome.UNOBSERVED: (UNKNOWN, Reason.SETTINGS_UNKNOWN, "Settings not read yet"),
     SettingsOutcome.REJECTED: (
         FALSE,
-        "SettingsRejected",
+        Reason.SETTINGS_REJECTED,
         "GREEN-API rejected {fields} (400); they are not sent again until spec.settings changes",
     ),
-    SettingsOutcome.WRITE_FAILED: (FALSE, "ApplyFailed", "Sending {fields} to GREEN-API failed"),
+    SettingsOutcome.WRITE_FAILED: (
+        FALSE,
+        Reason.APPLY_FAILED,
+        "Sending {fields} to GREEN-API failed",
+    ),
     SettingsOutcome.UNCONFIRMED: (
         FALSE,
-        "ApplyUnconfirmed",
+        Reason.APPLY_UNCONFIRMED,
         "GREEN-API did not answer the write of {fields}; it counts as sent and is checked "
         "with getSettings after the settle window, never sent again blindly",
     ),
@@ -169,14 +179,16 @@ def _fields(names: tuple[str, ...]) -> str:
     return shown + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
-Verdict = tuple[str, str, str]  # (status, reason, message)
+Verdict = tuple[str, Reason, str]  # (status, reason, message)
+# A verdict as status holds it: WebhookDelivery's may be read back from the last status written.
+Written = tuple[str, str, str]
 
 
 def _authorized(facts: Facts) -> tuple[Verdict, bool]:
     """The Authorized verdict, and whether the state needs a person to act."""
     if facts.state is None:
         message = facts.failure.message if facts.failure else "State not read yet"
-        return (UNKNOWN, "StateUnknown", message), False
+        return (UNKNOWN, Reason.STATE_UNKNOWN, message), False
     status, reason, message, needs_person = AUTHORIZATION_CONDITIONS[facts.state]
     if facts.state is InstanceState.UNKNOWN and facts.raw_state:
         message = f"GREEN-API reported state {facts.raw_state!r}"
@@ -206,23 +218,23 @@ def _stalled(facts: Facts, authorized: Verdict, needs_person: bool, synced: Verd
         SettingsOutcome.REJECTED,
     ):
         return TRUE, synced[1], synced[2]
-    return FALSE, "NotStalled", ""
+    return FALSE, Reason.NOT_STALLED, ""
 
 
 def _reconciling(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict) -> Verdict:
     # kstatus reads Reconciling before Stalled: a stalled object must not look in progress.
     if stalled[0] == TRUE:
-        return FALSE, "Stalled", ""
+        return FALSE, Reason.STALLED, ""
     if facts.failure is not None and not facts.failure.permanent:
-        return TRUE, "RetryingAfterError", facts.failure.message
+        return TRUE, Reason.RETRYING_AFTER_ERROR, facts.failure.message
     if facts.failure is None and facts.settings in CONVERGING_OUTCOMES:
         return TRUE, synced[1], synced[2]
     if facts.state in (InstanceState.CREATING, InstanceState.STARTING):
         return TRUE, authorized[1], authorized[2]
-    return FALSE, "Converged", ""
+    return FALSE, Reason.CONVERGED, ""
 
 
-def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict) -> Verdict:
+def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict) -> Written:
     if stalled[0] == TRUE:
         return FALSE, stalled[1], stalled[2]
     if facts.failure is not None:
@@ -233,23 +245,23 @@ def _ready(facts: Facts, authorized: Verdict, synced: Verdict, stalled: Verdict)
     if facts.state is InstanceState.CREATING:
         return FALSE, authorized[1], authorized[2]
     if facts.require_authorization and facts.state is not InstanceState.AUTHORIZED:
-        return FALSE, "AwaitingAuthorization", authorized[2]
+        return FALSE, Reason.AWAITING_AUTHORIZATION, authorized[2]
     if facts.require_delivery and facts.delivery is not None and facts.delivery[0] == FALSE:
         return FALSE, facts.delivery[1], facts.delivery[2]
     if observing:
-        return TRUE, "Observing", synced[2]
+        return TRUE, Reason.OBSERVING, synced[2]
     if facts.plan_expiring:
         return TRUE, Reason.PLAN_EXPIRING, facts.plan_expiring
     detail = authorized[2][:1].lower() + authorized[2][1:]
-    return TRUE, "Ready", f"Settings in sync; {detail}"
+    return TRUE, Reason.READY, f"Settings in sync; {detail}"
 
 
-def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
+def desired_conditions(facts: Facts) -> dict[ConditionType, Written]:
     """(status, reason, message) for each condition type."""
     authorized, needs_person = _authorized(facts)
     synced = _synced(facts)
     stalled = _stalled(facts, authorized, needs_person, synced)
-    wanted = {
+    wanted: dict[ConditionType, Written] = {
         ConditionType.READY: _ready(facts, authorized, synced, stalled),
         ConditionType.SYNCED: synced,
         ConditionType.AUTHORIZED: authorized,
@@ -263,7 +275,7 @@ def desired_conditions(facts: Facts) -> dict[ConditionType, Verdict]:
 
 def merge_conditions(
     previous: list[Condition],
-    wanted: dict[ConditionType, Verdict],
+    wanted: Mapping[ConditionType, Written],
     generation: int,
     now: datetime,
 ) -> list[Condition]:

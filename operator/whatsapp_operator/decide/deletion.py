@@ -28,8 +28,8 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, merge_conditions
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure, SecretNotFound
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire import errors as gerr
 

@@ -8,7 +8,7 @@ from typing import Literal
 from whatsapp_operator.api.resource import Condition, LinkingPhase, WhatsAppInstanceStatus
 from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -16,8 +16,12 @@ class Event:
     """A Kubernetes Event to record on the object."""
 
     type: Literal["Normal", "Warning"]
-    reason: str
+    reason: Reason
     message: str
+
+
+# Stalled reasons whose Event the Synced or Authorized transition has already posted.
+_EVENT_OF_THEIR_OWN = (Reason.BLOCKED, Reason.YELLOW_CARD, Reason.SETTINGS_NOT_APPLIED)
 
 
 def _condition(status: WhatsAppInstanceStatus, kind: ConditionType) -> Condition | None:
@@ -28,21 +32,21 @@ def _fields(plan: SettingsPlan) -> str:
     return ", ".join(d.field for d in plan.drift) or "settings"
 
 
-PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], str, str]] = {
-    SettingsOutcome.APPLY: ("Normal", "SettingsApplied", "Sent {fields} to GREEN-API"),
+PLAN_EVENTS: dict[SettingsOutcome, tuple[Literal["Normal", "Warning"], Reason, str]] = {
+    SettingsOutcome.APPLY: ("Normal", Reason.SETTINGS_APPLIED, "Sent {fields} to GREEN-API"),
     SettingsOutcome.REAPPLY: (
         "Warning",
-        "SettingsReapplied",
+        Reason.SETTINGS_REAPPLIED,
         "GREEN-API did not apply {fields} within the settle window; sent them once more",
     ),
     SettingsOutcome.CORRECT_DRIFT: (
         "Warning",
-        "DriftCorrected",
+        Reason.DRIFT_CORRECTED,
         "{fields} changed outside the operator; restored them",
     ),
     SettingsOutcome.UNCONFIRMED: (
         "Warning",
-        "SettingsUnconfirmed",
+        Reason.SETTINGS_UNCONFIRMED,
         "GREEN-API did not answer the write of {fields}; checking before sending again",
     ),
 }
@@ -63,16 +67,16 @@ def transition_events(
     if now_synced is not None and (
         before_synced is None or before_synced.reason != now_synced.reason
     ):
-        if now_synced.reason == "SettingsNotApplied":
+        if now_synced.reason == Reason.SETTINGS_NOT_APPLIED:
             events.append(Event("Warning", Reason.SETTINGS_NOT_APPLIED, now_synced.message))
-        elif now_synced.reason == "Drifted":
+        elif now_synced.reason == Reason.DRIFTED:
             events.append(Event("Warning", Reason.DRIFT_DETECTED, now_synced.message))
         elif (
             now_synced.status == "True"
             and before_synced is not None
             # Our own write confirmed: SettingsApplied already told of it, and the
             # condition says the rest (one Event per convergence, not two).
-            and before_synced.reason != "ApplyingSettings"
+            and before_synced.reason != Reason.APPLYING_SETTINGS
         ):
             events.append(Event("Normal", Reason.SETTINGS_IN_SYNC, now_synced.message))
 
@@ -84,9 +88,9 @@ def transition_events(
         if now_auth.status == "True" and previous.account is None and before_auth is not None:
             # A phone linked here; an account found linked on first sight is in status only.
             events.append(Event("Normal", Reason.AUTHORIZED, now_auth.message))
-        elif now_auth.reason == "Blocked":
+        elif now_auth.reason == Reason.BLOCKED:
             events.append(Event("Warning", Reason.ACCOUNT_BLOCKED, now_auth.message))
-        elif now_auth.reason == "YellowCard":
+        elif now_auth.reason == Reason.YELLOW_CARD:
             events.append(Event("Warning", Reason.YELLOW_CARD, now_auth.message))
         elif now_auth.status == "False" and previous.account is not None:
             events.append(
@@ -107,9 +111,10 @@ def transition_events(
                 not was_true
                 or (before_stalled is not None and before_stalled.reason != now_stalled.reason)
             )
-            and now_stalled.reason not in ("Blocked", "YellowCard", "SettingsNotApplied")
+            and now_stalled.reason not in _EVENT_OF_THEIR_OWN
         ):
-            events.append(Event("Warning", now_stalled.reason, now_stalled.message))
+            # Built by this reconcile from catalog members (every visit writes Stalled anew).
+            events.append(Event("Warning", Reason(now_stalled.reason), now_stalled.message))
         elif now_stalled.status != "True" and was_true:
             events.append(Event("Normal", Reason.RECOVERED, "The earlier problem is resolved"))
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from whatsapp_operator.api.lifecycle import PlanStatus
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.timestamps import format_time, parse_time
 
 UNKNOWN_ADOPTED = (

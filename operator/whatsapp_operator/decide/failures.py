@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from whatsapp_operator.decide.conditions import Failure
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.wire import errors as gerr
 
 
@@ -95,6 +95,15 @@ def from_partner(error: gerr.GreenApiError) -> Setback:
             Reason.GREEN_API_UNAVAILABLE, error.message, permanent=not error.retryable
         )
     return Setback(failure, error.retry_after if error.retryable else None)
+
+
+def partner_check_reason(error: gerr.GreenApiError) -> Reason:
+    """Why a partner's credentials check failed for good: the error's own reason when the
+    catalog has it (TokenRejected, PartnerTokenRejected, ...), else as `from_partner` says."""
+    try:
+        return Reason(error.reason)
+    except ValueError:
+        return from_partner(error).failure.reason
 
 
 def from_kube(error: KubeError) -> Setback:

@@ -11,37 +11,47 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from whatsapp_operator.api.queues import QueuesStatus
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire.models import InstanceState
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
 # WebhookDelivery's reasons: (status, message template).
-DELIVERY_CONDITIONS: dict[str, tuple[str, str]] = {
-    "Delivering": (TRUE, "The incoming queue is empty: notifications reach webhookUrl"),
-    "QueueDraining": (
+DELIVERY_CONDITIONS: dict[Reason, tuple[str, str]] = {
+    Reason.DELIVERING: (TRUE, "The incoming queue is empty: notifications reach webhookUrl"),
+    Reason.QUEUE_DRAINING: (
         TRUE,
         "{incoming} notifications wait in the incoming queue; it is not growing",
     ),
-    "QueueRising": (
+    Reason.QUEUE_RISING: (
         TRUE,
         "The incoming queue grew from {base} to {incoming} since {since}; WebhookDelivery turns "
         "False if it keeps growing for {window}",
     ),
-    "QueueGrowing": (
+    Reason.QUEUE_GROWING: (
         FALSE,
         "The incoming queue grew from {base} to {incoming} since {since}: the receiver at "
         "webhookUrl is not taking notifications (GREEN-API retries each every 60 s and keeps it "
         "24 h)",
     ),
-    "QueueNotRead": (UNKNOWN, "The queue counts have not been read yet"),
+    Reason.QUEUE_NOT_READ: (UNKNOWN, "The queue counts have not been read yet"),
 }
 
-Verdict = tuple[str, str, str]  # (status, reason, message)
+Verdict = tuple[str, Reason, str]  # (status, reason, message)
+
+
 # Webhooks off (no webhookUrl): the condition is left out of status altogether.
-OFF: Verdict = ("", "WebhooksOff", "")
+class Off(Enum):
+    """No webhookUrl: WebhookDelivery is not judged and is left out of status."""
+
+    OFF = "off"
+
+
+OFF = Off.OFF
 # Counts that did not change are not written again before this: no status write per read.
 REFRESH = timedelta(hours=1)
 # States in which GREEN-API answers the queue methods (not creating, not starting).
@@ -113,21 +123,21 @@ def _duration(seconds: float) -> str:
 
 def delivery(
     queues: QueuesStatus | None, *, webhooks_on: bool, window: timedelta, now: datetime
-) -> Verdict:
+) -> Verdict | Off:
     """WebhookDelivery: False once the incoming queue has grown for longer than `window`;
     `OFF` without a webhookUrl."""
     if not webhooks_on:
         return OFF
     if queues is None or not queues.read_at:
-        reason = "QueueNotRead"
+        reason = Reason.QUEUE_NOT_READ
     elif queues.incoming == 0:
-        reason = "Delivering"
+        reason = Reason.DELIVERING
     elif not queues.growing_since or queues.incoming <= queues.growth_base:
-        reason = "QueueDraining"
+        reason = Reason.QUEUE_DRAINING
     elif now - parse_time(queues.growing_since) >= window:
-        reason = "QueueGrowing"
+        reason = Reason.QUEUE_GROWING
     else:
-        reason = "QueueRising"
+        reason = Reason.QUEUE_RISING
     status, template = DELIVERY_CONDITIONS[reason]
     values = queues or QueuesStatus()
     message = template.format(

@@ -19,12 +19,18 @@ from whatsapp_operator.api.resource import (
     WhatsAppInstanceStatus,
 )
 from whatsapp_operator.constants import ConditionType
-from whatsapp_operator.decide.conditions import Facts, Failure, desired_conditions, merge_conditions
+from whatsapp_operator.decide.conditions import (
+    Facts,
+    Failure,
+    Written,
+    desired_conditions,
+    merge_conditions,
+)
 from whatsapp_operator.decide.events import Event, transition_events
 from whatsapp_operator.decide.expiry import expired_message, expiring_message, plan_events
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan, display
-from whatsapp_operator.decide.queues import OFF
+from whatsapp_operator.decide.queues import OFF, Off, Verdict
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState, Settings, StateReport, parse_state
@@ -38,12 +44,10 @@ def _last_state(recorded: str) -> InstanceState | None:
     return parse_state(recorded)
 
 
-def _delivery(
-    judged: tuple[str, str, str] | None, previous: WhatsAppInstanceStatus
-) -> tuple[str, str, str] | None:
+def _delivery(judged: Verdict | Off | None, previous: WhatsAppInstanceStatus) -> Written | None:
     """WebhookDelivery as judged; as last written when this cycle did not judge it; None
     (left out) when webhooks are off."""
-    if judged == OFF:
+    if judged is OFF:
         return None
     if judged is not None:
         return judged
@@ -75,7 +79,7 @@ class Observed:
     token_rotation: TokenRotationStatus | None = None
     queues: QueuesStatus | None = None
     # WebhookDelivery as this cycle judged it; None: as it was.
-    delivery: tuple[str, str, str] | None = None
+    delivery: Verdict | Off | None = None
     require_delivery: bool = False
 
 

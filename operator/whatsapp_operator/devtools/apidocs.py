@@ -32,7 +32,7 @@ from whatsapp_operator.decide.conditions import (
 from whatsapp_operator.decide.events import PLAN_EVENTS
 from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.decide.queues import DELIVERY_CONDITIONS
-from whatsapp_operator.decide.reasons import EVENTS, FAILURES
+from whatsapp_operator.reasons import EVENTS, FAILURES
 from whatsapp_operator.wire.models import InstanceState
 
 HEADER = (
@@ -57,7 +57,7 @@ _CONDITION_TYPES: dict[ConditionType, str] = {
     ),
 }
 
-# Failure reasons: one catalog (`decide.reasons.FAILURES`) that the producers use. A failure
+# Failure reasons: one catalog (`reasons.FAILURES`) that the producers use. A failure
 # sets Synced=False and Ready=False with its reason; a permanent one also Stalled=True,
 # a transient one Reconciling=True (RetryingAfterError).
 _FAILURES: tuple[tuple[str, str, str], ...] = tuple(

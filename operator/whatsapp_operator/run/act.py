@@ -13,8 +13,8 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import LastApplied
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import write_failed, write_unconfirmed
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import Effect, IntentNotRecorded
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
     InstanceApi,

@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.ownership import rebind_candidates
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import Result, SideEffects, ensure_mine
 from whatsapp_operator.run.identity import (
     TOKEN_KEY,

@@ -32,10 +32,12 @@ from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
 from whatsapp_operator.decide.polling import Quiet
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.decide.queues import Off
+from whatsapp_operator.decide.queues import Verdict as Delivery
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, SecretValue
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
 from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory
@@ -181,7 +183,7 @@ class Outcome:
     requeue_after: float
     status: WhatsAppInstanceStatus
     settings: SettingsOutcome = SettingsOutcome.UNOBSERVED
-    failure_reason: str | None = None
+    failure_reason: Reason | None = None
     # The whole status document the patch leads to (what the API server will hold).
     document: dict[str, Any] = field(default_factory=dict)
     # When GREEN-API's settle window for our last write ends, if one is open.
@@ -239,7 +241,7 @@ class Cycle:
     preview: Callable[[], dict[str, Any]] | None = None
     # status.queues as this reconcile leaves it, and the WebhookDelivery verdict.
     queues: QueuesStatus | None = None
-    delivery: tuple[str, str, str] | None = None
+    delivery: Delivery | Off | None = None
     # Look again this soon (seconds) even when healthy: a queue clear refused with leftTime.
     wake_after: float | None = None
 

@@ -20,9 +20,9 @@ from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.ownership import conflicting_id
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.identity import Partner
 from whatsapp_operator.run.provisioning import Provisioner, pending_since

@@ -20,8 +20,8 @@ from whatsapp_operator.api.resource import DeletionPolicy, WhatsAppInstance
 from whatsapp_operator.decide import deletion
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import Finalization, default_api_url
 from whatsapp_operator.run.deletion import Deleter, InstanceFactory
 from whatsapp_operator.run.provisioning import Provisioner

@@ -22,9 +22,9 @@ from whatsapp_operator.decide import requeue, shards
 from whatsapp_operator.decide.actions import Verdict, requested
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import still_mine
 from whatsapp_operator.run.loop import count, snapshot, trigger_of
 from whatsapp_operator.run.provisioning import owned_token_secret

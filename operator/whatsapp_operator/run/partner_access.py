@@ -28,8 +28,8 @@ from whatsapp_operator.api.partner import (
 )
 from whatsapp_operator.api.resource import PartnerKind, PartnerRef, WhatsAppInstance
 from whatsapp_operator.decide import ownership
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import KubeError, ProvisioningFailure, SecretNotFound
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.identity import (
     ObjectStore,
     Partner,

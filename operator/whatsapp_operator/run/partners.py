@@ -24,10 +24,10 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.failures import describe_invalid
-from whatsapp_operator.decide.reasons import Reason
+from whatsapp_operator.decide.failures import describe_invalid, partner_check_reason
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError, SecretNotFound, SecretValue
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.provisioning import PartnerFactory
 from whatsapp_operator.wire import errors as gerr
 
@@ -95,8 +95,8 @@ class PartnerReconciler:
         previous = partner.status
         instances: int | None = previous.instances
         ready: Verdict
-        stalled: Verdict = (FALSE, "NotStalled", "")
-        reconciling: Verdict = (FALSE, "Converged", "")
+        stalled: Verdict = (FALSE, Reason.NOT_STALLED, "")
+        reconciling: Verdict = (FALSE, Reason.CONVERGED, "")
         retry = float(partner.spec.check_seconds)
         try:
             self.partners.admit(partner.spec.api_url, "spec.apiUrl")
@@ -113,20 +113,20 @@ class PartnerReconciler:
             instances = sum(1 for item in listed if not item.deleted)
             ready = (
                 TRUE,
-                "CredentialsValid",
+                Reason.CREDENTIALS_VALID,
                 f"GREEN-API accepted the partner token ({instances} live instances)",
             )
         except KubeError as exc:
             ready = (FALSE, exc.reason, exc.message)
             if exc.retryable:
-                reconciling = (TRUE, "RetryingAfterError", exc.message)
+                reconciling = (TRUE, Reason.RETRYING_AFTER_ERROR, exc.message)
                 retry = requeue.after_failure(failures + 1, None, self.rng)
             else:
                 stalled = (TRUE, exc.reason, exc.message)
         except gerr.GreenApiError as exc:
             if exc.retryable:
-                ready = (UNKNOWN, "GreenApiUnavailable", exc.message)
-                reconciling = (TRUE, "RetryingAfterError", exc.message)
+                ready = (UNKNOWN, Reason.GREEN_API_UNAVAILABLE, exc.message)
+                reconciling = (TRUE, Reason.RETRYING_AFTER_ERROR, exc.message)
                 retry = requeue.after_failure(failures + 1, exc.retry_after, self.rng)
             else:
                 message = (
@@ -135,7 +135,7 @@ class PartnerReconciler:
                     if isinstance(exc, gerr.PartnerTokenRejected)
                     else exc.message
                 )
-                reason = exc.reason
+                reason = partner_check_reason(exc)
                 ready = (FALSE, reason, message)
                 stalled = (TRUE, reason, message)
         conditions = merge_conditions(
@@ -159,7 +159,11 @@ class PartnerReconciler:
         old_doc = previous.model_dump(mode="json", by_alias=True, exclude_none=True)
         patch = merge_patch(old_doc, new_doc)
         return PartnerOutcome(
-            patch, events, retry, (namespace, ref.name), reconciling[1] == "RetryingAfterError"
+            patch,
+            events,
+            retry,
+            (namespace, ref.name),
+            reconciling[1] == Reason.RETRYING_AFTER_ERROR,
         )
 
     def _unreadable(
@@ -179,7 +183,7 @@ class PartnerReconciler:
             previous.conditions,
             {
                 ConditionType.READY: verdict,
-                ConditionType.RECONCILING: (FALSE, "Converged", ""),
+                ConditionType.RECONCILING: (FALSE, Reason.CONVERGED, ""),
                 ConditionType.STALLED: (TRUE, Reason.INVALID_SPEC, message),
             },
             generation,

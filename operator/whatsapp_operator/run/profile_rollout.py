@@ -22,10 +22,10 @@ from whatsapp_operator.constants import ConditionType
 from whatsapp_operator.decide.conditions import FALSE, TRUE, Verdict, merge_conditions
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.profiles import profile_revision
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.rollout import Member, Progress
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.rollout_gate import RolloutGate
 
 # While a rollout moves, its progress is refreshed this often (instances also wake it).
@@ -82,20 +82,20 @@ def verdicts(state: Progress, failure: str) -> dict[ConditionType, Verdict]:
         )
         return {
             ConditionType.READY: (FALSE, Reason.ROLLOUT_PAUSED, message),
-            ConditionType.RECONCILING: (FALSE, "Stalled", ""),
+            ConditionType.RECONCILING: (FALSE, Reason.STALLED, ""),
             ConditionType.STALLED: (TRUE, Reason.ROLLOUT_PAUSED, message),
         }
     if not state.complete:
         message = f"Rolling out: {count}, {len(state.in_flight)} in flight (at most {state.limit})"
         return {
-            ConditionType.READY: (FALSE, "RollingOut", message),
-            ConditionType.RECONCILING: (TRUE, "RollingOut", message),
-            ConditionType.STALLED: (FALSE, "NotStalled", ""),
+            ConditionType.READY: (FALSE, Reason.ROLLING_OUT, message),
+            ConditionType.RECONCILING: (TRUE, Reason.ROLLING_OUT, message),
+            ConditionType.STALLED: (FALSE, Reason.NOT_STALLED, ""),
         }
     return {
-        ConditionType.READY: (TRUE, "RolledOut", f"Rolled out: {count}"),
-        ConditionType.RECONCILING: (FALSE, "Converged", ""),
-        ConditionType.STALLED: (FALSE, "NotStalled", ""),
+        ConditionType.READY: (TRUE, Reason.ROLLED_OUT, f"Rolled out: {count}"),
+        ConditionType.RECONCILING: (FALSE, Reason.CONVERGED, ""),
+        ConditionType.STALLED: (FALSE, Reason.NOT_STALLED, ""),
     }
 
 
@@ -124,8 +124,8 @@ class ProfileReconciler:
                 previous.conditions,
                 {
                     ConditionType.READY: (FALSE, exc.reason, exc.message),
-                    ConditionType.RECONCILING: (TRUE, "RetryingAfterError", exc.message),
-                    ConditionType.STALLED: (FALSE, "NotStalled", ""),
+                    ConditionType.RECONCILING: (TRUE, Reason.RETRYING_AFTER_ERROR, exc.message),
+                    ConditionType.STALLED: (FALSE, Reason.NOT_STALLED, ""),
                 },
                 generation,
                 now,
@@ -159,7 +159,11 @@ class ProfileReconciler:
         ready = wanted[ConditionType.READY]
         if state.paused and (previous.failed != status.failed):
             events.append(Event("Warning", Reason.ROLLOUT_PAUSED, ready[2]))
-        elif ready[1] == "RolledOut" and before is not None and before.reason != "RolledOut":
+        elif (
+            ready[1] == Reason.ROLLED_OUT
+            and before is not None
+            and before.reason != Reason.ROLLED_OUT
+        ):
             events.append(Event("Normal", Reason.ROLLOUT_COMPLETE, ready[2]))
         delay = SETTLED_SECONDS if state.complete or state.paused else ROLLING_SECONDS
         return self._outcome(previous, status, events, delay)

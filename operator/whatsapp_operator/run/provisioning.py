@@ -17,12 +17,12 @@ from pydantic import SecretStr
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.ownership import conflicting_id
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import (
     ProvisioningFailure,
     SecretNotFound,
     SecretValue,
 )
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.creation import Creation
 from whatsapp_operator.run.identity import (
     CREATION_GRACE,

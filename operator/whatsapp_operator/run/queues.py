@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from whatsapp_operator import constants
 from whatsapp_operator.decide import queues as decide
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import Effect
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
     InstanceApi,
@@ -145,6 +145,8 @@ def _take(cycle: Cycle, memory: Memory, reading: decide.Reading) -> None:
 
 def _warn_on_failing(cycle: Cycle) -> None:
     assert cycle.delivery is not None
+    if cycle.delivery is decide.OFF:
+        return
     status, _, message = cycle.delivery
     before = next(
         (

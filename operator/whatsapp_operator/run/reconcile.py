@@ -33,9 +33,9 @@ from whatsapp_operator.decide.plan import (
     SettingsPlan,
     plan_settings,
 )
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run import act
 from whatsapp_operator.run.connection_secret import write_connection_secret
 from whatsapp_operator.run.cycle import (

@@ -22,7 +22,6 @@ from whatsapp_operator.api.lifecycle import TokenRotationStatus
 from whatsapp_operator.api.resource import ManagementPolicy
 from whatsapp_operator.decide import rotation
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.ports import (
     Effect,
     IntentNotRecorded,
@@ -30,6 +29,7 @@ from whatsapp_operator.ports import (
     ProvisioningFailure,
     SecretValue,
 )
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
     GreenApiFactory,

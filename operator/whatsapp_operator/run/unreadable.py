@@ -11,8 +11,8 @@ from whatsapp_operator.api.resource import LinkingPhase, LinkingStatus, WhatsApp
 from whatsapp_operator.decide.conditions import Failure
 from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.decide.linking import LinkingDecision
-from whatsapp_operator.decide.reasons import Reason
 from whatsapp_operator.decide.report import Observed, build_report
+from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import Outcome
 
 # A resource the models cannot read only changes by an edit, which wakes it anyway.

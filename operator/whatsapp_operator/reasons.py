@@ -1,9 +1,12 @@
 """Every reason the operator writes into a condition or an Event, in one catalog.
 
-`Reason` names them; `CATALOG` says what each means, whether a person must act
-(failures) and which Event type carries it (events). Conditions, events, the
-side-effect gate and the generated reference all read from here, and a test
-fails when code produces a reason that is not in it.
+`Reason` names them; `FAILURES` and `EVENTS` say what each means, whether a
+person must act (failures) and which Event type carries it (events);
+`CONDITIONS` holds the reasons only conditions carry (their meaning is in the
+condition tables of `decide/conditions.py`, `decide/queues.py` and the runners
+of partners and profiles). It sits below `ports` in the layers so that every
+failure type can carry a `Reason`; a test fails when code produces a reason
+that is not in it, or spells one as a string in `decide/` or `run/`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Literal
 
 # ruff: noqa: S105 - reason names such as "TokenRejected" are not credentials
 class Reason(StrEnum):
-    """Failure and event reasons (condition-table reasons live with their tables)."""
+    """Failure, event and condition reasons: the values status, Events and docs show."""
 
     TOKEN_REJECTED = "TokenRejected"
     INSTANCE_REJECTED = "InstanceRejected"
@@ -93,6 +96,43 @@ class Reason(StrEnum):
     QUEUE_CLEAR_UNCONFIRMED = "QueueClearUnconfirmed"
     QUEUES_CLEARED = "QueuesCleared"
     WEBHOOK_DELIVERY_FAILING = "WebhookDeliveryFailing"
+    # Conditions only (see CONDITIONS). Authorized:
+    NOT_AUTHORIZED = "NotAuthorized"
+    BLOCKED = "Blocked"
+    STARTING = "Starting"
+    SLEEP_MODE = "SleepMode"
+    CREATING = "Creating"
+    UNKNOWN_STATE = "UnknownState"
+    STATE_UNKNOWN = "StateUnknown"
+    # Synced:
+    IN_SYNC = "InSync"
+    APPLYING_SETTINGS = "ApplyingSettings"
+    REAPPLYING_SETTINGS = "ReapplyingSettings"
+    CORRECTING_DRIFT = "CorrectingDrift"
+    WAITING_FOR_INSTANCE = "WaitingForInstance"
+    WAITING_FOR_ROLLOUT = "WaitingForRollout"
+    DRIFTED = "Drifted"
+    RECONCILE_PAUSED = "ReconcilePaused"
+    SETTINGS_UNKNOWN = "SettingsUnknown"
+    APPLY_FAILED = "ApplyFailed"
+    APPLY_UNCONFIRMED = "ApplyUnconfirmed"
+    # Stalled, Reconciling, Ready:
+    NOT_STALLED = "NotStalled"
+    STALLED = "Stalled"
+    RETRYING_AFTER_ERROR = "RetryingAfterError"
+    CONVERGED = "Converged"
+    AWAITING_AUTHORIZATION = "AwaitingAuthorization"
+    OBSERVING = "Observing"
+    READY = "Ready"
+    # WebhookDelivery:
+    DELIVERING = "Delivering"
+    QUEUE_DRAINING = "QueueDraining"
+    QUEUE_RISING = "QueueRising"
+    QUEUE_GROWING = "QueueGrowing"
+    QUEUE_NOT_READ = "QueueNotRead"
+    # A WhatsAppSettingsProfile's rollout:
+    ROLLING_OUT = "RollingOut"
+    ROLLED_OUT = "RolledOut"
 
 
 @dataclass(frozen=True)
@@ -402,3 +442,42 @@ EVENTS: dict[Reason, EventReason] = {
         "spec.queues.growthWindowSeconds while webhookUrl is set.",
     ),
 }
+
+# Reasons only conditions carry (neither a failure nor an Event); the reference documents each
+# in its condition's table.
+CONDITIONS: frozenset[Reason] = frozenset(
+    {
+        Reason.NOT_AUTHORIZED,
+        Reason.BLOCKED,
+        Reason.STARTING,
+        Reason.SLEEP_MODE,
+        Reason.CREATING,
+        Reason.UNKNOWN_STATE,
+        Reason.STATE_UNKNOWN,
+        Reason.IN_SYNC,
+        Reason.APPLYING_SETTINGS,
+        Reason.REAPPLYING_SETTINGS,
+        Reason.CORRECTING_DRIFT,
+        Reason.WAITING_FOR_INSTANCE,
+        Reason.WAITING_FOR_ROLLOUT,
+        Reason.DRIFTED,
+        Reason.RECONCILE_PAUSED,
+        Reason.SETTINGS_UNKNOWN,
+        Reason.APPLY_FAILED,
+        Reason.APPLY_UNCONFIRMED,
+        Reason.NOT_STALLED,
+        Reason.STALLED,
+        Reason.RETRYING_AFTER_ERROR,
+        Reason.CONVERGED,
+        Reason.AWAITING_AUTHORIZATION,
+        Reason.OBSERVING,
+        Reason.READY,
+        Reason.DELIVERING,
+        Reason.QUEUE_DRAINING,
+        Reason.QUEUE_RISING,
+        Reason.QUEUE_GROWING,
+        Reason.QUEUE_NOT_READ,
+        Reason.ROLLING_OUT,
+        Reason.ROLLED_OUT,
+    }
+)
