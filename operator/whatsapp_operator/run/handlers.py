@@ -264,12 +264,12 @@ async def _check_partner(
     kind = "ClusterWhatsAppPartner" if not namespace else "WhatsAppPartner"
 
     async def step(snapshot: dict[str, Any]) -> float:
-        with runtime.metrics.reconcile_seconds.labels(kind=kind).time():
+        with runtime.step_of(uid), runtime.metrics.reconcile_seconds.labels(kind=kind).time():
             outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
+            entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
+            # A partner token's change shows only when a createInstance needs it: re-read it.
+            entry.memory.rechecked_secrets = entry.memory.referenced_secrets
         entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
-        entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
-        # A partner token's change shows only when a createInstance needs it: re-read it.
-        entry.memory.rechecked_secrets = entry.memory.referenced_secrets
         if outcome.status_patch is not None:
             written = await write_status(
                 runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch
@@ -284,7 +284,7 @@ async def _check_partner(
         await serve(entry, body, stopped, f"{kind} {namespace}/{name}", step)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
-            runtime.entries.pop(uid, None)
+            runtime.drop(uid)
 
 
 @kopf.daemon(
@@ -332,7 +332,7 @@ async def run_profile(
         await serve(entry, body, stopped, f"{namespace}/{name}", step)
     finally:
         if body.get("metadata", {}).get("deletionTimestamp"):
-            runtime.entries.pop(uid, None)
+            runtime.drop(uid)
             runtime.profiles.forget(namespace, name)
             runtime.wake_profile_users(namespace, name)
 

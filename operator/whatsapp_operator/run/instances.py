@@ -146,6 +146,7 @@ class Instances:
                 # Known before the first reconcile, so that a burst of first reads in one
                 # namespace becomes one LIST, and a recheck keeps the cached Secret.
                 entry.memory.referenced_secrets = frozenset({token})
+                self.runtime.reindex(uid)
                 self.runtime.kube.expect_secret(*token)
             self.scheduler.add(
                 uid, str(metadata.get("namespace") or ""), self._first_delay(body), Priority.NEW
@@ -189,7 +190,7 @@ class Instances:
         from what the object records (status and annotations).
         """
         self.scheduler.remove(uid)
-        entry = self.runtime.entries.pop(uid, None)
+        entry = self.runtime.drop(uid)
         self.runtime.metrics.forget(uid)
         if entry is None:
             return
@@ -256,9 +257,12 @@ class Instances:
         entry = self.runtime.entries.get(uid)
         if entry is None or entry.body is None:
             return None
+        with self.runtime.step_of(uid):
+            return await self._step(uid, entry, entry.body)
+
+    async def _step(self, uid: str, entry: Entry, body: dict[str, Any]) -> float | None:
         # Taken before the body is read: a change after this point wakes the object again.
         wakes = entry.wakes
-        body = entry.body
         entry.trigger = trigger_of(body)
         metadata = body.get("metadata") or {}
         namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")

@@ -6,7 +6,8 @@ the clients and reconcilers. No kopf here: `handlers` wires these to kopf.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from whatsapp_operator.adapters.greenapi import GreenApi
 from whatsapp_operator.adapters.kube import Kube
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.metrics import Metrics
+from whatsapp_operator.run.dependents import Dependents, Key, Read, Ref
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Memory, Reconciler
@@ -64,6 +66,18 @@ class Entry:
             self.on_wake()
 
 
+def reads_of(memory: Memory) -> Iterator[Ref]:
+    """What an object's loop read in its last step, as its memory holds it."""
+    for key in memory.referenced_secrets:
+        yield Read.SECRET, key
+    for key in memory.rechecked_secrets:
+        yield Read.RECHECKED_SECRET, key
+    if memory.partner is not None:
+        yield Read.PARTNER, memory.partner
+    if memory.profile is not None:
+        yield Read.PROFILE, memory.profile
+
+
 @dataclass
 class Runtime:
     """What the handlers share for the life of the process."""
@@ -80,31 +94,73 @@ class Runtime:
     # Fire-and-forget work (stopping a deleted object's session), kept so it is not lost.
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
-    def rechecked_secrets(self) -> set[tuple[str, str]]:
-        """The Secrets re-read on a timer: those whose change nothing else reveals."""
-        return {key for entry in self.entries.values() for key in entry.memory.rechecked_secrets}
+    # Who reads what, as of the end of each object's last step (and its creation).
+    dependents: Dependents = field(default_factory=Dependents)
+    # Objects whose step is under way: what they read may have changed since it was
+    # indexed, so a change is checked against their memory itself.
+    stepping: set[str] = field(default_factory=set)
 
-    def referenced_secrets(self) -> set[tuple[str, str]]:
+    @contextmanager
+    def step_of(self, uid: str) -> Iterator[None]:
+        """Around one step of an object's loop: index what it read once it ends."""
+        self.stepping.add(uid)
+        try:
+            yield
+        finally:
+            self.stepping.discard(uid)
+            self.reindex(uid)
+
+    def reindex(self, uid: str) -> None:
+        """Record what the object `uid` reads now (nothing once its entry is gone)."""
+        entry = self.entries.get(uid)
+        if entry is None:
+            self.dependents.forget(uid)
+        else:
+            self.dependents.record(uid, reads_of(entry.memory))
+
+    def drop(self, uid: str) -> Entry | None:
+        """Take the object's entry out; it reads nothing any more."""
+        entry = self.entries.pop(uid, None)
+        self.dependents.forget(uid)
+        return entry
+
+    def _readers(self, read: Read, key: Key) -> list[Entry]:
+        uids = set(self.dependents.readers(read, key))
+        for uid in self.stepping:
+            entry = self.entries.get(uid)
+            if entry is not None and (read, key) in set(reads_of(entry.memory)):
+                uids.add(uid)
+        return [self.entries[uid] for uid in uids if uid in self.entries]
+
+    def _read(self, read: Read) -> set[Key]:
+        keys = self.dependents.keys(read)
+        for uid in self.stepping:
+            entry = self.entries.get(uid)
+            if entry is not None:
+                keys.update(key for kind, key in reads_of(entry.memory) if kind is read)
+        return keys
+
+    def rechecked_secrets(self) -> set[Key]:
+        """The Secrets re-read on a timer: those whose change nothing else reveals."""
+        return self._read(Read.RECHECKED_SECRET)
+
+    def referenced_secrets(self) -> set[Key]:
         """Every Secret a live object reads: the only Secrets cached."""
-        return {key for entry in self.entries.values() for key in entry.memory.referenced_secrets}
+        return self._read(Read.SECRET)
 
     def wake_profile_users(self, namespace: str, name: str) -> None:
         """Wake every object that uses the WhatsAppSettingsProfile `namespace/name`."""
-        for entry in self.entries.values():
-            if entry.memory.profile == (namespace, name):
-                entry.wake()
+        for entry in self._readers(Read.PROFILE, (namespace, name)):
+            entry.wake()
 
     def wake_partner_users(self, namespace: str, name: str) -> None:
         """Wake every object that uses the WhatsAppPartner `namespace/name`."""
-        for entry in self.entries.values():
-            if entry.memory.partner == (namespace, name):
-                entry.wake()
+        for entry in self._readers(Read.PARTNER, (namespace, name)):
+            entry.wake()
 
     def wake_referencing(self, namespace: str, name: str) -> int:
         """Wake every object that reads the Secret `namespace/name`; return how many."""
-        woken = 0
-        for entry in self.entries.values():
-            if (namespace, name) in entry.memory.referenced_secrets:
-                entry.wake()
-                woken += 1
-        return woken
+        readers = self._readers(Read.SECRET, (namespace, name))
+        for entry in readers:
+            entry.wake()
+        return len(readers)
