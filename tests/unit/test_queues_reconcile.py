@@ -300,3 +300,39 @@ async def test_a_clear_whose_intent_landed_without_an_answer_is_made_once(world:
     world.clock.advance(seconds=120)
     await world.run()
     assert world.calls("clear_webhooks_queue") == 1
+
+
+async def test_an_account_change_clear_whose_intent_landed_without_an_answer_is_made_once(
+    world: World,
+) -> None:
+    # clearOnAccountChange records its intent in status.queues (the new number). If that
+    # patch lands but its answer never comes, status says "cleared for this number" while
+    # nothing was cleared: the process knows, and clears once on its next reconcile.
+    world.body = body({"clearOnAccountChange": True})
+    await world.run()
+    world.api.state = InstanceState.NOT_AUTHORIZED  # another phone is linked
+    await world.run()
+    world.api.state = InstanceState.AUTHORIZED
+    world.api.settings = Settings.model_validate({**HOOKED, "wid": "79110000000@c.us"})
+    world.api.wa = WaSettings(phone="79110000000", device_id="dev-2", avatar="")
+    world.clock.advance(seconds=400)  # settings re-read
+    landed: list[dict[str, Any]] = []
+
+    async def lands_then_times_out(patch: dict[str, Any]) -> None:
+        landed.append(patch)
+        raise KubeError("status: no answer within the timeout")
+
+    await world.reconciler.reconcile(world.body, world.memory, lambda: None, lands_then_times_out)
+    assert world.calls("clear_webhooks_queue") == 0
+    for patch in landed:
+        world.body["status"] = apply_merge_patch(world.body["status"], patch)
+    assert world.body["status"]["queues"]["accountWid"] == "79110000000@c.us"
+
+    world.clock.advance(seconds=30)
+    outcome = await world.run()
+    assert world.calls("clear_webhooks_queue") == 1
+    assert world.calls("clear_messages_queue") == 1
+    assert [e.reason for e in outcome.events].count("QueuesCleared") == 1
+    world.clock.advance(seconds=120)
+    await world.run()
+    assert world.calls("clear_webhooks_queue") == 1

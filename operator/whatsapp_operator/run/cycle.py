@@ -172,6 +172,10 @@ class Memory:
     queues_refresh_at: datetime | None = None
     # The stamp of a token rotation whose intent record failed (its call was never made).
     rotation_unsent: str = ""
+    # clearOnAccountChange's intent (status.queues naming the new number) whose record
+    # failed, and the queues status from before it: the record may have landed, but the
+    # clears it stands for were never made.
+    queues_unsent: tuple[QueuesStatus, QueuesStatus] | None = None
 
 
 @dataclass

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from whatsapp_operator import constants
+from whatsapp_operator.api.queues import QueuesStatus
 from whatsapp_operator.decide import queues as decide
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.ports import Effect
+from whatsapp_operator.ports import Effect, IntentNotRecorded
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
@@ -106,6 +107,7 @@ async def watch_queues(
     spec = cycle.obj.spec.queues
     if cycle.queues is None:  # a requested clear may have set it already
         cycle.queues = cycle.previous.queues
+    cycle.queues = _without_unsent_intent(cycle.queues, memory)
     state = cycle.state.state if cycle.state is not None else None
     hooks = webhooks_on(memory)
     if state in decide.READABLE_STATES:
@@ -267,19 +269,41 @@ async def perform_clear_actions(cycle: Cycle, api: InstanceApi) -> None:
             _unconfirmed(cycle, what, performed)
 
 
+def _without_unsent_intent(queues: QueuesStatus | None, memory: Memory) -> QueuesStatus | None:
+    """status.queues as if an intent stored without an answer had not landed: the account
+    change it stands for is then seen again, and its clears made once."""
+    if memory.queues_unsent is None or queues is None:
+        return queues
+    intent, before = memory.queues_unsent
+    if (queues.account_wid, queues.cleared_for_block) != (
+        intent.account_wid,
+        intent.cleared_for_block,
+    ):
+        return queues
+    return queues.model_copy(
+        update={"account_wid": before.account_wid, "cleared_for_block": before.cleared_for_block}
+    )
+
+
 async def _clear_on_account_change(
     cycle: Cycle, api: InstanceApi, memory: Memory, change: decide.AccountChange
 ) -> None:
     """Both queues, once per change: the intent (status.queues) is recorded first."""
     counts = await _counts(cycle, api)
     intent = change.after.model_dump(mode="json", by_alias=True, exclude_none=True)
+    before = cycle.queues or QueuesStatus()
 
     async def record() -> None:
         await record_intent(cycle, {"queues": intent})
 
-    webhooks = await _clear(
-        cycle, Effect.CLEAR_WEBHOOKS_QUEUE, api.clear_webhooks_queue, record, change.why
-    )
+    try:
+        webhooks = await _clear(
+            cycle, Effect.CLEAR_WEBHOOKS_QUEUE, api.clear_webhooks_queue, record, change.why
+        )
+    except IntentNotRecorded:
+        memory.queues_unsent = (change.after, before)
+        raise
+    memory.queues_unsent = None
     messages = await _clear(
         cycle, Effect.CLEAR_MESSAGES_QUEUE, api.clear_messages_queue, None, change.why
     )
