@@ -17,10 +17,10 @@ from whatsapp_operator import constants
 from whatsapp_operator.decide import queues as decide
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.ports import Effect
+from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
-    InstanceApi,
     Memory,
     held_back_if_unrecorded,
     object_log,
