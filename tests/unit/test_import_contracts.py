@@ -34,6 +34,11 @@ PLANTED = [
     ("steps-through-ports", "run/observe.py", "import httpx"),
     ("emulator-apart", "emulator/app.py", "from whatsapp_operator import constants"),
     ("pure-models", "api/resource.py", "import kubernetes"),
+    ("pure-models", "ports/greenapi.py", "import httpx"),
+    ("layers", "ports/kubernetes.py", "from whatsapp_operator.run import cycle"),
+    ("layers", "ports/secrets.py", "from whatsapp_operator.adapters import kube"),
+    ("layers", "ports/errors.py", "from whatsapp_operator.decide import failures"),
+    ("kopf-in-one-place", "ports/kubernetes.py", "import kopf"),
     ("kopf-in-one-place", "run/instances.py", "import kopf"),
 ]
 
