@@ -1,9 +1,9 @@
-"""One reconcile's working state, what it remembers between runs, and its collaborators.
+"""One reconcile's working state and what it remembers between runs.
 
 `Cycle` is what one pass knows (the object, the time, what it saw and decided);
 `Memory` is the little an object's loop keeps between passes (caches that a
-restart may lose); the Protocols are what the pipeline needs from GREEN-API and
-Kubernetes, so every step is testable without a network.
+restart may lose). What the pipeline needs from GREEN-API and Kubernetes is in
+`ports/`, so every step is testable without a network.
 """
 
 from __future__ import annotations
