@@ -58,7 +58,7 @@ RELEASE = "waop"
 FULLNAME = f"{RELEASE}-whatsapp-operator"
 # What the operator logs when its RBAC is short of something: kopf's APIForbiddenError
 # ("... is forbidden: User ... cannot ...") and fallback warnings ("Not enough permissions"),
-# kube.py's "the operator is not allowed (403)". A bare "403" would also match ports,
+# kube/client.py's "the operator is not allowed (403)". A bare "403" would also match ports,
 # milliseconds and resourceVersions in the DEBUG log.
 DENIED = re.compile(
     r"forbidden|not enough permissions|not allowed|refused the operator|\(403\)",

@@ -29,11 +29,16 @@ PLANTED = [
     ("layers", "config.py", "from whatsapp_operator.run import runtime"),
     ("layers", "metrics.py", "from whatsapp_operator.run import runtime"),
     ("plugin-apart", "kubectl/view.py", "from whatsapp_operator.run import reconcile"),
-    ("layers", "adapters/kube.py", "from whatsapp_operator.kubectl import view"),
+    ("layers", "adapters/kube/secrets.py", "from whatsapp_operator.kubectl import view"),
     ("steps-through-ports", "run/act.py", "from whatsapp_operator.adapters import kube"),
     ("steps-through-ports", "run/observe.py", "import httpx"),
     ("emulator-apart", "emulator/app.py", "from whatsapp_operator import constants"),
     ("pure-models", "api/resource.py", "import kubernetes"),
+    ("pure-models", "ports/greenapi.py", "import httpx"),
+    ("layers", "ports/kubernetes.py", "from whatsapp_operator.run import cycle"),
+    ("layers", "ports/secrets.py", "from whatsapp_operator.adapters import kube"),
+    ("layers", "ports/errors.py", "from whatsapp_operator.decide import failures"),
+    ("kopf-in-one-place", "ports/kubernetes.py", "import kopf"),
     ("kopf-in-one-place", "run/instances.py", "import kopf"),
 ]
 

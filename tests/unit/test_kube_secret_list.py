@@ -17,8 +17,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from whatsapp_operator.adapters import kube as kube_module
 from whatsapp_operator.adapters.kube import LIST_AT, Kube
+from whatsapp_operator.adapters.kube import secrets as kube_module
 from whatsapp_operator.ports import SecretNotFound
 
 NS = "fleet"

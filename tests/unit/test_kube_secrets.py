@@ -315,7 +315,7 @@ async def test_a_broken_connection_is_a_retryable_kube_error() -> None:
     # ProtocolError straight through the reconcile, which then looked like a crash.
     import urllib3
 
-    from whatsapp_operator.adapters import kube as kube_module
+    from whatsapp_operator.adapters.kube import client as kube_module
 
     def broken() -> None:
         raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")

@@ -23,7 +23,7 @@ from tests.unit.test_lease import Clock, MemoryLease, SteppingStop, elector
 from whatsapp_operator.adapters.kube import KubeTimeouts, load_api_client
 from whatsapp_operator.adapters.kubecalls import KubeCalls
 from whatsapp_operator.config import OperatorConfig
-from whatsapp_operator.decide.lease import LeaseRecord
+from whatsapp_operator.ports.kubernetes import LeaseRecord
 from whatsapp_operator.run.leadership import Watchdog, run_as_leader
 from whatsapp_operator.run.liveness import Liveness, Role
 

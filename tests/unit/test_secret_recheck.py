@@ -146,7 +146,7 @@ async def test_recheck_once_wakes_the_readers_of_changed_secrets_only(
 
 
 def test_a_rejected_write_names_the_fields_never_the_values() -> None:
-    from whatsapp_operator.adapters import kube as kube_module
+    from whatsapp_operator.adapters.kube import client as kube_module
 
     value = "x" * 70
     body = {

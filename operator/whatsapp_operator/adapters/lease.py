@@ -15,7 +15,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from whatsapp_operator.decide.lease import LeaseRecord
+from whatsapp_operator.ports.kubernetes import LeaseRecord
 
 
 class LeaseConflict(Exception):

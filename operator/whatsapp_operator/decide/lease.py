@@ -18,23 +18,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
 
-
-@dataclass(frozen=True)
-class LeaseRecord:
-    """What a Lease says, as read from the API server."""
-
-    holder: str | None
-    lease_seconds: int
-    renew_time: datetime | None
-    transitions: int
-    version: str
-
-    @property
-    def free(self) -> bool:
-        """Nobody holds it (never taken, or released on a clean shutdown)."""
-        return not self.holder
+from whatsapp_operator.ports.kubernetes import LeaseRecord
 
 
 @dataclass(frozen=True)

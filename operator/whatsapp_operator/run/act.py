@@ -14,10 +14,10 @@ from whatsapp_operator.api.resource import LastApplied
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.plan import write_failed, write_unconfirmed
 from whatsapp_operator.ports import Effect, IntentNotRecorded
+from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
-    InstanceApi,
     held_back_if_unrecorded,
     pending_action,
     record_intent,

@@ -12,7 +12,8 @@ import json
 from whatsapp_operator import constants
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Owner
-from whatsapp_operator.run.cycle import Cycle, Memory, SecretsApi
+from whatsapp_operator.ports.kubernetes import SecretsApi
+from whatsapp_operator.run.cycle import Cycle, Memory
 from whatsapp_operator.run.provisioning import Identity
 
 

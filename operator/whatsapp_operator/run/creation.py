@@ -25,12 +25,12 @@ from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.ownership import rebind_candidates
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
+from whatsapp_operator.ports.kubernetes import ObjectStore
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import Result, SideEffects, ensure_mine
 from whatsapp_operator.run.identity import (
     TOKEN_KEY,
     Identity,
-    ObjectStore,
     Partner,
     instance_name,
     next_marker,

@@ -1,21 +1,19 @@
-"""One reconcile's working state, what it remembers between runs, and its collaborators.
+"""One reconcile's working state and what it remembers between runs.
 
 `Cycle` is what one pass knows (the object, the time, what it saw and decided);
 `Memory` is the little an object's loop keeps between passes (caches that a
-restart may lose); the Protocols are what the pipeline needs from GREEN-API and
-Kubernetes, so every step is testable without a network.
+restart may lose). What the pipeline needs from GREEN-API and Kubernetes is in
+`ports/`, so every step is testable without a network.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
-
-from pydantic import SecretStr
+from typing import Any
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
@@ -36,18 +34,15 @@ from whatsapp_operator.decide.queues import Off
 from whatsapp_operator.decide.queues import Verdict as Delivery
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
-from whatsapp_operator.ports import IntentNotRecorded, KubeError, SecretValue
+from whatsapp_operator.ports import IntentNotRecorded, KubeError
+from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import SideEffects
-from whatsapp_operator.run.linking_session import CodeStore, LinkingSession
-from whatsapp_operator.run.provisioning import Identity, ObjectStore, PartnerFactory
+from whatsapp_operator.run.linking_session import LinkingSession
+from whatsapp_operator.run.provisioning import Identity
 from whatsapp_operator.wire.models import (
-    AuthorizationCode,
-    QrFrame,
-    QueueClearResult,
     Settings,
     StateReport,
-    WaSettings,
 )
 
 log = logging.getLogger(__name__)
@@ -64,51 +59,9 @@ StatusRecorder = Callable[[dict[str, Any]], Awaitable[None]]
 Annotator = Callable[[dict[str, str | None]], Awaitable[None]]
 
 
-class InstanceApi(Protocol):
-    """The instance API calls a reconcile makes."""
-
-    async def get_state(self) -> StateReport: ...
-    async def get_settings(self) -> Settings: ...
-    async def set_settings(self, settings: Settings) -> bool: ...
-    async def get_wa_settings(self) -> WaSettings: ...
-    async def reboot(self) -> bool: ...
-    async def logout(self) -> bool: ...
-    async def update_api_token(self) -> SecretStr: ...
-    async def qr(self) -> QrFrame: ...
-    def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
-    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
-    async def get_webhooks_count(self) -> int: ...
-    async def get_messages_count(self) -> int: ...
-    async def clear_webhooks_queue(self) -> QueueClearResult: ...
-    async def clear_messages_queue(self) -> QueueClearResult: ...
-
-
-class GreenApiFactory(PartnerFactory, Protocol):
-    """Hands out instance and partner API clients."""
-
-    def instance(
-        self, *, api_url: str, id_instance: int, token: SecretStr | str
-    ) -> InstanceApi: ...
-
-
-class SecretsApi(CodeStore, ObjectStore, Protocol):
-    """The Kubernetes calls a reconcile makes: Secrets, the partner, annotations."""
-
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
-    async def delete_secret(
-        self, namespace: str, name: str, *, owner_uid: str, role: str
-    ) -> bool: ...
-
-
 def default_api_url(instance_id: int) -> str:
     """The dedicated-host convention: https://{first 4 digits}.api.greenapi.com."""
     return f"https://{str(instance_id)[:4]}.api.greenapi.com"
-
-
-class ProfileReader(Protocol):
-    """Reads the WhatsAppSettingsProfile an instance refers to."""
-
-    async def read_profile(self, namespace: str, name: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import WhatsAppInstance
@@ -22,13 +19,14 @@ from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.ownership import conflicting_id
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.ports import Effect, KubeError, ProvisioningFailure
+from whatsapp_operator.ports.greenapi import InstanceFactory
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.identity import Partner
 from whatsapp_operator.run.provisioning import Provisioner, pending_since
 from whatsapp_operator.run.provisioning import instance_id as parse_instance_id
 from whatsapp_operator.wire import errors as gerr
-from whatsapp_operator.wire.models import InstanceState, StateReport
+from whatsapp_operator.wire.models import InstanceState
 
 log = logging.getLogger(__name__)
 
@@ -45,22 +43,6 @@ class DeletionResult:
     message: str
     events: tuple[Event, ...] = ()
     retry_after: float | None = None
-
-
-class InstanceLogout(Protocol):
-    """The instance API calls a deletion makes."""
-
-    async def get_state(self) -> StateReport: ...
-
-    async def logout(self) -> bool: ...
-
-
-class InstanceFactory(Protocol):
-    """Makes an instance API client for a deletion."""
-
-    def __call__(
-        self, *, api_url: str, id_instance: int, token: SecretStr | str
-    ) -> InstanceLogout: ...
 
 
 class Deleter:

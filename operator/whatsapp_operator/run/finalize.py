@@ -21,9 +21,10 @@ from whatsapp_operator.decide import deletion
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
+from whatsapp_operator.ports.greenapi import InstanceFactory
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import Finalization, default_api_url
-from whatsapp_operator.run.deletion import Deleter, InstanceFactory
+from whatsapp_operator.run.deletion import Deleter
 from whatsapp_operator.run.provisioning import Provisioner
 from whatsapp_operator.wire import errors as gerr
 

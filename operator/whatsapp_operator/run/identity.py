@@ -11,9 +11,6 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
-
-from pydantic import SecretStr
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.partner import AdoptionPolicy
@@ -21,15 +18,10 @@ from whatsapp_operator.decide.ownership import marker_base
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.names import derived_name
 from whatsapp_operator.ports import (
-    Owner,
     SecretValue,
 )
+from whatsapp_operator.ports.greenapi import PartnerApi
 from whatsapp_operator.timestamps import parse_time
-from whatsapp_operator.wire.models import (
-    CreatedInstance,
-    PartnerInstance,
-    Settings,
-)
 
 log = logging.getLogger(__name__)
 
@@ -46,58 +38,6 @@ CREATION_GRACE = timedelta(minutes=10)
 # How long a marker without a listed instance is looked up before a person is asked:
 # GREEN-API creates in up to 5 minutes and may list the instance after that.
 LISTING_GRACE = timedelta(minutes=10)
-
-
-class PartnerApi(Protocol):
-    """The partner API calls provisioning and deletion make."""
-
-    async def create_instance(
-        self, *, name: str | None = None, settings: Settings | None = None
-    ) -> CreatedInstance: ...
-
-    async def get_instances(self) -> list[PartnerInstance]: ...
-
-    async def delete_instance(self, id_instance: int) -> bool: ...
-
-
-class PartnerFactory(Protocol):
-    """Makes a partner API client."""
-
-    def partner(self, *, api_url: str, token: SecretStr | str) -> PartnerApi: ...
-
-    def admit(self, url: str, field: str) -> None:
-        """EndpointNotAllowed unless the operator's allow-list admits `url` (named `field`)."""
-
-
-class ObjectStore(Protocol):
-    """The Kubernetes calls provisioning makes."""
-
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
-
-    async def apply_secret(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        data: dict[str, bytes],
-        owner: Owner,
-        labels: dict[str, str],
-        annotations: dict[str, str],
-    ) -> None: ...
-
-    async def read_partner(self, namespace: str, name: str) -> dict[str, Any]: ...
-
-    async def read_cluster_partner(self, name: str) -> dict[str, Any]: ...
-
-    async def namespace_labels(self, namespace: str) -> dict[str, str]: ...
-
-    async def patch_annotations(
-        self,
-        namespace: str,
-        name: str,
-        annotations: dict[str, str | None],
-        resource_version: str | None = None,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Protocol
 
 from whatsapp_operator.adapters.kube import KubeTimeouts, load_api_client
 from whatsapp_operator.adapters.lease import LeaseConflict, LeaseStore, LeaseUnavailable
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.decide.lease import (
     LeaderMove,
-    LeaseRecord,
     Observation,
     StandbyMove,
     Timings,
@@ -41,6 +39,7 @@ from whatsapp_operator.decide.lease import (
     renew_overdue,
     standby_move,
 )
+from whatsapp_operator.ports.kubernetes import Lease, LeaseRecord
 from whatsapp_operator.run.liveness import Liveness
 
 log = logging.getLogger(__name__)
@@ -49,27 +48,6 @@ log = logging.getLogger(__name__)
 # A Lease read or write that did not happen; the standby tries again, the leader too until
 # its renew deadline.
 _LEASE_ERRORS = (LeaseConflict, LeaseUnavailable)
-
-
-class Lease(Protocol):
-    """The Lease's storage (adapters.lease.LeaseStore)."""
-
-    namespace: str
-    name: str
-
-    def read(self) -> LeaseRecord | None: ...
-
-    def create(self, identity: str, lease_seconds: int, now: datetime) -> LeaseRecord: ...
-
-    def write(
-        self,
-        read: LeaseRecord,
-        holder: str | None,
-        lease_seconds: int,
-        now: datetime,
-        *,
-        acquired: bool,
-    ) -> LeaseRecord: ...
 
 
 def _wall() -> datetime:

@@ -15,10 +15,9 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import AuthorizationMethod
@@ -26,10 +25,12 @@ from whatsapp_operator.decide.linking import CODE_KEY, QR_KEY
 from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import KubeError, Owner
+from whatsapp_operator.ports.greenapi import LinkingApi
+from whatsapp_operator.ports.secrets import SecretWriter
 from whatsapp_operator.redaction import register_secret
 from whatsapp_operator.timestamps import format_time, utcnow
 from whatsapp_operator.wire.errors import GreenApiError
-from whatsapp_operator.wire.models import AuthorizationCode, QrFrame, QrKind
+from whatsapp_operator.wire.models import QrFrame, QrKind
 
 log = logging.getLogger(__name__)
 
@@ -44,31 +45,6 @@ RECONNECT_SECONDS = 5.0
 # scanning it at the moment it is replaced. After that the registry forgets them.
 QR_SECRET_TTL = 300.0
 REPLACED_QR_GRACE = 60.0
-
-
-class LinkingApi(Protocol):
-    """The instance API calls linking makes."""
-
-    async def qr(self) -> QrFrame: ...
-
-    def scan_qr_code(self) -> AsyncIterator[QrFrame]: ...
-
-    async def get_authorization_code(self, phone_number: int) -> AuthorizationCode: ...
-
-
-class CodeStore(Protocol):
-    """Writes the Secret that holds the linking codes."""
-
-    async def apply_secret(
-        self,
-        namespace: str,
-        name: str,
-        *,
-        data: dict[str, bytes],
-        owner: Owner,
-        labels: dict[str, str],
-        annotations: dict[str, str],
-    ) -> None: ...
 
 
 @dataclass
@@ -91,7 +67,7 @@ class LinkingSession:
     method: AuthorizationMethod
     phone_number: str | None
     api: LinkingApi
-    store: CodeStore
+    store: SecretWriter
     wake: Callable[[], None]
     clock: Callable[[], datetime] = utcnow
     state: SessionState = field(default_factory=SessionState)

@@ -20,14 +20,9 @@ from whatsapp_operator.decide.linking import (
     secret_name,
 )
 from whatsapp_operator.ports import KubeError, Owner
-from whatsapp_operator.run.cycle import (
-    Cycle,
-    InstanceApi,
-    Memory,
-    SecretsApi,
-    is_paused,
-    pending_action,
-)
+from whatsapp_operator.ports.greenapi import InstanceApi
+from whatsapp_operator.ports.kubernetes import SecretsApi
+from whatsapp_operator.run.cycle import Cycle, Memory, is_paused, pending_action
 from whatsapp_operator.run.linking_session import LinkingSession
 from whatsapp_operator.wire.models import InstanceState
 

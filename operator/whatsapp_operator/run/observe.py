@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from whatsapp_operator.api.resource import Account
+from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.redaction import register_secret
-from whatsapp_operator.run.cycle import Cycle, InstanceApi, Memory
+from whatsapp_operator.run.cycle import Cycle, Memory
 from whatsapp_operator.timestamps import parse_time
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import InstanceState, StateReport

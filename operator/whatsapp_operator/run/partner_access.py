@@ -29,13 +29,10 @@ from whatsapp_operator.api.partner import (
 from whatsapp_operator.api.resource import PartnerKind, PartnerRef, WhatsAppInstance
 from whatsapp_operator.decide import ownership
 from whatsapp_operator.ports import KubeError, ProvisioningFailure, SecretNotFound
+from whatsapp_operator.ports.greenapi import PartnerFactory
+from whatsapp_operator.ports.kubernetes import ObjectStore
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.identity import (
-    ObjectStore,
-    Partner,
-    PartnerFactory,
-    object_log,
-)
+from whatsapp_operator.run.identity import Partner, object_log
 from whatsapp_operator.timestamps import parse_time
 
 __all__ = ["Partner", "PartnerAccess", "partner_key"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -26,16 +26,11 @@ from whatsapp_operator.decide.conditions import FALSE, TRUE, UNKNOWN, Verdict, m
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.failures import describe_invalid, partner_check_reason
 from whatsapp_operator.decide.statusdiff import merge_patch
-from whatsapp_operator.ports import KubeError, SecretNotFound, SecretValue
+from whatsapp_operator.ports import KubeError, SecretNotFound
+from whatsapp_operator.ports.greenapi import PartnerFactory
+from whatsapp_operator.ports.secrets import SecretReader
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.provisioning import PartnerFactory
 from whatsapp_operator.wire import errors as gerr
-
-
-class PartnerSecrets(Protocol):
-    """Reads the partner token's Secret."""
-
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> SecretValue: ...
 
 
 @dataclass
@@ -62,7 +57,7 @@ class PartnerReconciler:
     def __init__(
         self,
         partners: PartnerFactory,
-        secrets: PartnerSecrets,
+        secrets: SecretReader,
         rng: random.Random | None = None,
         operator_namespace: str | None = None,
     ) -> None:

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.polling import quiet_after
-from whatsapp_operator.run.cycle import Cycle, InstanceApi, Memory, Outcome
+from whatsapp_operator.ports.greenapi import InstanceApi
+from whatsapp_operator.run.cycle import Cycle, Memory, Outcome
 from whatsapp_operator.run.queues import note_schedule, quiet_queue_read
 from whatsapp_operator.wire import errors as gerr
 

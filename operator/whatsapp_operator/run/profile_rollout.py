@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -25,18 +25,13 @@ from whatsapp_operator.decide.profiles import profile_revision
 from whatsapp_operator.decide.rollout import Member, Progress
 from whatsapp_operator.decide.statusdiff import merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.ports.kubernetes import InstanceLister
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.rollout_gate import RolloutGate
 
 # While a rollout moves, its progress is refreshed this often (instances also wake it).
 ROLLING_SECONDS = 5.0
 SETTLED_SECONDS = 60.0
-
-
-class InstanceLister(Protocol):
-    """Lists the WhatsAppInstances of a namespace."""
-
-    async def list_instances(self, namespace: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass

@@ -22,8 +22,9 @@ from whatsapp_operator.decide import rollout
 from whatsapp_operator.decide.plan import SettingsPlan, wait_for_rollout
 from whatsapp_operator.decide.profiles import effective_settings, profile_revision
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
+from whatsapp_operator.ports.kubernetes import ProfileReader
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.cycle import Cycle, Memory, ProfileContext, ProfileReader, record_intent
+from whatsapp_operator.run.cycle import Cycle, Memory, ProfileContext, record_intent
 from whatsapp_operator.run.rollout_gate import RolloutGate
 
 # How long an instance may take to come back from a profile's settings write before the

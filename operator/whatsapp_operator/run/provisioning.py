@@ -22,6 +22,8 @@ from whatsapp_operator.ports import (
     SecretNotFound,
     SecretValue,
 )
+from whatsapp_operator.ports.greenapi import PartnerFactory
+from whatsapp_operator.ports.kubernetes import ObjectStore
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.creation import Creation
 from whatsapp_operator.run.identity import (
@@ -29,10 +31,7 @@ from whatsapp_operator.run.identity import (
     LISTING_GRACE,
     TOKEN_KEY,
     Identity,
-    ObjectStore,
     Partner,
-    PartnerApi,
-    PartnerFactory,
     instance_id,
     instance_name,
     owned_token_secret,
@@ -52,10 +51,7 @@ __all__ = [
     "LISTING_GRACE",
     "TOKEN_KEY",
     "Identity",
-    "ObjectStore",
     "Partner",
-    "PartnerApi",
-    "PartnerFactory",
     "Provisioner",
     "instance_id",
     "instance_name",

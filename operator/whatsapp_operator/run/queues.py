@@ -18,10 +18,10 @@ from whatsapp_operator.api.queues import QueuesStatus
 from whatsapp_operator.decide import queues as decide
 from whatsapp_operator.decide.events import Event
 from whatsapp_operator.ports import Effect, IntentNotRecorded
+from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
-    InstanceApi,
     Memory,
     held_back_if_unrecorded,
     object_log,

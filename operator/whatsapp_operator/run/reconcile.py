@@ -35,6 +35,8 @@ from whatsapp_operator.decide.plan import (
 )
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
+from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
+from whatsapp_operator.ports.kubernetes import ProfileReader, SecretsApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run import act
 from whatsapp_operator.run.connection_secret import write_connection_secret
@@ -42,12 +44,8 @@ from whatsapp_operator.run.cycle import (
     Annotator,
     Cycle,
     Finalization,
-    GreenApiFactory,
-    InstanceApi,
     Memory,
     Outcome,
-    ProfileReader,
-    SecretsApi,
     StatusRecorder,
     default_api_url,
     is_paused,

@@ -16,21 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol
+
+from whatsapp_operator.ports.secrets import SecretKey, SecretRechecker
 
 log = logging.getLogger(__name__)
 
-SecretKey = tuple[str, str]
-
 DEFAULT_INTERVAL_SECONDS = 15.0
-
-
-class SecretRechecker(Protocol):
-    """The Kubernetes side: re-read Secrets by name, report the ones that moved."""
-
-    async def recheck_secrets(
-        self, wanted: set[SecretKey], keep: set[SecretKey] | None = None
-    ) -> list[SecretKey]: ...
 
 
 async def recheck_once(

@@ -29,11 +29,10 @@ from whatsapp_operator.ports import (
     ProvisioningFailure,
     SecretValue,
 )
+from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.cycle import (
     Cycle,
-    GreenApiFactory,
-    InstanceApi,
     Memory,
     is_paused,
     object_log,

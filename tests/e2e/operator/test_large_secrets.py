@@ -4,7 +4,7 @@ Helm keeps each release revision in a Secret of up to 1 MiB. Here 300 Secrets of
 1 MiB share a namespace with 30 WhatsAppInstances; the operator starts with nothing
 cached (a restart, as far as it can tell) and, once 8 token Secrets wait to be read,
 reads the namespace's Secrets with one paginated LIST; reconciles that start while it
-runs wait for it. A LIST page is read up to a byte bound (`adapters/kube.py`,
+runs wait for it. A LIST page is read up to a byte bound (`adapters/kube/secrets.py`,
 LIST_PAGE_BYTES), so the operator's peak RSS (VmHWM, the kernel's high-water mark over
 the whole process life) stays far below the chart's 512Mi limit. Before the bound a
 first page of 250 such Secrets was ~330 MB of JSON, read and parsed whole.
