@@ -3,6 +3,7 @@ steps run (what a step starts reading is woken by a change at once, not at its n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 from whatsapp_operator.config import OperatorConfig
@@ -39,10 +40,13 @@ def entry_reading(
     profile: tuple[str, str] | None = None,
 ) -> Entry:
     entry = runtime.entries[uid] = Entry()
-    entry.memory.referenced_secrets = frozenset(secrets)
-    entry.memory.rechecked_secrets = frozenset(rechecked)
-    entry.memory.partner = partner
-    entry.memory.profile = profile
+    entry.memory = replace(
+        entry.memory,
+        referenced_secrets=frozenset(secrets),
+        rechecked_secrets=frozenset(rechecked),
+        partner=partner,
+        profile=profile,
+    )
     runtime.reindex(uid)
     return entry
 
@@ -89,11 +93,20 @@ def test_a_step_that_starts_reading_a_partner_is_woken_by_it_before_it_ends() ->
     rt = runtime()
     entry = entry_reading(rt, "a", secrets=(TOKEN,))
     with rt.step_of("a"):
-        entry.memory.partner = PARTNER
-        entry.memory.rechecked_secrets = frozenset({HOOK})
+        # The spec says so from the step's start; the memory only once the reconcile returns.
+        entry.body = {
+            "kind": "WhatsAppInstance",
+            "metadata": {"namespace": PARTNER[0], "name": "a"},
+            "spec": {
+                "partnerRef": {"name": PARTNER[1]},
+                "instance": {"tokenSecretRef": {"name": TOKEN[1]}},
+                "settings": {"webhookUrlTokenSecretRef": {"name": HOOK[1], "key": "t"}},
+            },
+        }
         assert rt.rechecked_secrets() == {HOOK}
         rt.wake_partner_users(*PARTNER)
         assert entry.wakes == 1
+        entry.memory = replace(entry.memory, partner=PARTNER, rechecked_secrets=frozenset({HOOK}))
     # Indexed once the step ended.
     assert rt.dependents.readers(Read.PARTNER, PARTNER) == {"a"}
     rt.wake_partner_users(*PARTNER)

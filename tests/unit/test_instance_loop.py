@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -265,7 +265,8 @@ async def test_an_object_that_left_the_shard_keeps_its_codes_and_its_step_stops(
         return await get_settings()
 
     api.get_settings = slow_get_settings  # type: ignore[method-assign]
-    one.instances.runtime.entries[UID].memory.linking_secret_removed = False
+    entry = one.instances.runtime.entries[UID]
+    entry.memory = replace(entry.memory, linking_secret_removed=False)
     running = asyncio.create_task(one.instances.step(UID))
     await reading.wait()
     one.instances.observe("DELETED", copy.deepcopy(stored.obj))
@@ -284,7 +285,8 @@ async def test_a_really_deleted_object_loses_its_codes(
     one = process(stored, api, FixedClock(T0))
     one.instances.observe("ADDED", copy.deepcopy(stored.obj))
     await one.instances.step(UID)
-    one.instances.runtime.entries[UID].memory.linking_secret_removed = False
+    entry = one.instances.runtime.entries[UID]
+    entry.memory = replace(entry.memory, linking_secret_removed=False)
     stored.exists = False
     one.instances.observe("DELETED", copy.deepcopy(stored.obj))
     await asyncio.gather(*one.instances.runtime.background)

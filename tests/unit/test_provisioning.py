@@ -21,6 +21,7 @@ from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.run.deletion import Deleter
 from whatsapp_operator.run.identity import next_marker
+from whatsapp_operator.run.memory import Live
 from whatsapp_operator.run.provisioning import (
     TOKEN_KEY,
     Provisioner,
@@ -305,7 +306,7 @@ async def test_conflict_on_the_marker_means_no_create(world: World) -> None:
 async def test_conflict_on_the_marker_is_retried_soon_by_the_reconciler(world: World) -> None:
     world.store.patch_error = KubeError("changed meanwhile; retrying", status=409, retryable=True)
     reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
-    outcome = await reconciler.reconcile(body(), Memory(), lambda: None)
+    outcome = await reconciler.reconcile(body(), Memory(), Live(), lambda: None)
     assert world.calls("create_instance") == []
     assert outcome.requeue_after == 2.0
     stalled = next(c for c in outcome.status.conditions if c.type == "Stalled")
@@ -424,7 +425,10 @@ async def test_ambiguous_create_result_is_stalled_in_status(world: World) -> Non
     world.partner.add(7105000012, MARKER)
     reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
     outcome = await reconciler.reconcile(
-        body(annotations={constants.ANNOTATION_CREATE_PENDING: MARKER}), Memory(), lambda: None
+        body(annotations={constants.ANNOTATION_CREATE_PENDING: MARKER}),
+        Memory(),
+        Live(),
+        lambda: None,
     )
     stalled = next(c for c in outcome.status.conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "CreateResultAmbiguous")
@@ -544,7 +548,7 @@ async def test_recreated_resource_rebinds_to_its_earlier_live_instance(world: Wo
 async def test_rebind_posts_a_rebound_event_without_the_token(world: World) -> None:
     world.partner.add(7105000004, OLD_MARKER)
     reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
-    outcome = await reconciler.reconcile(body(), Memory(), lambda: None)
+    outcome = await reconciler.reconcile(body(), Memory(), Live(), lambda: None)
 
     assert world.calls("create_instance") == []
     rebound = [e for e in outcome.events if e.reason == "Rebound"]
@@ -574,7 +578,7 @@ async def test_two_live_earlier_instances_stall_ambiguous_and_create_nothing(
     assert world.store.written == {}
 
     reconciler = Reconciler(world.green, world.store, clock=FixedClock(T0))
-    outcome = await reconciler.reconcile(body(), Memory(), lambda: None)
+    outcome = await reconciler.reconcile(body(), Memory(), Live(), lambda: None)
     stalled = next(c for c in outcome.status.conditions if c.type == "Stalled")
     assert (stalled.status, stalled.reason) == ("True", "CreateResultAmbiguous")
     assert world.calls("create_instance") == []

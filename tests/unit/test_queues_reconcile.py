@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
+from tests.support.object_loop import poll_in, reconcile_in
 from whatsapp_operator import constants
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run.memory import Live
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.wire.models import InstanceState, Settings, WaSettings
 
@@ -37,11 +39,12 @@ class World:
         factory = FakeGreenApiFactory(self.api)
         self.reconciler = Reconciler(factory, secrets, self.clock, random.Random(3))
         self.memory = Memory()
+        self.live = Live()
         self.body = body()
 
     async def run(self, **annotations: str) -> Outcome:
         self.body["metadata"]["annotations"].update(annotations)
-        outcome = await self.reconciler.reconcile(self.body, self.memory, lambda: None)
+        outcome = await reconcile_in(self, self.reconciler, self.body, lambda: None)
         self.body["status"] = outcome.status.model_dump(
             mode="json", by_alias=True, exclude_none=True
         )
@@ -251,7 +254,7 @@ async def test_quiet_polls_read_unchanged_counts_themselves_and_refresh_hourly(
     handed_over = []
     for minute in range(1, 62):
         world.clock.advance(seconds=60)
-        if await world.reconciler.poll(world.memory) is None:
+        if await poll_in(world, world.reconciler) is None:
             handed_over.append(minute)
             outcome = await world.run()
     # Reads every other poll, all by the quiet poll but the one an hour on, which the
@@ -268,9 +271,9 @@ async def test_a_quiet_poll_hands_a_changed_count_to_the_whole_reconcile(world: 
     await world.run()
     world.api.webhooks_count = 5
     world.clock.advance(seconds=60)
-    assert await world.reconciler.poll(world.memory) is not None  # not due yet
+    assert await poll_in(world, world.reconciler) is not None  # not due yet
     world.clock.advance(seconds=60)
-    assert await world.reconciler.poll(world.memory) is None
+    assert await poll_in(world, world.reconciler) is None
     outcome = await world.run()
     assert world.calls("get_webhooks_count") == 2  # not read again
     assert outcome.status.queues is not None
@@ -288,7 +291,7 @@ async def test_a_clear_whose_intent_landed_without_an_answer_is_made_once(world:
         raise KubeError("status: no answer within the timeout")
 
     world.body["metadata"]["annotations"][CLEAR_HOOKS] = REQUEST
-    await world.reconciler.reconcile(world.body, world.memory, lambda: None, lands_then_times_out)
+    await reconcile_in(world, world.reconciler, world.body, lambda: None, lands_then_times_out)
     assert world.calls("clear_webhooks_queue") == 0
     for patch in landed:
         world.body["status"] = apply_merge_patch(world.body["status"], patch)
@@ -322,7 +325,7 @@ async def test_an_account_change_clear_whose_intent_landed_without_an_answer_is_
         landed.append(patch)
         raise KubeError("status: no answer within the timeout")
 
-    await world.reconciler.reconcile(world.body, world.memory, lambda: None, lands_then_times_out)
+    await reconcile_in(world, world.reconciler, world.body, lambda: None, lands_then_times_out)
     assert world.calls("clear_webhooks_queue") == 0
     for patch in landed:
         world.body["status"] = apply_merge_patch(world.body["status"], patch)

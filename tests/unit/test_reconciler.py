@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
+from tests.support.object_loop import poll_in, reconcile_in
 from whatsapp_operator import constants
 from whatsapp_operator.decide.linking import QR_KEY, secret_name
 from whatsapp_operator.decide.plan import MAX_APPLY_ATTEMPTS, SettingsOutcome
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run.memory import Live
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire import errors as gerr
@@ -130,6 +132,7 @@ class World:
     secrets: FakeSecrets
     reconciler: Reconciler
     memory: Memory = field(default_factory=Memory)
+    live: Live = field(default_factory=Live)
     woken: asyncio.Event = field(default_factory=asyncio.Event)
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -137,7 +140,7 @@ class World:
         self.woken.set()
 
     async def run(self, body: dict[str, Any]) -> Outcome:
-        outcome = await self.reconciler.reconcile(body, self.memory, self.wake)
+        outcome = await reconcile_in(self, self.reconciler, body, self.wake)
         self.outcomes.append(outcome)
         return outcome
 
@@ -152,8 +155,8 @@ async def world() -> AsyncIterator[World]:
     secrets.put(NS, "hook", {"token": HOOK_TOKEN}, version="7")
     w = World(clock, api, factory, secrets, Reconciler(factory, secrets, clock, random.Random(7)))
     yield w
-    if w.memory.session is not None:  # safety net; tests stop their sessions themselves
-        await w.memory.session.stop()
+    if w.live.session is not None:  # safety net; tests stop their sessions themselves
+        await w.live.session.stop()
     for outcome in w.outcomes:
         text = dumped(outcome)
         assert TOKEN not in text
@@ -462,7 +465,7 @@ async def test_linking_session_and_secret_cleanup(world: World) -> None:
     world.api.settings = world.api.settings.model_copy(update={"wid": ""})
     body = make_body()
     outcome = await world.run(body)
-    session = world.memory.session
+    session = world.live.session
     assert session is not None
     assert session.running
     assert outcome.status.linking is not None
@@ -484,13 +487,13 @@ async def test_linking_session_and_secret_cleanup(world: World) -> None:
     assert ("Normal", "LinkingCodeReady") in [(e.type, e.reason) for e in outcome.events]
     authorized = next(c for c in outcome.status.conditions if c.type == "Authorized")
     assert f"{NAME}-linking" in authorized.message
-    assert world.memory.session is session  # the same session keeps running
+    assert world.live.session is session  # the same session keeps running
 
     # The phone is scanned.
     world.api.state = InstanceState.AUTHORIZED
     world.clock.advance(seconds=10)
     outcome = await world.run(body := feed_back(body, outcome))
-    assert world.memory.session is None
+    assert world.live.session is None
     assert not session.running
     assert (NS, f"{NAME}-linking") in world.secrets.deleted
     assert (NS, f"{NAME}-linking") not in world.secrets.written
@@ -508,14 +511,14 @@ async def test_pairing_code_session(world: World) -> None:
     assert world.api.called("get_authorization_code")[0].args == (79001234567,)
     [stored] = world.secrets.applied
     assert stored.data == {"code": b"ABCD-1234"}
-    assert world.memory.session is not None
-    await world.memory.session.stop()
+    assert world.live.session is not None
+    await world.live.session.stop()
 
 
 async def test_no_session_while_paused(world: World) -> None:
     world.api.state = InstanceState.NOT_AUTHORIZED
     await world.run(with_annotations(make_body(), **{constants.ANNOTATION_PAUSED: "true"}))
-    assert world.memory.session is None
+    assert world.live.session is None
 
 
 # ------------------------------------------------------------------ secrets never leak
@@ -662,7 +665,7 @@ async def run_cycles(
     outcome: Outcome | None = None
     while world.clock.now < end:
         record = server.record if server is not None else None
-        outcome = await world.reconciler.reconcile(body, world.memory, world.wake, record)
+        outcome = await reconcile_in(world, world.reconciler, body, world.wake, record)
         world.outcomes.append(outcome)
         if keep_reports:
             body = feed_back(body, outcome)
@@ -740,7 +743,7 @@ async def test_intent_is_recorded_before_setsettings_and_lost_reports_repeat_not
 async def test_no_side_effect_when_its_intent_cannot_be_recorded(world: World) -> None:
     server = ApiServerStatus(refuse=True)
     body = with_annotations(make_body(), **{constants.ANNOTATION_REBOOT: S1})
-    outcome = await world.reconciler.reconcile(body, world.memory, world.wake, server.record)
+    outcome = await reconcile_in(world, world.reconciler, body, world.wake, server.record)
     world.outcomes.append(outcome)
     assert world.api.called("reboot") == []
     assert world.api.writes == []
@@ -756,7 +759,7 @@ async def test_an_intent_stored_without_an_answer_still_gets_its_action_once(
     # process knows the call was never made: it makes it, once.
     server = ApiServerStatus(lose_answers=True)
     body = with_annotations(make_body(settings={}), **{constants.ANNOTATION_REBOOT: S1})
-    outcome = await world.reconciler.reconcile(body, world.memory, world.wake, server.record)
+    outcome = await reconcile_in(world, world.reconciler, body, world.wake, server.record)
     world.outcomes.append(outcome)
     assert world.api.called("reboot") == []
     assert server.doc["handledActions"] == {"reboot": S1}
@@ -979,7 +982,7 @@ async def test_a_quiet_object_is_polled_with_the_state_call_alone(world: World) 
     calls = len(world.api.calls)
     for _ in range(3):
         world.clock.advance(seconds=30)
-        delay = await world.reconciler.poll(world.memory)
+        delay = await poll_in(world, world.reconciler)
         assert delay is not None
         assert 27 <= delay <= 33  # the interval, jittered
     # With webhookUrl set the queue counts are due every checkSeconds (twice the state
@@ -994,12 +997,12 @@ async def test_a_quiet_object_is_polled_with_the_state_call_alone(world: World) 
 
     # A changed state needs the whole reconcile.
     world.api.state = InstanceState.NOT_AUTHORIZED
-    assert await world.reconciler.poll(world.memory) is None
+    assert await poll_in(world, world.reconciler) is None
     world.api.state = InstanceState.AUTHORIZED
 
     # So does the time to read the settings again (settingsSeconds).
     world.clock.advance(seconds=3600)
-    assert await world.reconciler.poll(world.memory) is None
+    assert await poll_in(world, world.reconciler) is None
 
 
 async def test_a_failed_quiet_poll_is_retried_at_once_and_then_only_at_the_interval(
@@ -1015,7 +1018,7 @@ async def test_a_failed_quiet_poll_is_retried_at_once_and_then_only_at_the_inter
     body = feed_back(body, await world.run(body))
     world.api.errors["get_state"] = gerr.ServiceUnavailable("getStateInstance: 502", status=502)
     world.clock.advance(seconds=30)
-    assert await world.reconciler.poll(world.memory) is None
+    assert await poll_in(world, world.reconciler) is None
     failed = await world.run(body)
     assert failed.requeue_after >= 30.0
     del world.api.errors["get_state"]
@@ -1026,7 +1029,7 @@ async def test_a_failed_quiet_poll_is_retried_at_once_and_then_only_at_the_inter
 async def test_an_object_in_motion_is_never_polled_quietly(world: World) -> None:
     await world.run(make_body())  # a write was sent: the settle window is open
     assert world.memory.quiet is None
-    assert await world.reconciler.poll(world.memory) is None
+    assert await poll_in(world, world.reconciler) is None
 
 
 async def test_a_successful_write_needs_one_status_patch(world: World) -> None:
@@ -1036,7 +1039,7 @@ async def test_a_successful_write_needs_one_status_patch(world: World) -> None:
     async def record(patch: dict[str, Any]) -> None:
         recorded.append(patch)
 
-    outcome = await world.reconciler.reconcile(make_body(), world.memory, world.wake, record)
+    outcome = await reconcile_in(world, world.reconciler, make_body(), world.wake, record)
     assert len(world.api.writes) == 1
     assert len(recorded) == 1
     assert recorded[0]["lastApplied"]["fields"] == ["stateWebhook", "webhookUrl"]
@@ -1054,7 +1057,7 @@ async def test_a_refused_write_still_reports_after_its_intent(world: World) -> N
         recorded.append(patch)
 
     world.api.errors["set_settings"] = gerr.RequestRejected("bad value", method="setSettings")
-    outcome = await world.reconciler.reconcile(make_body(), world.memory, world.wake, record)
+    outcome = await reconcile_in(world, world.reconciler, make_body(), world.wake, record)
     assert len(recorded) == 1
     assert outcome.status_patch is not None
     assert conditions(outcome)["Synced"][0] == "False"

@@ -7,6 +7,7 @@ from typing import Any
 
 from support.fakes import FakeGreenApiFactory, FakeInstanceApi, FakeSecrets, FixedClock
 from whatsapp_operator import constants
+from whatsapp_operator.run.memory import Live
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import utcnow
 from whatsapp_operator.wire.models import Settings
@@ -41,12 +42,11 @@ async def reconcile(secrets: FakeSecrets, connection_secret: str) -> Outcome:
     reconciler = Reconciler(
         FakeGreenApiFactory(api), secrets, FixedClock(utcnow()), random.Random(1)
     )
-    memory = Memory()
+    live = Live()
     try:
-        return await reconciler.reconcile(body(connection_secret), memory, lambda: None)
+        return await reconciler.reconcile(body(connection_secret), Memory(), live, lambda: None)
     finally:
-        if memory.session is not None:
-            await memory.session.stop()
+        await live.close()
 
 
 async def test_connection_secret_named_like_the_token_secret_is_not_taken_over() -> None:

@@ -15,6 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from support.fakes import FixedClock
+from tests.support.object_loop import poll_in, reconcile_in
 from tests.unit.test_provisioning import (
     MARKER,
     NS,
@@ -30,6 +31,7 @@ from tests.unit.test_provisioning import (
 )
 from whatsapp_operator import constants
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run.memory import Live
 from whatsapp_operator.run.provisioning import TOKEN_KEY
 from whatsapp_operator.run.reconcile import Memory, Outcome, Reconciler
 from whatsapp_operator.timestamps import format_time
@@ -78,6 +80,7 @@ class Scene:
     clock: FixedClock
     reconciler: Reconciler
     memory: Memory = field(default_factory=Memory)
+    live: Live = field(default_factory=Live)
     status: dict[str, Any] = field(default_factory=dict)
     intents: list[dict[str, Any]] = field(default_factory=list)
     record_error: KubeError | None = None
@@ -103,7 +106,7 @@ class Scene:
             connectionSecret={"name": CONN},
             **spec,
         )
-        outcome = await self.reconciler.reconcile(obj, self.memory, lambda: None, self.record)
+        outcome = await reconcile_in(self, self.reconciler, obj, lambda: None, self.record)
         self.status = outcome.document
         return outcome
 
@@ -376,7 +379,7 @@ async def quiet_until_whole(scene: Scene, step: timedelta, limit: timedelta) -> 
     start = scene.clock.now
     while scene.clock.now - start <= limit:
         scene.clock.advance(seconds=step.total_seconds())
-        if await scene.reconciler.poll(scene.memory) is None:
+        if await poll_in(scene, scene.reconciler) is None:
             return scene.clock.now - start
     raise AssertionError(f"still quiet after {limit}")
 

@@ -101,13 +101,6 @@ def refusal(action: constants.Action, value: str) -> str:
     )
 
 
-def without_unsent(handled: Mapping[str, str], unsent: Mapping[str, str]) -> dict[str, str]:
-    """`status.handledActions` without the requests whose intent was stored but whose call
-    this process held back: a patch whose answer never came may still have landed, and
-    read as "performed" it would lose the request."""
-    return {action: value for action, value in handled.items() if unsent.get(action) != value}
-
-
 def performed_records(handled: Mapping[str, str], annotations: Mapping[str, str]) -> dict[str, str]:
     """`status.handledActions` brought up to the operator's annotation records: after a
     restore that lost status, status shows again what was performed."""

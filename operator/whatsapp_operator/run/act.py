@@ -1,4 +1,4 @@
-"""Act: the reconcile's side effects, each through the gate in `effects`.
+"""Act: the reconcile's side effects, each through the gate (`journal`, `effects`).
 
 Requested actions (reboot, logout by annotation), the settings write the plan
 asked for, and autoHeal's reboot. Each records its intent in status first, and
@@ -7,80 +7,91 @@ reads what came of the call as done, not sent, refused or unknown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from whatsapp_operator import constants
 from whatsapp_operator.api.resource import LastApplied
 from whatsapp_operator.decide.events import Event
-from whatsapp_operator.decide.plan import write_failed, write_unconfirmed
+from whatsapp_operator.decide.plan import SettingsPlan, write_failed, write_unconfirmed
 from whatsapp_operator.ports import Effect, IntentNotRecorded
 from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.cycle import (
-    Cycle,
-    held_back_if_unrecorded,
-    pending_action,
-    record_intent,
-    record_performed,
-)
+from whatsapp_operator.run.cycle import Inputs, Settled
 from whatsapp_operator.run.effects import Result
-from whatsapp_operator.run.queues import perform_clear_actions
+from whatsapp_operator.run.journal import Intent, Journal, action_key
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire import errors as gerr
-from whatsapp_operator.wire.models import InstanceState
+from whatsapp_operator.wire.models import InstanceState, StateReport
 
 
-async def write_settings(cycle: Cycle, api: InstanceApi, previous: LastApplied | None) -> None:
-    """Send the plan's settings write through the gate, updating `cycle.plan` with what came of it.
+@dataclass(frozen=True)
+class Written:
+    """What came of a settings write: the plan as it stands now, and why it failed."""
 
-    Raises the write's `GreenApiError` when it was not taken, `UnexpectedResponse` when
-    GREEN-API answered saveSettings=false, and `IntentNotRecorded`. No answer is not an
+    plan: SettingsPlan
+    error: gerr.GreenApiError | IntentNotRecorded | None = None
+
+
+async def write_settings(
+    journal: Journal,
+    settled: Settled,
+    api: InstanceApi,
+    plan: SettingsPlan,
+    previous: LastApplied | None,
+    report: Mapping[str, Any],
+) -> Written:
+    """Send the plan's settings write through the gate.
+
+    `report` is the status patch this reconcile makes if the write succeeds: it is
+    recorded with the intent, so that a successful write needs no second status patch.
+    The error is the write's `GreenApiError` when it was not taken, `UnexpectedResponse`
+    when GREEN-API answered saveSettings=false, or `IntentNotRecorded`. No answer is no
     error: the plan becomes Unconfirmed.
     """
-    plan = cycle.plan
-    assert plan is not None
     assert plan.write is not None
     assert plan.last_applied is not None
-    write, intent = plan.write, plan.last_applied
+    write, applied = plan.write, plan.last_applied
     detail = (
-        f"instance {cycle.instance_id}, {plan.outcome.value}, fields "
-        f"{', '.join(intent.fields)}, attempt {intent.attempts}"
+        f"instance {settled.instance_id}, {plan.outcome.value}, fields "
+        f"{', '.join(applied.fields)}, attempt {applied.attempts}"
     )
-
-    async def record() -> None:
-        patch = cycle.preview() if cycle.preview is not None else {}
-        patch["lastApplied"] = intent.model_dump(mode="json", by_alias=True)
-        await record_intent(cycle, patch)
-
+    intent = {**report, "lastApplied": applied.model_dump(mode="json", by_alias=True)}
     try:
-        performed = await cycle.effects.perform(
-            Effect.SET_SETTINGS, lambda: api.set_settings(write), record=record, detail=detail
+        performed = await journal.perform(
+            Effect.SET_SETTINGS,
+            lambda: api.set_settings(write),
+            intent=Intent(intent),
+            detail=detail,
         )
-    except IntentNotRecorded:
-        cycle.plan = write_failed(plan, previous, rejected=False)
-        raise
+    except IntentNotRecorded as exc:
+        return Written(write_failed(plan, previous, rejected=False), exc)
     if performed.result is Result.UNKNOWN:
         # Maybe applied: getSettings after the settle window decides, never a resend.
-        cycle.plan = write_unconfirmed(plan)
-        return
+        return Written(write_unconfirmed(plan))
     if performed.error is not None:
-        cycle.plan = write_failed(plan, previous, rejected=performed.result is Result.REFUSED)
-        raise performed.error
+        rejected = performed.result is Result.REFUSED
+        return Written(write_failed(plan, previous, rejected=rejected), performed.error)
     if not performed.value:
-        cycle.plan = write_failed(plan, previous, rejected=False)
-        raise gerr.UnexpectedResponse(
-            "setSettings: GREEN-API answered saveSettings=false",
-            method="setSettings",
-            instance_id=cycle.instance_id,
+        return Written(
+            write_failed(plan, previous, rejected=False),
+            gerr.UnexpectedResponse(
+                "setSettings: GREEN-API answered saveSettings=false",
+                method="setSettings",
+                instance_id=settled.instance_id,
+            ),
         )
+    return Written(plan)
 
 
 UNCONFIRMED = {Effect.REBOOT: Reason.REBOOT_UNCONFIRMED, Effect.LOGOUT: Reason.LOGOUT_UNCONFIRMED}
 
 
-async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
-    """Reboot, logout and queue clears requested by annotation, once per request in time
-    order, intent recorded first."""
+async def perform_requested_actions(journal: Journal, settled: Settled, api: InstanceApi) -> None:
+    """Reboot and logout requested by annotation, once per request in time order, intent
+    recorded first. Raises what kept one from being made (the next cycle tries again)."""
     actions = (
         (
             constants.Action.REBOOT,
@@ -98,29 +109,24 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
         ),
     )
     for action, effect, call, reason, message in actions:
-        value = pending_action(cycle, action)
+        value = journal.pending(action)
         if value is None:
             continue
-
-        async def record(action: str = action, value: str = value) -> None:
-            await record_intent(cycle, {"handledActions": {action: value}})
-
-        with held_back_if_unrecorded(cycle, action, value):
-            performed = await cycle.effects.perform(
-                effect,
-                call,
-                record=record,
-                detail=f"instance {cycle.instance_id}, requested {value}",
-            )
+        performed = await journal.perform(
+            effect,
+            call,
+            intent=Intent({"handledActions": {action: value}}, action_key(action)),
+            detail=f"instance {settled.instance_id}, requested {value}",
+        )
         if performed.result is Result.NOT_SENT and performed.error is not None:
             raise performed.error  # not done: the next cycle tries again, after backoff
         # Done or maybe done: either way never again for this request or an older one.
-        await record_performed(cycle, action, value)
+        await journal.performed_action(action, value)
         if performed.result is Result.DONE:
-            cycle.events.append(Event("Normal", reason, message))
+            journal.note(Event("Normal", reason, message))
         else:
             error = performed.error.message if performed.error is not None else ""
-            cycle.events.append(
+            journal.note(
                 Event(
                     "Warning",
                     UNCONFIRMED[effect],
@@ -128,41 +134,39 @@ async def perform_requested_actions(cycle: Cycle, api: InstanceApi) -> None:
                     "it is not sent again: set the annotation anew to retry",
                 )
             )
-    await perform_clear_actions(cycle, api)
 
 
-async def auto_heal(cycle: Cycle, api: InstanceApi, writes_allowed: bool) -> None:
-    """autoHeal: reboot an instance stuck in `starting`, at most once per cooldown."""
-    heal = cycle.obj.spec.auto_heal
-    if not (heal.enabled and writes_allowed and cycle.state is not None):
-        return
-    if cycle.state.state is not InstanceState.STARTING or not cycle.previous.state_since:
-        return
-    if cycle.previous.state != InstanceState.STARTING.value:
-        return
-    stuck_for = cycle.now - parse_time(cycle.previous.state_since)
+async def auto_heal(
+    inputs: Inputs, journal: Journal, settled: Settled, api: InstanceApi, state: StateReport
+) -> str | None:
+    """autoHeal: reboot an instance stuck in `starting`, at most once per cooldown.
+
+    The new lastAutoReboot when a reboot was sent (None: none); raises what kept a
+    reboot from being made.
+    """
+    heal = inputs.obj.spec.auto_heal
+    previous = inputs.previous
+    if not heal.enabled or state.state is not InstanceState.STARTING:
+        return None
+    if not previous.state_since or previous.state != InstanceState.STARTING.value:
+        return None
+    stuck_for = inputs.now - parse_time(previous.state_since)
     if stuck_for < timedelta(minutes=heal.starting_minutes):
-        return
-    if cycle.last_auto_reboot and cycle.now - parse_time(cycle.last_auto_reboot) < timedelta(
-        minutes=heal.cooldown_minutes
-    ):
-        return
-    stamp = format_time(cycle.now)
-
-    async def record() -> None:
-        await record_intent(cycle, {"lastAutoReboot": stamp})
-
-    performed = await cycle.effects.perform(
+        return None
+    last = previous.last_auto_reboot
+    if last and inputs.now - parse_time(last) < timedelta(minutes=heal.cooldown_minutes):
+        return None
+    stamp = format_time(inputs.now)
+    performed = await journal.perform(
         Effect.REBOOT,
         api.reboot,
-        record=record,
-        detail=f"instance {cycle.instance_id}, auto-heal after {stuck_for}",
+        intent=Intent({"lastAutoReboot": stamp}),
+        detail=f"instance {settled.instance_id}, auto-heal after {stuck_for}",
     )
     if performed.result is Result.NOT_SENT and performed.error is not None:
         raise performed.error
     # Done or maybe done: the cooldown starts either way, so a lost answer is no loop.
-    cycle.last_auto_reboot = stamp
-    cycle.events.append(
+    journal.note(
         Event(
             "Warning",
             Reason.AUTO_REBOOTED,
@@ -170,3 +174,4 @@ async def auto_heal(cycle: Cycle, api: InstanceApi, writes_allowed: bool) -> Non
             "rebooted it as GREEN-API advises",
         )
     )
+    return stamp

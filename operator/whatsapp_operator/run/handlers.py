@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -266,10 +267,14 @@ async def _check_partner(
     async def step(snapshot: dict[str, Any]) -> float:
         with runtime.step_of(uid), runtime.metrics.reconcile_seconds.labels(kind=kind).time():
             outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
-            entry.memory.referenced_secrets = frozenset({outcome.referenced_secret})
             # A partner token's change shows only when a createInstance needs it: re-read it.
-            entry.memory.rechecked_secrets = entry.memory.referenced_secrets
-        entry.memory.failures = entry.memory.failures + 1 if outcome.transient_failure else 0
+            read = frozenset({outcome.referenced_secret})
+            entry.memory = replace(
+                entry.memory,
+                referenced_secrets=read,
+                rechecked_secrets=read,
+                failures=entry.memory.failures + 1 if outcome.transient_failure else 0,
+            )
         if outcome.status_patch is not None:
             written = await write_status(
                 runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch

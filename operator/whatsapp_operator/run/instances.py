@@ -15,6 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 from whatsapp_operator import constants
@@ -145,7 +146,7 @@ class Instances:
             if token is not None:
                 # Known before the first reconcile, so that a burst of first reads in one
                 # namespace becomes one LIST, and a recheck keeps the cached Secret.
-                entry.memory.referenced_secrets = frozenset({token})
+                entry.memory = replace(entry.memory, referenced_secrets=frozenset({token}))
                 self.runtime.reindex(uid)
                 self.runtime.kube.expect_secret(*token)
             self.scheduler.add(
@@ -203,9 +204,7 @@ class Instances:
         async with entry.busy:  # the step under way, if any, ends first
             if entry.memory.profile is not None:
                 self.runtime.profiles.gate.leave(entry.memory.profile, _name_of(entry.body))
-            session, entry.memory.session = entry.memory.session, None
-            if session is not None:
-                await session.stop()
+            await entry.live.close()
             if entry.memory.linking_secret_removed or not await self._gone(entry):
                 return
             await self._end_linking(entry)
@@ -246,9 +245,7 @@ class Instances:
     async def stop(self) -> None:
         """Stop every linking session (at shutdown)."""
         for entry in self.runtime.entries.values():
-            if entry.memory.session is not None:
-                await entry.memory.session.stop()
-                entry.memory.session = None
+            await entry.live.close()
 
     # ------------------------------------------------------------------ one step
 
@@ -272,9 +269,10 @@ class Instances:
                 if metadata.get("deletionTimestamp"):
                     return await self._finalize(entry, namespace, name)
                 if wakes == entry.answered_wakes:
-                    delay = await self.runtime.reconciler.poll(entry.memory)
-                    if delay is not None:
-                        return delay
+                    polled = await self.runtime.reconciler.poll(entry.memory, entry.live)
+                    entry.memory = polled.memory
+                    if polled.delay is not None:
+                        return polled.delay
                 await self._keep_finalizer(entry, namespace, name)
                 return await self._reconcile(uid, entry, namespace, name, wakes)
             except KubeError as exc:
@@ -283,8 +281,7 @@ class Instances:
                 # version): retrying with the same one would be refused forever.
                 if exc.status == 409 and await self._reread(uid, entry, namespace, name):
                     return 0.0
-                entry.memory.failures += 1
-                return requeue.after_failure(entry.memory.failures, None, self.rng)
+                return self._failed(entry)
             finally:
                 still_mine.reset(mine)
 
@@ -324,10 +321,17 @@ class Instances:
                 with runtime.metrics.reconcile_seconds.labels(kind=constants.KIND).time():
                     async with asyncio.timeout(deadline):
                         outcome = await runtime.reconciler.reconcile(
-                            self._snapshot(entry), entry.memory, entry.wake, record, annotate
+                            self._snapshot(entry),
+                            entry.memory,
+                            entry.live,
+                            entry.wake,
+                            record,
+                            annotate,
                         )
             except TimeoutError:
                 return self._deadline_exceeded(body, entry, deadline)
+            # The one place an instance's memory changes after a reconcile.
+            entry.memory = outcome.memory
             if not entry.mine:
                 return None  # it left this process: nothing more is written or posted
             count(runtime.metrics, uid, outcome)
@@ -350,8 +354,7 @@ class Instances:
             self.post(body, [e for e in outcome.events if e.reason != Reason.INTENT_NOT_RECORDED])
             if await self._reread(uid, entry, namespace, name):
                 return 0.0
-            entry.memory.failures += 1
-            return requeue.after_failure(entry.memory.failures, None, self.rng)
+            return self._failed(entry)
         self.post(body, outcome.events)
         if written:
             entry.answered_wakes = wakes
@@ -413,7 +416,11 @@ class Instances:
         log.warning("%s: %s", _name_of(body), message)
         self.post(body, [Event("Warning", Reason.RECONCILE_DEADLINE_EXCEEDED, message)])
         self.runtime.metrics.errors.labels(reason=Reason.RECONCILE_DEADLINE_EXCEEDED).inc()
-        entry.memory.failures += 1
+        return self._failed(entry)
+
+    def _failed(self, entry: Entry) -> float:
+        """A step that failed outside the reconcile: one more failure, and its backoff."""
+        entry.memory = replace(entry.memory, failures=entry.memory.failures + 1)
         return requeue.after_failure(entry.memory.failures, None, self.rng)
 
     # ------------------------------------------------------------------ the finalizer
@@ -450,9 +457,7 @@ class Instances:
         assert entry.body is not None
         body = entry.body
         finalizers = list((body.get("metadata") or {}).get("finalizers") or [])
-        if entry.memory.session is not None:
-            await entry.memory.session.stop()
-            entry.memory.session = None
+        await entry.live.close()
         if constants.INSTANCE_FINALIZER not in finalizers:
             return None  # nothing of ours holds it: the DELETED event follows
         result = await self.runtime.reconciler.finalize(

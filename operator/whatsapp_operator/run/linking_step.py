@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from whatsapp_operator import constants
@@ -19,74 +20,87 @@ from whatsapp_operator.decide.linking import (
     requested_authorization,
     secret_name,
 )
+from whatsapp_operator.decide.plan import SettingsPlan
 from whatsapp_operator.ports import KubeError, Owner
 from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.ports.kubernetes import SecretsApi
-from whatsapp_operator.run.cycle import Cycle, Memory, is_paused, pending_action
+from whatsapp_operator.run.cycle import Inputs
+from whatsapp_operator.run.journal import Journal
 from whatsapp_operator.run.linking_session import LinkingSession
+from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.wire.models import InstanceState
 
 log = logging.getLogger(__name__)
 
 
-def _settings_restart(cycle: Cycle, memory: Memory) -> bool:
+def _settings_restart(inputs: Inputs, memory: Memory, plan: SettingsPlan | None) -> bool:
     """Whether the instance restarts to apply our settings write while no phone is linked."""
-    plan = cycle.plan
     applying = (
         plan is not None and plan.last_applied is not None and not plan.last_applied.confirmed
     )
     linked = (memory.account is not None and bool(memory.account.phone)) or (
-        cycle.previous.state == InstanceState.AUTHORIZED.value
+        inputs.previous.state == InstanceState.AUTHORIZED.value
     )
     return applying and not linked
 
 
-def preview_linking(cycle: Cycle, memory: Memory) -> LinkingDecision:
+def preview_linking(
+    inputs: Inputs,
+    journal: Journal,
+    memory: Memory,
+    live: Live,
+    state: InstanceState | None,
+    plan: SettingsPlan | None,
+) -> LinkingDecision:
     """What `reconcile_linking` will decide, without acting (for a status written early)."""
-    session = memory.session
+    session = live.session
     return decide_linking(
-        resource=cycle.name,
-        state=cycle.state.state if cycle.state is not None else None,
-        spec=requested_authorization(cycle.obj.spec.authorization, cycle.annotations),
-        previous=cycle.previous.linking,
-        relink_requested=pending_action(cycle, constants.Action.RELINK) is not None,
+        resource=inputs.name,
+        state=state,
+        spec=requested_authorization(inputs.obj.spec.authorization, inputs.annotations),
+        previous=inputs.previous.linking,
+        relink_requested=journal.pending(constants.Action.RELINK) is not None,
         refreshed_at=session.state.refreshed_at if session is not None else None,
-        now=cycle.now,
-        settings_restart=_settings_restart(cycle, memory),
+        now=inputs.now,
+        settings_restart=_settings_restart(inputs, memory, plan),
     )
 
 
 async def reconcile_linking(
-    cycle: Cycle,
+    inputs: Inputs,
+    journal: Journal,
     api: InstanceApi | None,
     memory: Memory,
+    live: Live,
+    *,
+    state: InstanceState | None,
+    plan: SettingsPlan | None,
     wake: Callable[[], None],
     secrets: SecretsApi,
     clock: Callable[[], datetime],
-) -> LinkingDecision:
+) -> tuple[LinkingDecision, Memory]:
     """Open, keep or close the object's linking session as `decide_linking` says."""
-    spec = requested_authorization(cycle.obj.spec.authorization, cycle.annotations)
-    relink = pending_action(cycle, constants.Action.RELINK)
-    decision = preview_linking(cycle, memory)
+    spec = requested_authorization(inputs.obj.spec.authorization, inputs.annotations)
+    relink = journal.pending(constants.Action.RELINK)
+    decision = preview_linking(inputs, journal, memory, live, state, plan)
     if relink is not None:
-        cycle.handled[constants.Action.RELINK] = relink
-    session = memory.session
-    wanted = decision.active and api is not None and not is_paused(cycle)
+        journal.handle(constants.Action.RELINK, relink)
+    session = live.session
+    wanted = decision.active and api is not None and not inputs.paused
     if session is not None and (
         not wanted
         or relink is not None
         or session.method is not spec.method
         or session.phone_number != spec.phone_number
     ):
-        await session.stop()
-        memory.session = session = None
+        await live.close()
+        session = None
     if wanted and session is None and api is not None:
-        uid = str(cycle.obj.metadata.get("uid") or "")
         session = LinkingSession(
-            namespace=cycle.namespace,
-            resource=cycle.name,
-            secret_name=secret_name(cycle.name),
-            owner=Owner(cycle.name, uid),
+            namespace=inputs.namespace,
+            resource=inputs.name,
+            secret_name=secret_name(inputs.name),
+            owner=Owner(inputs.name, inputs.uid),
             method=spec.method,
             phone_number=spec.phone_number,
             api=api,
@@ -94,28 +108,29 @@ async def reconcile_linking(
             wake=wake,
             clock=clock,
         )
-        memory.session = session
+        live.session = session
         session.start()
+    removed = memory.linking_secret_removed
     if session is not None:
-        memory.linking_secret_removed = False
-    elif not memory.linking_secret_removed and not codes_may_exist(cycle.previous.linking):
+        removed = False
+    elif not removed and not codes_may_exist(inputs.previous.linking):
         # No session here, and none before (by the status): there is nothing to delete,
         # and a DELETE of a Secret that never existed is still a request per object.
-        memory.linking_secret_removed = True
-    if decision.remove_codes and not memory.linking_secret_removed:
+        removed = True
+    if decision.remove_codes and not removed:
         try:
             await secrets.delete_secret(
-                cycle.namespace,
-                secret_name(cycle.name),
-                owner_uid=str(cycle.obj.metadata.get("uid") or ""),
+                inputs.namespace,
+                secret_name(inputs.name),
+                owner_uid=inputs.uid,
                 role=constants.ROLE_LINKING,
             )
-            memory.linking_secret_removed = True
+            removed = True
         except KubeError as exc:
             log.warning(
                 "Could not delete linking Secret of %s/%s: %s",
-                cycle.namespace,
-                cycle.name,
+                inputs.namespace,
+                inputs.name,
                 exc.message,
             )
-    return decision
+    return decision, replace(memory, linking_secret_removed=removed)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from whatsapp_operator import constants
@@ -73,7 +74,7 @@ async def serve(
             delay = await step(snapshot(body, entry))
         except Exception:  # one object's bug must not stop its loop for good
             log.exception("Reconcile of %s failed unexpectedly", what)
-            entry.memory.failures += 1
+            entry.memory = replace(entry.memory, failures=entry.memory.failures + 1)
             delay = requeue.after_failure(entry.memory.failures, None, _RNG)
         await wait(entry, delay, stopped)
 

@@ -15,10 +15,11 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from whatsapp_operator.api.lifecycle import PlanStatus
 from whatsapp_operator.api.resource import WhatsAppInstance
 from whatsapp_operator.decide.expiry import Listing, next_change, plan_status
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
-from whatsapp_operator.run.cycle import Cycle, object_log
+from whatsapp_operator.run.cycle import Inputs
 from whatsapp_operator.run.partner_access import PartnerAccess, partner_key
 from whatsapp_operator.wire import errors as gerr
 from whatsapp_operator.wire.models import PartnerInstance
@@ -101,44 +102,46 @@ class PlanListings:
         return listed
 
 
-def plan_due(cycle: Cycle, listings: PlanListings) -> datetime | None:
+def plan_due(
+    inputs: Inputs, instance_id: int | None, plan: PlanStatus | None, listings: PlanListings
+) -> datetime | None:
     """When this object needs a whole reconcile for its plan: the partner's listing is
     read again, or the plan's warning or expiry comes; None in adopt mode."""
-    obj = cycle.obj
-    if obj.spec.partner_ref is None or cycle.instance_id is None:
+    obj = inputs.obj
+    if obj.spec.partner_ref is None or instance_id is None:
         return None
-    read = listings.next_read(obj, cycle.namespace, cycle.instance_id)
+    read = listings.next_read(obj, inputs.namespace, instance_id)
     moments = [
         moment
         for moment in (
-            read if read is not None and read > cycle.now else None,
-            next_change(cycle.account_plan, obj.spec.plan.warn_days_before),
+            read if read is not None and read > inputs.now else None,
+            next_change(plan, obj.spec.plan.warn_days_before),
         )
         if moment is not None
     ]
     return min(moments, default=None)
 
 
-async def read_plan(cycle: Cycle, listings: PlanListings, instance_id: int) -> None:
-    """Set `cycle.account_plan`: from the partner's listing when due, else judged again.
+async def read_plan(inputs: Inputs, listings: PlanListings, instance_id: int) -> PlanStatus | None:
+    """status.plan: from the partner's listing when due, else judged again.
 
     A listing that cannot be read keeps the last plan (judged at this cycle's time) and
     fails nothing: the plan is a warning, never a reason to stop managing the instance.
     """
-    obj = cycle.obj
+    obj = inputs.obj
     listing = None
     if obj.spec.partner_ref is not None:
         try:
-            listing = await listings.plan_of(obj, cycle.namespace, instance_id, cycle.now)
+            listing = await listings.plan_of(obj, inputs.namespace, instance_id, inputs.now)
         except (gerr.GreenApiError, KubeError, ProvisioningFailure) as exc:
-            object_log(cycle.namespace, cycle.name).info(
+            inputs.log.info(
                 "the plan could not be read from the partner's getInstances: %s",
                 getattr(exc, "message", None) or exc,
             )
-    cycle.account_plan = plan_status(
+    return plan_status(
         partner_mode=obj.spec.partner_ref is not None,
         listing=listing,
-        previous=cycle.previous.plan,
-        now=cycle.now,
+        previous=inputs.previous.plan,
+        now=inputs.now,
         warn_days=obj.spec.plan.warn_days_before,
     )

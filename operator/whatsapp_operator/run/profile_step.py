@@ -11,6 +11,7 @@ rollout (`status.settingsProfile`) and tells the gate.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from pydantic import ValidationError
@@ -24,8 +25,10 @@ from whatsapp_operator.decide.profiles import effective_settings, profile_revisi
 from whatsapp_operator.ports import KubeError, ProvisioningFailure
 from whatsapp_operator.ports.kubernetes import ProfileReader
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.cycle import Cycle, Memory, ProfileContext, record_intent
+from whatsapp_operator.run.cycle import Inputs, ProfileContext
+from whatsapp_operator.run.journal import Journal
 from whatsapp_operator.run.rollout_gate import RolloutGate
+from whatsapp_operator.wire.models import InstanceState
 
 # How long an instance may take to come back from a profile's settings write before the
 # rollout pauses on it: GREEN-API's 5 minutes to start, twice the settle window for the
@@ -38,14 +41,27 @@ def come_back_deadline(settle_seconds: int) -> timedelta:
     return START_ALLOWANCE + 2 * timedelta(seconds=settle_seconds)
 
 
-async def layered_spec(cycle: Cycle, reader: ProfileReader | None, memory: Memory) -> SettingsSpec:
+def profile_key(inputs: Inputs) -> tuple[str, str] | None:
+    """The WhatsAppSettingsProfile the object refers to, read or not (its change wakes it)."""
+    ref = inputs.obj.spec.settings_profile_ref
+    return (inputs.namespace, ref.name) if ref is not None else None
+
+
+@dataclass(frozen=True)
+class Layered:
+    """The settings the instance manages, and the profile they came from (if any)."""
+
+    spec: SettingsSpec
+    profile: ProfileContext | None = None
+
+
+async def layered_spec(inputs: Inputs, reader: ProfileReader | None) -> Layered:
     """The settings the instance manages, its profiles layered under its own."""
-    spec = cycle.obj.spec
+    spec = inputs.obj.spec
     ref = spec.settings_profile_ref
     if ref is None:
-        memory.profile = None
-        return effective_settings(spec.settings, spec.settings_profile)
-    memory.profile = (cycle.namespace, ref.name)
+        return Layered(effective_settings(spec.settings, spec.settings_profile))
+    namespace = inputs.namespace
     if reader is None:
         raise ProvisioningFailure(
             Reason.PROFILE_NOT_FOUND,
@@ -53,12 +69,12 @@ async def layered_spec(cycle: Cycle, reader: ProfileReader | None, memory: Memor
             permanent=True,
         )
     try:
-        body = await reader.read_profile(cycle.namespace, ref.name)
+        body = await reader.read_profile(namespace, ref.name)
     except KubeError as exc:
         if exc.status == 404:
             raise ProvisioningFailure(
                 Reason.PROFILE_NOT_FOUND,
-                f"WhatsAppSettingsProfile {cycle.namespace}/{ref.name} (settingsProfileRef) "
+                f"WhatsAppSettingsProfile {namespace}/{ref.name} (settingsProfileRef) "
                 "does not exist; settings are not written until it does or the reference "
                 "is removed",
                 permanent=True,
@@ -69,84 +85,87 @@ async def layered_spec(cycle: Cycle, reader: ProfileReader | None, memory: Memor
     except ValidationError:
         raise ProvisioningFailure(
             Reason.PROFILE_NOT_FOUND,
-            f"WhatsAppSettingsProfile {cycle.namespace}/{ref.name} is not valid",
+            f"WhatsAppSettingsProfile {namespace}/{ref.name} is not valid",
             permanent=True,
         ) from None
-    cycle.profile = ProfileContext(
-        key=(cycle.namespace, ref.name),
+    context = ProfileContext(
+        key=(namespace, ref.name),
         revision=profile_revision(profile.spec),
         max_unavailable=profile.spec.rollout.max_unavailable,
     )
-    return effective_settings(spec.settings, spec.settings_profile, profile.spec)
+    return Layered(effective_settings(spec.settings, spec.settings_profile, profile.spec), context)
 
 
-def _member(cycle: Cycle) -> rollout.Member | None:
-    if cycle.profile is None:
-        return None
-    return rollout.Member.from_status(
-        cycle.name, cycle.previous.settings_profile, cycle.profile.key[1]
-    )
+def _member(inputs: Inputs, profile: ProfileContext) -> rollout.Member:
+    return rollout.Member.from_status(inputs.name, inputs.previous.settings_profile, profile.key[1])
 
 
 async def admit_write(
-    cycle: Cycle, plan: SettingsPlan, gate: RolloutGate | None, wake: Callable[[], None]
-) -> SettingsPlan:
-    """The plan, held back when its write brings a profile revision and no slot is free.
+    inputs: Inputs,
+    journal: Journal,
+    plan: SettingsPlan,
+    profile: ProfileContext | None,
+    state: InstanceState | None,
+    gate: RolloutGate | None,
+    wake: Callable[[], None],
+) -> tuple[SettingsPlan, ProfileRollout | None]:
+    """The plan, held back when its write brings a profile revision and no slot is free,
+    and the instance's rollout record when a slot was taken (None: not decided here).
 
     An admitted write first records `settingsProfile.applying` (the intent), so a restart
     still counts the instance in flight.
     """
-    member = _member(cycle)
-    if plan.write is None or member is None or gate is None or cycle.profile is None:
-        return plan
-    profile = cycle.profile
+    if plan.write is None or profile is None or gate is None:
+        return plan, None
+    member = _member(inputs, profile)
     if member.revision == profile.revision and not member.in_flight:
-        return plan  # the instance's own change, not the profile's: not paced
+        return plan, None  # the instance's own change, not the profile's: not paced
     if not gate.admit(profile.key, member, profile.revision, wake):
-        return wait_for_rollout(plan, cycle.previous.last_applied)
-    state = cycle.state.state if cycle.state is not None else None
+        return wait_for_rollout(plan, inputs.previous.last_applied), None
     record = rollout.advance(
-        cycle.previous.settings_profile,
+        inputs.previous.settings_profile,
         profile=profile.key[1],
         revision=profile.revision,
         outcome=plan.outcome,
         writing=True,
         state=state,
-        now=cycle.now,
-        deadline=come_back_deadline(cycle.obj.spec.intervals.settle_seconds),
+        now=inputs.now,
+        deadline=come_back_deadline(inputs.obj.spec.intervals.settle_seconds),
     )
-    if record != cycle.previous.settings_profile:
-        await record_intent(
-            cycle, {"settingsProfile": record.model_dump(mode="json", by_alias=True)}
-        )
-    cycle.settings_profile = record
-    return plan
+    if record != inputs.previous.settings_profile:
+        await journal.record({"settingsProfile": record.model_dump(mode="json", by_alias=True)})
+    return plan, record
 
 
-def record_profile(cycle: Cycle, gate: RolloutGate | None) -> None:
+def record_profile(
+    inputs: Inputs,
+    profile: ProfileContext | None,
+    admitted: ProfileRollout | None,
+    plan: SettingsPlan | None,
+    state: InstanceState | None,
+    gate: RolloutGate | None,
+) -> ProfileRollout | None:
     """The instance's rollout record after this cycle, reported to the gate."""
-    profile = cycle.profile
     if profile is None:
-        cycle.settings_profile = None
-        return
+        return None
     name = profile.key[1]
-    if cycle.settings_profile is None:
-        previous = cycle.previous.settings_profile
-        if cycle.plan is None:
+    record = admitted
+    if record is None:
+        previous = inputs.previous.settings_profile
+        if plan is None:
             same = previous is not None and previous.name == name
-            cycle.settings_profile = previous if same else ProfileRollout(name=name)
+            record = previous if same else ProfileRollout(name=name)
         else:
-            cycle.settings_profile = rollout.advance(
+            record = rollout.advance(
                 previous,
                 profile=name,
                 revision=profile.revision,
-                outcome=cycle.plan.outcome,
+                outcome=plan.outcome,
                 writing=False,
-                state=cycle.state.state if cycle.state is not None else None,
-                now=cycle.now,
-                deadline=come_back_deadline(cycle.obj.spec.intervals.settle_seconds),
+                state=state,
+                now=inputs.now,
+                deadline=come_back_deadline(inputs.obj.spec.intervals.settle_seconds),
             )
     if gate is not None:
-        gate.report(
-            profile.key, rollout.Member.from_status(cycle.name, cycle.settings_profile, name)
-        )
+        gate.report(profile.key, rollout.Member.from_status(inputs.name, record, name))
+    return record

@@ -3,29 +3,37 @@ plan -> act -> linking -> report -> next wake-up.
 
 Called for creation, spec changes, resumption after a restart and the periodic
 re-check alike; it never looks at what changed, only at what is and what should
-be. Decisions are pure (`decide/`: plan, linking, report, requeue); every write
-to GREEN-API goes through the gate in `effects`; the steps live beside this
-module (`observe`, `act`, `linking_step`, `finalize`), their state in `cycle`.
+be. Each stage takes values and returns one (`cycle`: `Inputs`, `Settled`, `Outcome`;
+each step its own result); decisions are pure (`decide/`: plan, linking, report,
+requeue); every write to GREEN-API goes through the gate, which keeps what was done
+(`journal`). The memory the object's loop keeps comes back in the `Outcome`.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
 
 from whatsapp_operator import constants
+from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import (
     ManagementPolicy,
+    ProfileRollout,
     SettingsSpec,
     WhatsAppInstance,
+    WhatsAppInstanceStatus,
 )
 from whatsapp_operator.decide import deletion, failures, requeue
-from whatsapp_operator.decide.actions import performed_records, without_unsent
-from whatsapp_operator.decide.events import rebound_event
+from whatsapp_operator.decide.actions import Verdict, performed_records, refusal
+from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.events import Event, rebound_event
+from whatsapp_operator.decide.intents import taken_back
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
@@ -33,6 +41,8 @@ from whatsapp_operator.decide.plan import (
     SettingsPlan,
     plan_settings,
 )
+from whatsapp_operator.decide.queues import Off
+from whatsapp_operator.decide.queues import Verdict as Delivery
 from whatsapp_operator.decide.report import Observed, build_report
 from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
 from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
@@ -41,39 +51,94 @@ from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run import act
 from whatsapp_operator.run.connection_secret import write_connection_secret
 from whatsapp_operator.run.cycle import (
-    Annotator,
-    Cycle,
     Finalization,
-    Memory,
+    Inputs,
     Outcome,
-    StatusRecorder,
+    Polled,
+    ProfileContext,
+    Settled,
     default_api_url,
-    is_paused,
-    pending_action,
-    refuse_invalid_actions,
 )
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
+from whatsapp_operator.run.journal import ActResult, Annotator, Journal, StatusRecorder
 from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
+from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
 from whatsapp_operator.run.plans import PlanListings, plan_due, read_plan
 from whatsapp_operator.run.polling import quiet_poll, remember_quiet
-from whatsapp_operator.run.profile_step import admit_write, layered_spec, record_profile
+from whatsapp_operator.run.profile_step import (
+    admit_write,
+    layered_spec,
+    profile_key,
+    record_profile,
+)
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
     Identity,
     Provisioner,
     owned_token_secret,
 )
-from whatsapp_operator.run.queues import judge, watch_queues
+from whatsapp_operator.run.queues import Queues, judge, perform_clear_actions, watch_queues
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.token_rotation import TokenRotation
 from whatsapp_operator.run.unreadable import unreadable
 from whatsapp_operator.wire import errors as gerr
-from whatsapp_operator.wire.models import Settings
+from whatsapp_operator.wire.models import Settings, StateReport
 
-__all__ = ["Memory", "Outcome", "Reconciler", "default_api_url"]
+__all__ = ["Live", "Memory", "Outcome", "Reconciler", "default_api_url"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The desired settings and the settled identity, or what kept them from being known."""
+
+    memory: Memory
+    account_plan: PlanStatus | None
+    token_rotation: TokenRotationStatus | None
+    desired: DesiredSettings | None = None
+    profile: ProfileContext | None = None
+    settled: Settled | None = None
+    setback: failures.Setback | None = None
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What observing the instance and acting on it found and did."""
+
+    memory: Memory
+    queues: Queues
+    state: StateReport | None = None
+    plan: SettingsPlan | None = None
+    last_auto_reboot: str | None = None
+    admitted: ProfileRollout | None = None
+    delivery: Delivery | Off | None = None
+    setback: failures.Setback | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The settings plan as acted on, the rollout slot it took, and why its write failed."""
+
+    plan: SettingsPlan
+    admitted: ProfileRollout | None
+    delivery: Delivery | Off
+    memory: Memory
+    error: gerr.GreenApiError | IntentNotRecorded | None = None
+
+
+def _prepare_setback(
+    exc: KubeError | ProvisioningFailure | gerr.GreenApiError | IntentNotRecorded,
+) -> failures.Setback:
+    if isinstance(exc, KubeError):
+        return failures.from_kube(exc)
+    if isinstance(exc, ProvisioningFailure):
+        return failures.from_provisioning(exc)
+    if isinstance(exc, gerr.GreenApiError):
+        return failures.from_partner(exc)
+    # A token rotation's intent: no call was made, the old token stands.
+    return failures.from_intent(exc)
 
 
 class Reconciler:
@@ -111,6 +176,7 @@ class Reconciler:
         self,
         body: dict[str, Any],
         memory: Memory,
+        live: Live,
         wake: Callable[[], None],
         record: StatusRecorder | None = None,
         annotate: Annotator | None = None,
@@ -118,130 +184,215 @@ class Reconciler:
         """Observe, plan, act through the side-effect gate, and report.
 
         `record` writes a status merge patch before each side effect (the intent);
-        without it (unit tests) intents are only kept in the cycle. `annotate` writes
+        without it (unit tests) intents are only kept in the journal. `annotate` writes
         the operator's own annotations (default: unfenced, through the object store).
+        The outcome carries the memory the object's loop keeps from now on.
         """
-        metadata = body.get("metadata", {})
         try:
             obj = WhatsAppInstance.model_validate(body)
         except ValidationError as exc:
-            return unreadable(body, exc, self.clock())
+            return replace(unreadable(body, exc, self.clock()), memory=memory)
+        inputs, journal = self._inputs(obj, body, memory, record, annotate)
+        memory = self._refuse_invalid_actions(inputs, journal, memory)
+        partner_ref = obj.spec.partner_ref
+        profile_before = memory.profile
+        memory = replace(
+            memory,
+            partner=partner_key(inputs.namespace, partner_ref) if partner_ref else None,
+            profile=profile_key(inputs),
+        )
+        memory = self._note_secrets(inputs, memory, obj.spec.settings)
+
+        prepared = await self._prepare(inputs, journal, memory)
+        memory = prepared.memory
+        settled = prepared.settled
+        converged = Converged(memory, Queues(inputs.previous.queues))
+        if settled is not None and settled.api is not None and prepared.desired is not None:
+            converged = await self._converge(
+                inputs, journal, prepared, settled, settled.api, prepared.desired, live, wake
+            )
+        memory = converged.memory
+        setback = prepared.setback or converged.setback
+
+        if profile_before is not None and profile_before != memory.profile and self.rollout:
+            self.rollout.leave(profile_before, inputs.name)
+        state = converged.state.state if converged.state is not None else None
+        settings_profile = record_profile(
+            inputs, prepared.profile, converged.admitted, converged.plan, state, self.rollout
+        )
+        linking, memory = await reconcile_linking(
+            inputs,
+            journal,
+            settled.api if settled is not None else None,
+            memory,
+            live,
+            state=state,
+            plan=converged.plan,
+            wake=wake,
+            secrets=self.secrets,
+            clock=self.clock,
+        )
+        acted = journal.result()
+        failure = setback.failure if setback is not None else None
+        seen = _observed(
+            inputs,
+            acted,
+            memory,
+            settled=settled,
+            state=converged.state,
+            plan=converged.plan,
+            failure=failure,
+            last_auto_reboot=converged.last_auto_reboot,
+            settings_profile=settings_profile,
+            account_plan=prepared.account_plan,
+            token_rotation=prepared.token_rotation,
+            queues=converged.queues,
+            delivery=converged.delivery,
+        )
+        report = build_report(inputs.previous, dict(acted.stored), seen, linking)
+        delay, memory = self._requeue(
+            inputs, memory, setback, settled, converged, linking, report.plan
+        )
+        if failure is not None:
+            # A person fixes a failing object by fixing its Secrets, and a rotated token
+            # shows as GREEN-API refusing the old one: re-read all of them on the timer.
+            memory = replace(memory, rechecked_secrets=memory.referenced_secrets)
+        identity = settled.identity if settled is not None else None
+        instance_id = settled.instance_id if settled is not None else None
+        lifecycle_due = min(
+            (
+                due
+                for due in (
+                    self.rotation.next_due(inputs, identity, prepared.token_rotation),
+                    plan_due(inputs, instance_id, prepared.account_plan, self.plans),
+                )
+                if due is not None
+            ),
+            default=None,
+        )
+        live.poll_api = settled.api if settled is not None else None
+        memory = remember_quiet(
+            inputs,
+            replace(memory, unsent=acted.unsent),
+            settings=report.plan.outcome,
+            settle_ends=report.plan.settle_ends,
+            failed=failure is not None,
+            state=state,
+            queues=converged.queues.status,
+            wake_after=converged.queues.wake_after,
+            linking_active=linking.active,
+            lifecycle_due=lifecycle_due,
+        )
+        return Outcome(
+            report.patch,
+            [*acted.events, *report.events],
+            delay,
+            report.status,
+            report.plan.outcome,
+            failure.reason if failure is not None else None,
+            report.document,
+            settle_ends=report.plan.settle_ends,
+            memory=memory,
+        )
+
+    def _inputs(
+        self,
+        obj: WhatsAppInstance,
+        body: dict[str, Any],
+        memory: Memory,
+        record: StatusRecorder | None,
+        annotate: Annotator | None,
+    ) -> tuple[Inputs, Journal]:
+        metadata = body.get("metadata", {})
         namespace = str(metadata.get("namespace") or "")
         name = str(metadata.get("name") or "")
-        cycle = Cycle(
+        annotations = dict(metadata.get("annotations") or {})
+        stored = dict(body.get("status") or {})
+        previous = obj.status
+        if memory.unsent:
+            unsent_taken_back = taken_back(stored, memory.unsent)
+            if unsent_taken_back != stored:
+                previous = WhatsAppInstanceStatus.model_validate(unsent_taken_back)
+        inputs = Inputs(
             obj=obj,
             now=self.clock(),
             generation=int(metadata.get("generation") or 0),
             namespace=namespace,
             name=name,
-            annotations=dict(metadata.get("annotations") or {}),
-            previous=obj.status,
-            stored=dict(body.get("status") or {}),
-            effects=SideEffects(namespace, name),
+            annotations=annotations,
+            previous=previous,
+        )
+        journal = Journal(
+            gate=SideEffects(namespace, name),
+            log=inputs.log,
+            metadata={**obj.metadata, "annotations": annotations},
+            stored=stored,
+            handled=performed_records(previous.handled_actions, annotations),
+            unsent=memory.unsent,
             record=record,
             annotate=annotate
-            or (lambda annotations: self.secrets.patch_annotations(namespace, name, annotations)),
-            handled=performed_records(
-                without_unsent(obj.status.handled_actions, memory.unsent_actions),
-                metadata.get("annotations") or {},
-            ),
-            unsent=dict(memory.unsent_actions),
-            last_auto_reboot=obj.status.last_auto_reboot,
-            account_plan=obj.status.plan,
-            token_rotation=obj.status.token_rotation,
+            or (lambda changes: self.secrets.patch_annotations(namespace, name, changes)),
         )
-        self._note_secrets(cycle, memory)
-        refuse_invalid_actions(cycle, memory)
-        partner_ref = obj.spec.partner_ref
-        memory.partner = partner_key(cycle.namespace, partner_ref) if partner_ref else None
+        return inputs, journal
 
-        profile_before = memory.profile
-        desired, api = await self._prepare(cycle, memory)
+    def _refuse_invalid_actions(self, inputs: Inputs, journal: Journal, memory: Memory) -> Memory:
+        """A Warning, once per value, for each action annotation that is not a timestamp."""
+        refused = dict(memory.refused_actions)
+        for action in constants.Action:
+            value, verdict = journal.requested(action)
+            if verdict is not Verdict.INVALID:
+                refused.pop(action, None)
+                continue
+            if refused.get(action) == value:
+                continue
+            refused[action] = value
+            message = refusal(action, value)
+            inputs.log.warning("%s", message)
+            journal.note(Event("Warning", Reason.ACTION_VALUE_INVALID, message))
+        if refused == memory.refused_actions:
+            return memory
+        return replace(memory, refused_actions=MappingProxyType(refused))
 
-        if api is not None and desired is not None and cycle.identity is not None:
-            try:
-                await self._converge(cycle, api, desired, memory, wake)
-            except gerr.GreenApiError as exc:
-                cycle.fail(
-                    failures.from_greenapi(
-                        exc, cycle.identity.token_hint, cycle.api_url, cycle.identity.instance_id
-                    )
-                )
-            except KubeError as exc:
-                cycle.fail(failures.from_kube(exc))
-            except IntentNotRecorded as exc:
-                cycle.fail(failures.from_intent(exc))
-
-        if profile_before is not None and profile_before != memory.profile and self.rollout:
-            self.rollout.leave(profile_before, cycle.name)
-        record_profile(cycle, self.rollout)
-        linking = await reconcile_linking(cycle, api, memory, wake, self.secrets, self.clock)
-        outcome = self._report(cycle, memory, linking)
-        if cycle.failure is not None:
-            # A person fixes a failing object by fixing its Secrets, and a rotated token
-            # shows as GREEN-API refusing the old one: re-read all of them on the timer.
-            memory.rechecked_secrets = memory.referenced_secrets
-        memory.unsent_actions = cycle.unsent
-        remember_quiet(
-            cycle,
-            memory,
-            outcome,
-            api,
-            linking_active=linking.active,
-            lifecycle_due=min(
-                (
-                    due
-                    for due in (self.rotation.next_due(cycle), plan_due(cycle, self.plans))
-                    if due is not None
-                ),
-                default=None,
-            ),
-        )
-        return outcome
-
-    async def _prepare(
-        self, cycle: Cycle, memory: Memory
-    ) -> tuple[DesiredSettings | None, InstanceApi | None]:
-        """The desired settings, the settled identity and its client; failures go on the cycle."""
+    async def _prepare(self, inputs: Inputs, journal: Journal, memory: Memory) -> Prepared:
+        """The desired settings, the settled identity and its client; or the setback."""
         desired: DesiredSettings | None = None
-        api: InstanceApi | None = None
+        profile: ProfileContext | None = None
+        settled: Settled | None = None
+        account_plan = inputs.previous.plan
+        token_rotation = inputs.previous.token_rotation
+        setback: failures.Setback | None = None
         try:
             # Before any Secret is read: a URL outside the allow-list gets nothing.
-            self._admit_endpoints(cycle)
-            desired = await self._desired(cycle, memory)
-            identity = await self._identity(cycle, desired)
+            self._admit_endpoints(inputs)
+            layered = await layered_spec(inputs, self.profiles)
+            profile = layered.profile
+            memory = self._note_secrets(inputs, memory, layered.spec)
+            desired = await self._desired(inputs, layered.spec)
+            identity = await self._identity(inputs, desired)
             if identity.rebound_from is not None:
-                cycle.events.append(
+                journal.note(
                     rebound_event(
-                        identity.instance_id,
-                        identity.rebound_from,
-                        cycle.namespace,
-                        cycle.name,
+                        identity.instance_id, identity.rebound_from, inputs.namespace, inputs.name
                     )
                 )
-            cycle.instance_id = identity.instance_id
-            cycle.api_url = self._api_url(cycle, identity.instance_id)
-            cycle.identity = identity
-            await read_plan(cycle, self.plans, identity.instance_id)
+            settled = Settled(identity, self._api_url(inputs, identity.instance_id))
+            account_plan = await read_plan(inputs, self.plans, identity.instance_id)
             # A rotation, or the recovery of one whose answer was lost, comes before any
             # instance call: the client handed on carries the token to use from now on.
-            identity, api = await self.rotation.step(cycle, identity, memory)
-            cycle.identity = identity
-            await write_connection_secret(self.secrets, cycle, identity, memory)
-        except KubeError as exc:
-            cycle.fail(failures.from_kube(exc))
-        except ProvisioningFailure as exc:
-            cycle.fail(failures.from_provisioning(exc))
-        except gerr.GreenApiError as exc:
-            cycle.fail(failures.from_partner(exc))
-        except IntentNotRecorded as exc:
-            # A token rotation's intent: no call was made, the old token stands.
-            cycle.fail(failures.from_intent(exc))
-        return desired, api
+            rotation = await self.rotation.step(inputs, journal, settled, memory)
+            memory, token_rotation = rotation.memory, rotation.status
+            settled = replace(settled, identity=rotation.identity, api=rotation.api)
+            if rotation.error is not None:
+                setback = _prepare_setback(rotation.error)
+            else:
+                memory = await write_connection_secret(self.secrets, inputs, settled, memory)
+        except (KubeError, ProvisioningFailure, gerr.GreenApiError, IntentNotRecorded) as exc:
+            setback = _prepare_setback(exc)
+        return Prepared(memory, account_plan, token_rotation, desired, profile, settled, setback)
 
-    async def poll(self, memory: Memory) -> float | None:
+    async def poll(self, memory: Memory, live: Live) -> Polled:
         """A routine poll of a quiet object (`polling.quiet_poll`); None: reconcile it whole."""
-        return await quiet_poll(memory, self.clock(), self.rng)
+        return await quiet_poll(memory, live.poll_api, self.clock(), self.rng)
 
     async def finalize(self, body: dict[str, Any], attempt: int = 0) -> Finalization:
         """deletionPolicy Delete: remove the GREEN-API instance before the resource goes."""
@@ -257,65 +408,169 @@ class Reconciler:
 
     async def _converge(
         self,
-        cycle: Cycle,
+        inputs: Inputs,
+        journal: Journal,
+        prepared: Prepared,
+        settled: Settled,
         api: InstanceApi,
         desired: DesiredSettings,
-        memory: Memory,
+        live: Live,
         wake: Callable[[], None],
-    ) -> None:
+    ) -> Converged:
         """Requested actions, then observe, plan and act on the settings."""
-        spec = cycle.obj.spec
-        writes_allowed = spec.management_policy is ManagementPolicy.MANAGE and not is_paused(cycle)
-        reconcile_request = pending_action(cycle, constants.Action.RECONCILE)
-        if reconcile_request is not None:
-            cycle.handled[constants.Action.RECONCILE] = reconcile_request
-        if writes_allowed:
-            await act.perform_requested_actions(cycle, api)
+        memory = prepared.memory
+        spec = inputs.obj.spec
+        writes_allowed = spec.management_policy is ManagementPolicy.MANAGE and not inputs.paused
+        queues = Queues(inputs.previous.queues)
+        state: StateReport | None = None
+        plan: SettingsPlan | None = None
+        admitted: ProfileRollout | None = None
+        last_auto_reboot: str | None = None
+        delivery: Delivery | Off | None = None
+        setback: failures.Setback | None = None
+        try:
+            reconcile_request = journal.pending(constants.Action.RECONCILE)
+            if reconcile_request is not None:
+                journal.handle(constants.Action.RECONCILE, reconcile_request)
+            if writes_allowed:
+                await act.perform_requested_actions(journal, settled, api)
+                cleared = await perform_clear_actions(inputs, journal, settled, api, queues)
+                queues = cleared.queues
+                if cleared.error is not None:
+                    raise cleared.error
 
-        fresh_attempt = reconcile_request is not None
-        # A new desire (a profile changed, not the spec) is planned against fresh settings.
-        new_desire = bool(memory.settings_read_for) and memory.settings_read_for != desired.hash
-        if await observe(cycle, api, memory, force_settings=fresh_attempt or new_desire):
-            if memory.settings_read_at == cycle.now or not memory.settings_read_for:
-                memory.settings_read_for = desired.hash
-            judge(cycle, memory)  # as the write's preview reports it
-            last_applied = cycle.previous.last_applied
-            if fresh_attempt and last_applied is not None and not last_applied.confirmed:
-                # A person asked for a fresh attempt: forget the give-up bookkeeping.
-                last_applied = None
-            assert cycle.state is not None
-            cycle.plan = plan_settings(
-                desired=desired,
-                observed=memory.settings,
-                state=cycle.state.state,
-                last_applied=last_applied,
-                previous_drift=tuple(cycle.previous.drift),
-                policy=spec.management_policy,
-                paused=is_paused(cycle),
-                settle=timedelta(seconds=spec.intervals.settle_seconds),
-                now=cycle.now,
+            fresh_attempt = reconcile_request is not None
+            # A new desire (a profile changed, not the spec) is planned against fresh settings.
+            read_for = memory.cache.read_for
+            new_desire = bool(read_for) and read_for != desired.hash
+            seen = await observe(
+                inputs, settled, api, memory, force_settings=fresh_attempt or new_desire
             )
-            if cycle.plan.write is not None and writes_allowed:
-                cycle.plan = await admit_write(cycle, cycle.plan, self.rollout, wake)
-            if cycle.plan.write is not None and writes_allowed:
-                # GREEN-API applies within minutes; the cached copy is stale from now on.
-                memory.settings_read_at = cycle.now
-                cycle.preview = lambda: self._preview(cycle, memory)
-                try:
-                    await act.write_settings(cycle, api, last_applied)
-                finally:
-                    cycle.preview = None
-        else:
-            cycle.plan = SettingsPlan(
-                SettingsOutcome.UNOBSERVED,
-                last_applied=cycle.previous.last_applied,
-                drift=tuple(cycle.previous.drift),
+            state, memory = seen.state, seen.memory
+            if seen.error is not None:
+                raise seen.error
+            if seen.plannable:
+                planned = await self._plan_and_write(
+                    inputs,
+                    journal,
+                    prepared,
+                    settled,
+                    api,
+                    desired,
+                    live,
+                    wake,
+                    memory=memory,
+                    state=state,
+                    queues=queues,
+                    fresh_attempt=fresh_attempt,
+                    writes_allowed=writes_allowed,
+                )
+                plan, admitted, delivery, memory = (
+                    planned.plan,
+                    planned.admitted,
+                    planned.delivery,
+                    planned.memory,
+                )
+                if planned.error is not None:
+                    raise planned.error
+            else:
+                plan = SettingsPlan(
+                    SettingsOutcome.UNOBSERVED,
+                    last_applied=inputs.previous.last_applied,
+                    drift=tuple(inputs.previous.drift),
+                )
+            if writes_allowed:
+                last_auto_reboot = await act.auto_heal(inputs, journal, settled, api, state)
+            watched = await watch_queues(
+                inputs,
+                journal,
+                settled,
+                api,
+                memory,
+                state=state.state,
+                queues=queues,
+                writes_allowed=writes_allowed,
             )
-        await act.auto_heal(cycle, api, writes_allowed)
-        await watch_queues(cycle, api, memory, writes_allowed)
+            queues, delivery, memory = watched.queues, watched.delivery, watched.memory
+            if watched.error is not None:
+                raise watched.error
+        except gerr.GreenApiError as exc:
+            identity = settled.identity
+            setback = failures.from_greenapi(
+                exc, identity.token_hint, settled.api_url, identity.instance_id
+            )
+        except KubeError as exc:
+            setback = failures.from_kube(exc)
+        except IntentNotRecorded as exc:
+            setback = failures.from_intent(exc)
+        return Converged(memory, queues, state, plan, last_auto_reboot, admitted, delivery, setback)
 
-    def _admit_endpoints(self, cycle: Cycle) -> None:
-        instance = cycle.obj.spec.instance
+    async def _plan_and_write(
+        self,
+        inputs: Inputs,
+        journal: Journal,
+        prepared: Prepared,
+        settled: Settled,
+        api: InstanceApi,
+        desired: DesiredSettings,
+        live: Live,
+        wake: Callable[[], None],
+        *,
+        memory: Memory,
+        state: StateReport,
+        queues: Queues,
+        fresh_attempt: bool,
+        writes_allowed: bool,
+    ) -> Planned:
+        """Plan the settings against what was read and send the write the plan asks for."""
+        spec = inputs.obj.spec
+        cache = memory.cache
+        if cache.read_at == inputs.now or not cache.read_for:
+            memory = replace(memory, cache=replace(cache, read_for=desired.hash))
+        delivery = judge(inputs, queues.status, memory)  # as the write's preview reports it
+        last_applied = inputs.previous.last_applied
+        if fresh_attempt and last_applied is not None and not last_applied.confirmed:
+            # A person asked for a fresh attempt: forget the give-up bookkeeping.
+            last_applied = None
+        plan = plan_settings(
+            desired=desired,
+            observed=memory.cache.settings,
+            state=state.state,
+            last_applied=last_applied,
+            previous_drift=tuple(inputs.previous.drift),
+            policy=spec.management_policy,
+            paused=inputs.paused,
+            settle=timedelta(seconds=spec.intervals.settle_seconds),
+            now=inputs.now,
+        )
+        admitted: ProfileRollout | None = None
+        if plan.write is None or not writes_allowed:
+            return Planned(plan, admitted, delivery, memory)
+        plan, admitted = await admit_write(
+            inputs, journal, plan, prepared.profile, state.state, self.rollout, wake
+        )
+        if plan.write is None:
+            return Planned(plan, admitted, delivery, memory)
+        # GREEN-API applies within minutes; the cached copy is stale from now on.
+        memory = replace(memory, cache=replace(memory.cache, read_at=inputs.now))
+        preview = self._preview(
+            inputs,
+            journal,
+            memory,
+            live,
+            settled=settled,
+            state=state,
+            plan=plan,
+            admitted=admitted,
+            prepared=prepared,
+            queues=queues,
+            delivery=delivery,
+        )
+        written = await act.write_settings(journal, settled, api, plan, last_applied, preview)
+        return Planned(written.plan, admitted, delivery, memory, written.error)
+
+    def _admit_endpoints(self, inputs: Inputs) -> None:
+        instance = inputs.obj.spec.instance
         for field, url in (
             ("spec.instance.apiUrl", instance.api_url),
             ("spec.instance.mediaUrl", instance.media_url),
@@ -323,21 +578,21 @@ class Reconciler:
             if url is not None:
                 self.green_api.admit(url, field)
 
-    def _api_url(self, cycle: Cycle, instance_id: int) -> str:
-        return cycle.obj.spec.instance.api_url or default_api_url(instance_id)
+    def _api_url(self, inputs: Inputs, instance_id: int) -> str:
+        return inputs.obj.spec.instance.api_url or default_api_url(instance_id)
 
-    async def _identity(self, cycle: Cycle, desired: DesiredSettings) -> Identity:
-        spec = cycle.obj.spec
+    async def _identity(self, inputs: Inputs, desired: DesiredSettings) -> Identity:
+        spec = inputs.obj.spec
         # An object being deleted never starts a creation: its finalizer could miss it.
         may_create = (
             spec.management_policy is ManagementPolicy.MANAGE
-            and not is_paused(cycle)
-            and not cycle.deleting
+            and not inputs.paused
+            and not inputs.deleting
         )
         known = spec.instance.id is not None or constants.ANNOTATION_INSTANCE_ID in (
-            cycle.annotations
+            inputs.annotations
         )
-        if not known and not may_create and not cycle.previous.instance_id:
+        if not known and not may_create and not inputs.previous.instance_id:
             raise ProvisioningFailure(
                 Reason.CREATION_HELD,
                 "No instance yet, and writes are held (paused, being deleted, or "
@@ -347,117 +602,159 @@ class Reconciler:
             )
         settings = Settings.model_validate(desired.values) if desired.values else None
         return await self.provisioner.resolve(
-            cycle.obj, namespace=cycle.namespace, name=cycle.name, desired=settings, now=cycle.now
+            inputs.obj,
+            namespace=inputs.namespace,
+            name=inputs.name,
+            desired=settings,
+            now=inputs.now,
         )
 
-    # ------------------------------------------------------------------ observe + act
+    def _token_secret(self, inputs: Inputs) -> tuple[str, str]:
+        token_ref = inputs.obj.spec.instance.token_secret_ref
+        name = token_ref.name if token_ref is not None else owned_token_secret(inputs.name)
+        return (inputs.namespace, name)
 
-    def _token_secret(self, cycle: Cycle) -> tuple[str, str]:
-        token_ref = cycle.obj.spec.instance.token_secret_ref
-        name = token_ref.name if token_ref is not None else owned_token_secret(cycle.name)
-        return (cycle.namespace, name)
-
-    def _note_secrets(
-        self, cycle: Cycle, memory: Memory, settings: SettingsSpec | None = None
-    ) -> None:
+    def _note_secrets(self, inputs: Inputs, memory: Memory, settings: SettingsSpec) -> Memory:
         """The Secrets this object reads, and those of them re-read while it is idle.
 
         Only a webhook token's change shows nowhere else; a token Secret's change shows
         as GREEN-API refusing the old token, and a failing object's Secrets are rechecked.
         """
-        hook = (settings or cycle.obj.spec.settings).webhook_url_token_secret_ref
-        rechecked = {(cycle.namespace, hook.name)} if hook is not None else set()
-        token = self._token_secret(cycle)
-        if cycle.obj.spec.instance.token_secret_ref is None:
+        hook = settings.webhook_url_token_secret_ref
+        rechecked = {(inputs.namespace, hook.name)} if hook is not None else set()
+        token = self._token_secret(inputs)
+        if inputs.obj.spec.instance.token_secret_ref is None:
             # The operator's own token Secret (partner mode): if it goes (a restore whose
             # old Secrets were collected, a person), the operator writes it again.
             rechecked.add(token)
-        memory.referenced_secrets = frozenset({*rechecked, token})
-        memory.rechecked_secrets = frozenset(rechecked)
+        referenced = frozenset({*rechecked, token})
+        if referenced == memory.referenced_secrets and rechecked == memory.rechecked_secrets:
+            return memory
+        return replace(
+            memory, referenced_secrets=referenced, rechecked_secrets=frozenset(rechecked)
+        )
 
-    async def _desired(self, cycle: Cycle, memory: Memory) -> DesiredSettings:
-        spec_settings = await layered_spec(cycle, self.profiles, memory)
-        self._note_secrets(cycle, memory, spec_settings)
+    async def _desired(self, inputs: Inputs, spec_settings: SettingsSpec) -> DesiredSettings:
         values = spec_settings.managed()
         version = ""
         hook = spec_settings.webhook_url_token_secret_ref
         if hook is not None:
-            secret = await self.secrets.read_secret_key(cycle.namespace, hook.name, hook.key)
+            secret = await self.secrets.read_secret_key(inputs.namespace, hook.name, hook.key)
             values["webhook_url_token"] = secret.value
             version = secret.version
         return DesiredSettings(values=values, version=version)
 
     # ------------------------------------------------------------------ report
 
-    def _preview(self, cycle: Cycle, memory: Memory) -> dict[str, Any]:
-        """The status patch this reconcile will make if the write in progress succeeds."""
-        seen = self._observed(cycle, memory)
-        report = build_report(cycle.previous, cycle.stored, seen, preview_linking(cycle, memory))
+    def _preview(
+        self,
+        inputs: Inputs,
+        journal: Journal,
+        memory: Memory,
+        live: Live,
+        *,
+        settled: Settled,
+        state: StateReport,
+        plan: SettingsPlan,
+        admitted: ProfileRollout | None,
+        prepared: Prepared,
+        queues: Queues,
+        delivery: Delivery | Off | None,
+    ) -> dict[str, Any]:
+        """The status patch this reconcile makes if the write it is about to send succeeds."""
+        acted = journal.result()
+        seen = _observed(
+            inputs,
+            acted,
+            memory,
+            settled=settled,
+            state=state,
+            plan=plan,
+            failure=None,
+            last_auto_reboot=None,
+            settings_profile=admitted,
+            account_plan=prepared.account_plan,
+            token_rotation=prepared.token_rotation,
+            queues=queues,
+            delivery=delivery,
+        )
+        linking = preview_linking(inputs, journal, memory, live, state.state, plan)
+        report = build_report(inputs.previous, dict(acted.stored), seen, linking)
         return dict(report.patch or {})
 
-    def _report(self, cycle: Cycle, memory: Memory, linking: LinkingDecision) -> Outcome:
-        seen = self._observed(cycle, memory)
-        report = build_report(cycle.previous, cycle.stored, seen, linking)
-        return Outcome(
-            report.patch,
-            [*cycle.events, *report.events],
-            self._requeue(cycle, memory, linking, report.plan),
-            report.status,
-            report.plan.outcome,
-            cycle.failure.reason if cycle.failure else None,
-            report.document,
-            settle_ends=report.plan.settle_ends,
-        )
-
-    def _observed(self, cycle: Cycle, memory: Memory) -> Observed:
-        return Observed(
-            generation=cycle.generation,
-            now=cycle.now,
-            state=cycle.state,
-            plan=cycle.plan,
-            failure=cycle.failure,
-            settings=memory.settings,
-            account=memory.account,
-            instance_id=cycle.instance_id,
-            api_url=cycle.api_url,
-            handled=cycle.handled,
-            last_auto_reboot=cycle.last_auto_reboot,
-            require_authorization=cycle.obj.spec.authorization.required_for_readiness,
-            settings_profile=cycle.settings_profile,
-            account_plan=cycle.account_plan,
-            token_rotation=cycle.token_rotation,
-            queues=cycle.queues,
-            delivery=cycle.delivery,
-            require_delivery=cycle.obj.spec.queues.required_for_readiness,
-        )
-
     def _requeue(
-        self, cycle: Cycle, memory: Memory, linking: LinkingDecision, plan: SettingsPlan
-    ) -> float:
-        interval = float(cycle.obj.spec.intervals.state_seconds)
-        if cycle.failure is not None and not cycle.failure.permanent:
-            memory.failures += 1
-            delay = requeue.after_poll_failure(
-                memory.failures, cycle.retry_after, self.rng, interval
-            )
-            if memory.failures == 1:
-                memory.ahead = requeue.ahead_of_schedule(delay, interval)
-            return delay
-        memory.failures = 0
-        if cycle.failure is not None and cycle.instance_id is None:
+        self,
+        inputs: Inputs,
+        memory: Memory,
+        setback: failures.Setback | None,
+        settled: Settled | None,
+        converged: Converged,
+        linking: LinkingDecision,
+        plan: SettingsPlan,
+    ) -> tuple[float, Memory]:
+        interval = float(inputs.obj.spec.intervals.state_seconds)
+        failure = setback.failure if setback is not None else None
+        if setback is not None and failure is not None and not failure.permanent:
+            streak = memory.failures + 1
+            delay = requeue.after_poll_failure(streak, setback.retry_after, self.rng, interval)
+            ahead = requeue.ahead_of_schedule(delay, interval) if streak == 1 else memory.ahead
+            return delay, replace(memory, failures=streak, ahead=ahead)
+        memory = replace(memory, failures=0) if memory.failures else memory
+        if failure is not None and settled is None:
             # Nothing to poll (no instance yet, or none this resource may use): asking
             # again on a timer would only repeat a refused call, such as a createInstance
             # with a rejected partner token. What can fix it wakes the object.
-            return requeue.after_stall(self.rng)
+            return requeue.after_stall(self.rng), memory
+        state = converged.state
         motion = requeue.Motion(
             state_seconds=interval,
-            state=cycle.state.state if cycle.state is not None else None,
+            state=state.state if state is not None else None,
             linking=linking.active,
             settle_ends=plan.settle_ends,
-            now=cycle.now,
+            now=inputs.now,
         )
-        delay, memory.ahead = requeue.repaying(motion, self.rng, memory.ahead)
-        if cycle.wake_after is not None:
+        delay, ahead = requeue.repaying(motion, self.rng, memory.ahead)
+        memory = replace(memory, ahead=ahead)
+        wake_after = converged.queues.wake_after
+        if wake_after is not None:
             # A queue clear GREEN-API put off for its leftTime: no failure, no backoff.
-            delay = min(delay, cycle.wake_after)
-        return delay
+            delay = min(delay, wake_after)
+        return delay, memory
+
+
+def _observed(
+    inputs: Inputs,
+    acted: ActResult,
+    memory: Memory,
+    *,
+    settled: Settled | None,
+    state: StateReport | None,
+    plan: SettingsPlan | None,
+    failure: Failure | None,
+    last_auto_reboot: str | None,
+    settings_profile: ProfileRollout | None,
+    account_plan: PlanStatus | None,
+    token_rotation: TokenRotationStatus | None,
+    queues: Queues,
+    delivery: Delivery | Off | None,
+) -> Observed:
+    return Observed(
+        generation=inputs.generation,
+        now=inputs.now,
+        state=state,
+        plan=plan,
+        failure=failure,
+        settings=memory.cache.settings,
+        account=memory.account,
+        instance_id=settled.instance_id if settled is not None else None,
+        api_url=settled.api_url if settled is not None else "",
+        handled=dict(acted.handled),
+        last_auto_reboot=last_auto_reboot or inputs.previous.last_auto_reboot,
+        require_authorization=inputs.obj.spec.authorization.required_for_readiness,
+        settings_profile=settings_profile,
+        account_plan=account_plan,
+        token_rotation=token_rotation,
+        queues=queues.status,
+        delivery=delivery,
+        require_delivery=inputs.obj.spec.queues.required_for_readiness,
+    )

@@ -6,19 +6,22 @@ the clients and reconcilers. No kopf here: `handlers` wires these to kopf.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from whatsapp_operator import constants
 from whatsapp_operator.adapters.greenapi import GreenApi
 from whatsapp_operator.adapters.kube import Kube
 from whatsapp_operator.config import OperatorConfig
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run.dependents import Dependents, Key, Read, Ref
+from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
-from whatsapp_operator.run.reconcile import Memory, Reconciler
+from whatsapp_operator.run.provisioning import owned_token_secret
+from whatsapp_operator.run.reconcile import Reconciler
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Entry:
     """One object's loop: its memory, its wake-up signal and its lock."""
 
     memory: Memory = field(default_factory=Memory)
+    live: Live = field(default_factory=Live)
     wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
@@ -78,6 +82,33 @@ def reads_of(memory: Memory) -> Iterator[Ref]:
         yield Read.PROFILE, memory.profile
 
 
+def reads_of_spec(body: Mapping[str, Any] | None) -> Iterator[Ref]:
+    """What a WhatsAppInstance's reconcile reads, from its spec: known from the step's
+    first line, while its memory still says what the last step read."""
+    if not body or body.get("kind") != constants.KIND:
+        return
+    metadata = body.get("metadata") or {}
+    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    spec = body.get("spec") or {}
+    token = ((spec.get("instance") or {}).get("tokenSecretRef") or {}).get("name")
+    yield Read.SECRET, (namespace, str(token or owned_token_secret(name)))
+    hook = ((spec.get("settings") or {}).get("webhookUrlTokenSecretRef") or {}).get("name")
+    if hook:
+        yield Read.SECRET, (namespace, str(hook))
+        yield Read.RECHECKED_SECRET, (namespace, str(hook))
+    partner = spec.get("partnerRef") or {}
+    if partner.get("name"):
+        cluster = partner.get("kind") == constants.CLUSTER_PARTNER_KIND
+        yield Read.PARTNER, ("" if cluster else namespace, str(partner["name"]))
+    profile = (spec.get("settingsProfileRef") or {}).get("name")
+    if profile:
+        yield Read.PROFILE, (namespace, str(profile))
+
+
+def _stepping_reads(entry: Entry) -> set[Ref]:
+    return {*reads_of(entry.memory), *reads_of_spec(entry.body)}
+
+
 @dataclass
 class Runtime:
     """What the handlers share for the life of the process."""
@@ -128,7 +159,7 @@ class Runtime:
         uids = set(self.dependents.readers(read, key))
         for uid in self.stepping:
             entry = self.entries.get(uid)
-            if entry is not None and (read, key) in set(reads_of(entry.memory)):
+            if entry is not None and (read, key) in _stepping_reads(entry):
                 uids.add(uid)
         return [self.entries[uid] for uid in uids if uid in self.entries]
 
@@ -137,7 +168,7 @@ class Runtime:
         for uid in self.stepping:
             entry = self.entries.get(uid)
             if entry is not None:
-                keys.update(key for kind, key in reads_of(entry.memory) if kind is read)
+                keys.update(key for kind, key in _stepping_reads(entry) if kind is read)
         return keys
 
     def rechecked_secrets(self) -> set[Key]:

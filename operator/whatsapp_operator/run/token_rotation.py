@@ -12,7 +12,7 @@ whose token Secret the user owns are refused (decide/rotation.py).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from pydantic import SecretStr
@@ -31,16 +31,10 @@ from whatsapp_operator.ports import (
 )
 from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run.cycle import (
-    Cycle,
-    Memory,
-    is_paused,
-    object_log,
-    pending_action,
-    record_intent,
-    record_performed,
-)
+from whatsapp_operator.run.cycle import Inputs, Settled
 from whatsapp_operator.run.effects import Result
+from whatsapp_operator.run.journal import Intent, Journal
+from whatsapp_operator.run.memory import Memory
 from whatsapp_operator.run.plans import PlanListings
 from whatsapp_operator.run.provisioning import Identity
 from whatsapp_operator.timestamps import format_time
@@ -48,13 +42,28 @@ from whatsapp_operator.wire import errors as gerr
 
 StoreToken = Callable[[str, str, str, SecretStr], Awaitable[None]]
 
+# What the intent of a rotation is remembered under when its record fails.
+INTENT_KEY = "tokenRotation"
 
-def _writes_allowed(cycle: Cycle) -> bool:
+
+def _writes_allowed(inputs: Inputs) -> bool:
     return (
-        cycle.obj.spec.management_policy is ManagementPolicy.MANAGE
-        and not is_paused(cycle)
-        and not cycle.deleting
+        inputs.obj.spec.management_policy is ManagementPolicy.MANAGE
+        and not inputs.paused
+        and not inputs.deleting
     )
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The identity and client to use from now on, status.tokenRotation as this cycle
+    leaves it, and what kept the step from finishing (then no instance call is made)."""
+
+    identity: Identity
+    api: InstanceApi | None
+    status: TokenRotationStatus | None
+    memory: Memory
+    error: KubeError | ProvisioningFailure | gerr.GreenApiError | IntentNotRecorded | None = None
 
 
 class TokenRotation:
@@ -68,58 +77,58 @@ class TokenRotation:
         self.listings = listings
 
     async def step(
-        self, cycle: Cycle, identity: Identity, memory: Memory
-    ) -> tuple[Identity, InstanceApi]:
-        """The identity and client to use from now on, rotating or recovering first if due.
+        self, inputs: Inputs, journal: Journal, settled: Settled, memory: Memory
+    ) -> Rotation:
+        """Rotate, or recover a rotation whose answer was lost, when due.
 
-        Raises `ProvisioningFailure` (TokenRotationPending) while a lost answer's token is
-        not recovered: the caller then makes no instance call.
+        While a lost answer's token is not recovered the result carries a
+        `ProvisioningFailure` (TokenRotationPending): the caller then makes no instance call.
         """
-        obj = cycle.obj
-        state = cycle.previous.token_rotation or TokenRotationStatus()
+        obj = inputs.obj
+        identity = settled.identity
+        previous = inputs.previous.token_rotation
+        state = previous or TokenRotationStatus()
         refused = rotation.refusal(
             partner_mode=obj.spec.partner_ref is not None,
             user_owned_token=obj.spec.instance.token_secret_ref is not None,
         )
-        requested = pending_action(cycle, constants.Action.ROTATE_TOKEN)
+        requested = journal.pending(constants.Action.ROTATE_TOKEN)
         if refused:
-            cycle.token_rotation = TokenRotationStatus(refused=refused) if requested else None
+            status = TokenRotationStatus(refused=refused) if requested else None
             if requested is not None:
-                await record_performed(cycle, constants.Action.ROTATE_TOKEN, requested)
-                cycle.events.append(Event("Warning", Reason.TOKEN_ROTATION_REFUSED, refused))
-            elif cycle.previous.token_rotation is not None:
-                cycle.token_rotation = cycle.previous.token_rotation
-            return identity, self._client(cycle, identity)
-        if cycle.previous.token_rotation is not None:
-            cycle.token_rotation = state.model_copy(update={"refused": ""})
-        if state.pending_since and state.pending_since == memory.rotation_unsent:
-            # Its intent record failed, so the call was never made, though the record may
-            # have landed: nothing to recover (this process knows better than status).
-            state = state.model_copy(update={"pending_since": "", "refused": ""})
-            cycle.token_rotation = state
+                await journal.performed_action(constants.Action.ROTATE_TOKEN, requested)
+                journal.note(Event("Warning", Reason.TOKEN_ROTATION_REFUSED, refused))
+            elif previous is not None:
+                status = previous
+            return Rotation(identity, self._client(settled, identity), status, memory)
+        status = state.model_copy(update={"refused": ""}) if previous is not None else None
         if state.pending_since:
-            return await self._recover(cycle, identity, memory, state.pending_since)
+            return await self._recover(
+                inputs, journal, settled, memory, status, state.pending_since
+            )
         spec = obj.spec.token_rotation
         due = rotation.rotation_due(
             every=spec.interval if spec is not None else None,
             last_rotated_at=state.last_rotated_at,
             last_refused_at=state.last_refused_at,
             created_at=identity.created_at,
-            now=cycle.now,
+            now=inputs.now,
         )
-        if not _writes_allowed(cycle) or (requested is None and not due):
-            return identity, self._client(cycle, identity)
-        return await self._rotate(cycle, identity, memory, requested)
+        if not _writes_allowed(inputs) or (requested is None and not due):
+            return Rotation(identity, self._client(settled, identity), status, memory)
+        return await self._rotate(inputs, journal, settled, memory, status, requested)
 
-    def next_due(self, cycle: Cycle) -> datetime | None:
+    def next_due(
+        self, inputs: Inputs, identity: Identity | None, status: TokenRotationStatus | None
+    ) -> datetime | None:
         """When this object's scheduled rotation (or a pending one's recovery) needs a whole
         reconcile; None when none is scheduled or it may not rotate."""
-        obj = cycle.obj
+        obj = inputs.obj
         spec = obj.spec.token_rotation
-        state = cycle.token_rotation or TokenRotationStatus()
+        state = status or TokenRotationStatus()
         if state.pending_since:
-            return cycle.now
-        if spec is None or not _writes_allowed(cycle) or cycle.identity is None:
+            return inputs.now
+        if spec is None or not _writes_allowed(inputs) or identity is None:
             return None
         if rotation.refusal(
             partner_mode=obj.spec.partner_ref is not None,
@@ -130,91 +139,96 @@ class TokenRotation:
             every=spec.interval,
             last_rotated_at=state.last_rotated_at,
             last_refused_at=state.last_refused_at,
-            created_at=cycle.identity.created_at,
+            created_at=identity.created_at,
         )
 
-    def _client(self, cycle: Cycle, identity: Identity) -> InstanceApi:
+    def _client(self, settled: Settled, identity: Identity) -> InstanceApi:
         return self.green_api.instance(
-            api_url=cycle.api_url, id_instance=identity.instance_id, token=identity.token.value
+            api_url=settled.api_url, id_instance=identity.instance_id, token=identity.token.value
         )
 
     async def _rotate(
-        self, cycle: Cycle, identity: Identity, memory: Memory, requested: str | None
-    ) -> tuple[Identity, InstanceApi]:
-        stamp = format_time(cycle.now)
-        api = self._client(cycle, identity)
+        self,
+        inputs: Inputs,
+        journal: Journal,
+        settled: Settled,
+        memory: Memory,
+        status: TokenRotationStatus | None,
+        requested: str | None,
+    ) -> Rotation:
+        identity = settled.identity
+        stamp = format_time(inputs.now)
+        api = self._client(settled, identity)
         intent: dict[str, object] = {"tokenRotation": {"pendingSince": stamp}}
         if requested is not None:
             intent["handledActions"] = {constants.Action.ROTATE_TOKEN.value: requested}
-
-        async def record() -> None:
-            await record_intent(cycle, intent)
-            memory.rotation_unsent = ""
-
         why = f"requested {requested}" if requested is not None else "spec.tokenRotation.every"
         try:
-            performed = await cycle.effects.perform(
+            performed = await journal.perform(
                 Effect.UPDATE_API_TOKEN,
                 api.update_api_token,
-                record=record,
+                intent=Intent(intent, INTENT_KEY),
                 detail=f"instance {identity.instance_id}, {why}",
             )
-        except IntentNotRecorded:
-            memory.rotation_unsent = stamp
-            if requested is not None:
-                cycle.unsent[constants.Action.ROTATE_TOKEN] = requested
-            raise
-        if requested is not None:
-            cycle.unsent.pop(constants.Action.ROTATE_TOKEN, None)
-        state = cycle.token_rotation or TokenRotationStatus()
+        except IntentNotRecorded as exc:
+            return Rotation(identity, None, status, memory, exc)
+        state = status or TokenRotationStatus()
         if performed.result is Result.NOT_SENT and performed.error is not None:
             # Nothing changed at GREEN-API: the old token still works; retried after backoff.
-            cycle.token_rotation = state.model_copy(update={"pending_since": ""})
-            raise performed.error
+            cleared = state.model_copy(update={"pending_since": ""})
+            return Rotation(identity, None, cleared, memory, performed.error)
         # Until the new token is in the operator's Secret, the rotation stays pending: a
         # Secret write that fails after a good answer is recovered like a lost answer.
         state = state.model_copy(update={"pending_since": stamp})
-        cycle.token_rotation = state
         if requested is not None:
-            await record_performed(cycle, constants.Action.ROTATE_TOKEN, requested)
+            await journal.performed_action(constants.Action.ROTATE_TOKEN, requested)
         if performed.result is Result.REFUSED:
             error = performed.error.message if performed.error is not None else ""
-            cycle.token_rotation = state.model_copy(
-                update={"pending_since": "", "last_refused_at": stamp}
-            )
-            cycle.events.append(
+            journal.note(
                 Event(
                     "Warning",
                     Reason.TOKEN_ROTATION_FAILED,
                     f"GREEN-API refused updateApiToken ({error}); the token is unchanged",
                 )
             )
-            return identity, api
+            refused = state.model_copy(update={"pending_since": "", "last_refused_at": stamp})
+            return Rotation(identity, api, refused, memory)
         if performed.result is Result.DONE and performed.value is not None:
             return await self._adopt_token(
-                cycle, identity, performed.value, stamp, Reason.TOKEN_ROTATED, "Issued"
+                inputs,
+                journal,
+                settled,
+                memory,
+                state,
+                performed.value,
+                stamp,
+                Reason.TOKEN_ROTATED,
+                "Issued",
             )
-        cycle.token_rotation = state.model_copy(update={"pending_since": stamp})
-        return await self._recover(cycle, identity, memory, stamp)
+        return await self._recover(inputs, journal, settled, memory, state, stamp)
 
     async def _adopt_token(
         self,
-        cycle: Cycle,
-        identity: Identity,
+        inputs: Inputs,
+        journal: Journal,
+        settled: Settled,
+        memory: Memory,
+        status: TokenRotationStatus | None,
         token: SecretStr,
         stamp: str,
         reason: Reason,
         verb: str,
-    ) -> tuple[Identity, InstanceApi]:
+    ) -> Rotation:
         """Write the new token to the operator's Secret, then use it; the connection Secret
         follows in the same reconcile (its content changed)."""
-        uid = str(cycle.obj.metadata.get("uid") or "")
-        await self.store_token(cycle.namespace, cycle.name, uid, token)
-        state = cycle.token_rotation or TokenRotationStatus()
-        cycle.token_rotation = state.model_copy(
-            update={"pending_since": "", "last_rotated_at": stamp}
-        )
-        cycle.events.append(
+        identity = settled.identity
+        try:
+            await self.store_token(inputs.namespace, inputs.name, inputs.uid, token)
+        except KubeError as exc:
+            return Rotation(identity, None, status, memory, exc)
+        state = status or TokenRotationStatus()
+        done = state.model_copy(update={"pending_since": "", "last_rotated_at": stamp})
+        journal.note(
             Event(
                 "Normal",
                 reason,
@@ -222,20 +236,25 @@ class TokenRotation:
                 f"{identity.token_hint} and the connection Secret, if any",
             )
         )
-        object_log(cycle.namespace, cycle.name).info(
-            "instance %s: token rotated (%s)", identity.instance_id, reason
-        )
+        inputs.log.info("instance %s: token rotated (%s)", identity.instance_id, reason)
         rotated = replace(identity, token=SecretValue(token, ""))
-        return rotated, self._client(cycle, rotated)
+        return Rotation(rotated, self._client(settled, rotated), done, memory)
 
     async def _recover(
-        self, cycle: Cycle, identity: Identity, memory: Memory, pending_since: str
-    ) -> tuple[Identity, InstanceApi]:
+        self,
+        inputs: Inputs,
+        journal: Journal,
+        settled: Settled,
+        memory: Memory,
+        status: TokenRotationStatus | None,
+        pending_since: str,
+    ) -> Rotation:
+        identity = settled.identity
         old = identity.token.value.get_secret_value()
         listed_token: SecretStr | None = None
         problem = ""
         try:
-            listed = await self.listings.refresh(cycle.obj, cycle.namespace, cycle.now)
+            listed = await self.listings.refresh(inputs.obj, inputs.namespace, inputs.now)
             found = [i for i in listed if i.id_instance == identity.instance_id and not i.deleted]
             if found and found[0].api_token_instance is not None:
                 listed_token = found[0].api_token_instance
@@ -245,17 +264,25 @@ class TokenRotation:
             problem = getattr(exc, "message", None) or str(exc)
         if listed_token is not None and listed_token.get_secret_value() != old:
             return await self._adopt_token(
-                cycle, identity, listed_token, pending_since, Reason.TOKEN_RECOVERED, "Recovered"
+                inputs,
+                journal,
+                settled,
+                memory,
+                status,
+                listed_token,
+                pending_since,
+                Reason.TOKEN_RECOVERED,
+                "Recovered",
             )
-        if listed_token is not None and not rotation.still_unconfirmed(pending_since, cycle.now):
-            state = cycle.token_rotation or TokenRotationStatus()
+        if listed_token is not None and not rotation.still_unconfirmed(pending_since, inputs.now):
+            state = status or TokenRotationStatus()
             # Like a refusal, the schedule waits `every`: each attempt whose answer is lost
             # holds every instance call for the grace, so repeating at once could hold the
             # instance for good against a service that keeps losing the answer.
-            cycle.token_rotation = state.model_copy(
+            given_up = state.model_copy(
                 update={"pending_since": "", "last_refused_at": pending_since}
             )
-            cycle.events.append(
+            journal.note(
                 Event(
                     "Warning",
                     Reason.TOKEN_ROTATION_UNCONFIRMED,
@@ -265,7 +292,7 @@ class TokenRotation:
                     "spec.tokenRotation.every (the rotate-token annotation asks sooner)",
                 )
             )
-            return identity, self._client(cycle, identity)
+            return Rotation(identity, self._client(settled, identity), given_up, memory)
         message = (
             f"updateApiToken sent at {pending_since} got no answer; the new token "
             + (
@@ -276,8 +303,9 @@ class TokenRotation:
             + "; the old token is not used meanwhile"
         )
         if listed_token is None and memory.rotation_warned != pending_since:
-            memory.rotation_warned = pending_since
-            cycle.events.append(Event("Warning", Reason.TOKEN_NOT_RECOVERED, message))
-        raise ProvisioningFailure(
+            memory = replace(memory, rotation_warned=pending_since)
+            journal.note(Event("Warning", Reason.TOKEN_NOT_RECOVERED, message))
+        held = ProvisioningFailure(
             Reason.TOKEN_ROTATION_PENDING, message, permanent=False, retry_after=15.0
         )
+        return Rotation(identity, None, status, memory, held)
