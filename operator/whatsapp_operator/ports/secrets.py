@@ -6,7 +6,8 @@ one it needs, so a test's fake implements only that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from whatsapp_operator import constants
@@ -44,6 +45,29 @@ class Owner:
             "controller": True,
             "blockOwnerDeletion": True,
         }
+
+
+@dataclass(frozen=True)
+class SecretApply:
+    """An owned Secret as it is to be written (created or updated)."""
+
+    namespace: str
+    name: str
+    # Never in a repr: a token or a code.
+    data: Mapping[str, bytes] = field(repr=False)
+    owner: Owner
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SecretRemoval:
+    """An owned Secret to delete (only if the object owns it in `role`)."""
+
+    namespace: str
+    name: str
+    owner_uid: str
+    role: str
 
 
 class SecretReader(Protocol):

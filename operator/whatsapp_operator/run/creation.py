@@ -26,7 +26,9 @@ from whatsapp_operator.decide.ownership import rebind_candidates
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import Effect, Owner, ProvisioningFailure, SecretValue
 from whatsapp_operator.ports.kubernetes import ObjectStore
+from whatsapp_operator.ports.secrets import SecretApply
 from whatsapp_operator.reasons import Reason
+from whatsapp_operator.run import writer
 from whatsapp_operator.run.effects import Result, SideEffects, ensure_mine
 from whatsapp_operator.run.identity import (
     TOKEN_KEY,
@@ -59,13 +61,15 @@ class Creation:
 
     async def store_token(self, namespace: str, name: str, uid: str, token: SecretStr) -> None:
         """Write the token to the Secret this object owns (`<name>-greenapi-token`)."""
-        await self.store.apply_secret(
-            namespace,
-            owned_token_secret(name),
-            data={TOKEN_KEY: token.get_secret_value().encode()},
-            owner=Owner(name, uid),
-            labels=owned_secret_labels(name, constants.ROLE_TOKEN),
-            annotations={},
+        await writer.put_secret(
+            self.store,
+            SecretApply(
+                namespace,
+                owned_token_secret(name),
+                data={TOKEN_KEY: token.get_secret_value().encode()},
+                owner=Owner(name, uid),
+                labels=owned_secret_labels(name, constants.ROLE_TOKEN),
+            ),
         )
 
     async def create(
@@ -117,7 +121,8 @@ class Creation:
         ensure_mine()
         # The precondition makes the marker the only way into createInstance: a writer
         # holding an older copy of the object gets a conflict instead.
-        await self.store.patch_annotations(
+        await writer.annotate(
+            self.store,
             namespace,
             name,
             {
@@ -164,7 +169,8 @@ class Creation:
                 retry_after=15.0,
             )
         # GREEN-API answered and did not create: the marker can go, a later try starts clean.
-        await self.store.patch_annotations(
+        await writer.annotate(
+            self.store,
             namespace,
             name,
             {
@@ -339,7 +345,8 @@ class Creation:
         # An adoption after a crash keeps the first creation time: it bounds the grace
         # for GREEN-API's odd answers while an instance is being created.
         created = annotations.get(constants.ANNOTATION_CREATED_AT) or format_time(now)
-        await self.store.patch_annotations(
+        await writer.annotate(
+            self.store,
             namespace,
             name,
             {

@@ -25,7 +25,9 @@ from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.ports import KubeError
+from whatsapp_operator.ports.secrets import SecretRemoval
 from whatsapp_operator.reasons import Reason
+from whatsapp_operator.run import writer
 from whatsapp_operator.run.effects import still_mine
 from whatsapp_operator.run.loop import count, snapshot, trigger_of
 from whatsapp_operator.run.provisioning import owned_token_secret
@@ -235,11 +237,14 @@ class Instances:
         """
         metadata = (entry.body or {}).get("metadata") or {}
         with contextlib.suppress(KubeError):
-            await self.runtime.kube.delete_secret(
-                str(metadata.get("namespace") or ""),
-                secret_name(str(metadata.get("name") or "")),
-                owner_uid=str(metadata.get("uid") or ""),
-                role=constants.ROLE_LINKING,
+            await writer.remove_secret(
+                self.runtime.kube,
+                SecretRemoval(
+                    str(metadata.get("namespace") or ""),
+                    secret_name(str(metadata.get("name") or "")),
+                    str(metadata.get("uid") or ""),
+                    constants.ROLE_LINKING,
+                ),
             )
 
     async def stop(self) -> None:
@@ -307,8 +312,8 @@ class Instances:
         async def annotate(annotations: dict[str, str | None]) -> None:
             nonlocal stale
             try:
-                version = await runtime.kube.annotate_at(
-                    namespace, name, annotations, entry.version
+                version = await writer.annotate_fenced(
+                    runtime.kube, namespace, name, annotations, entry.version
                 )
             except KubeError as exc:
                 stale = stale or exc.status == 409
@@ -373,8 +378,8 @@ class Instances:
         self, entry: Entry, namespace: str, name: str, patch: dict[str, Any]
     ) -> None:
         """A status merge patch fenced by the object's resourceVersion (409 when stale)."""
-        version = await self.runtime.kube.patch_status(
-            namespace, name, patch, resource_version=entry.version or None
+        version = await writer.instance_status(
+            self.runtime.kube, namespace, name, patch, entry.version or None
         )
         if version:
             entry.version = entry.written_version = version
@@ -444,9 +449,8 @@ class Instances:
     ) -> None:
         assert entry.body is not None
         metadata = entry.body.get("metadata") or {}
-        stored = await self.runtime.kube.set_finalizers(
-            namespace, name, finalizers, entry.version or str(metadata.get("resourceVersion") or "")
-        )
+        version = entry.version or str(metadata.get("resourceVersion") or "")
+        stored = await writer.finalizers(self.runtime.kube, namespace, name, finalizers, version)
         # The watch brings the same change; until then, later steps see it already.
         entry.body = {**entry.body, "metadata": {**metadata, **stored}}
         if stored.get("resourceVersion"):

@@ -26,8 +26,9 @@ from whatsapp_operator.logsetup import ObjectLogAdapter, object_logger
 from whatsapp_operator.names import owned_secret_labels
 from whatsapp_operator.ports import KubeError, Owner
 from whatsapp_operator.ports.greenapi import LinkingApi
-from whatsapp_operator.ports.secrets import SecretWriter
+from whatsapp_operator.ports.secrets import SecretApply, SecretWriter
 from whatsapp_operator.redaction import register_secret
+from whatsapp_operator.run import writer
 from whatsapp_operator.timestamps import format_time, utcnow
 from whatsapp_operator.wire.errors import GreenApiError
 from whatsapp_operator.wire.models import QrFrame, QrKind
@@ -117,13 +118,16 @@ class LinkingSession:
             f"{constants.GROUP}/kind": kind,
         }
         try:
-            await self.store.apply_secret(
-                self.namespace,
-                self.secret_name,
-                data={key: value},
-                owner=self.owner,
-                labels=labels,
-                annotations=annotations,
+            await writer.put_secret(
+                self.store,
+                SecretApply(
+                    self.namespace,
+                    self.secret_name,
+                    data={key: value},
+                    owner=self.owner,
+                    labels=labels,
+                    annotations=annotations,
+                ),
             )
         except KubeError as exc:
             # Otherwise the status says "fetching a code" forever and nobody learns why.

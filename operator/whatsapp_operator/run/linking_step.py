@@ -7,9 +7,8 @@ once no code should be handed out.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from whatsapp_operator import constants
@@ -21,16 +20,24 @@ from whatsapp_operator.decide.linking import (
     secret_name,
 )
 from whatsapp_operator.decide.plan import SettingsPlan
-from whatsapp_operator.ports import KubeError, Owner
+from whatsapp_operator.ports import Owner
 from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.ports.kubernetes import SecretsApi
+from whatsapp_operator.ports.secrets import SecretRemoval
 from whatsapp_operator.run.cycle import Inputs
 from whatsapp_operator.run.journal import Journal
 from whatsapp_operator.run.linking_session import LinkingSession
 from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.wire.models import InstanceState
 
-log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Linked:
+    """The linking decision, the memory after it, and the codes' Secret to remove."""
+
+    decision: LinkingDecision
+    memory: Memory
+    removal: SecretRemoval | None = None
 
 
 def _settings_restart(inputs: Inputs, memory: Memory, plan: SettingsPlan | None) -> bool:
@@ -78,8 +85,9 @@ async def reconcile_linking(
     wake: Callable[[], None],
     secrets: SecretsApi,
     clock: Callable[[], datetime],
-) -> tuple[LinkingDecision, Memory]:
-    """Open, keep or close the object's linking session as `decide_linking` says."""
+) -> Linked:
+    """Open, keep or close the object's linking session as `decide_linking` says; the codes'
+    Secret is removed by the reconcile's writes at the end of its cycle."""
     spec = requested_authorization(inputs.obj.spec.authorization, inputs.annotations)
     relink = journal.pending(constants.Action.RELINK)
     decision = preview_linking(inputs, journal, memory, live, state, plan)
@@ -117,20 +125,11 @@ async def reconcile_linking(
         # No session here, and none before (by the status): there is nothing to delete,
         # and a DELETE of a Secret that never existed is still a request per object.
         removed = True
+    removal = None
     if decision.remove_codes and not removed:
-        try:
-            await secrets.delete_secret(
-                inputs.namespace,
-                secret_name(inputs.name),
-                owner_uid=inputs.uid,
-                role=constants.ROLE_LINKING,
-            )
-            removed = True
-        except KubeError as exc:
-            log.warning(
-                "Could not delete linking Secret of %s/%s: %s",
-                inputs.namespace,
-                inputs.name,
-                exc.message,
-            )
-    return decision, replace(memory, linking_secret_removed=removed)
+        removal = SecretRemoval(
+            inputs.namespace, secret_name(inputs.name), inputs.uid, constants.ROLE_LINKING
+        )
+    if removed != memory.linking_secret_removed:
+        memory = replace(memory, linking_secret_removed=removed)
+    return Linked(decision, memory, removal)

@@ -20,7 +20,7 @@ from whatsapp_operator import constants
 from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.metrics import Metrics
-from whatsapp_operator.ports import KubeError
+from whatsapp_operator.run import writer
 from whatsapp_operator.run.reconcile import Outcome
 from whatsapp_operator.run.runtime import Entry, Runtime
 
@@ -89,13 +89,7 @@ async def write_status(
     document: dict[str, Any],
 ) -> bool:
     """Merge-patch an object's status; False (logged) when the API server refused it."""
-    try:
-        if namespace:
-            await runtime.kube.patch_status(namespace, name, patch, plural=plural)
-        else:
-            await runtime.kube.patch_cluster_status(name, patch, plural)
-    except KubeError as exc:
-        log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
+    if not await writer.status(runtime.kube, plural, namespace, name, patch):
         return False
     entry.last_status = document
     return True

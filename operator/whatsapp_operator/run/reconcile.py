@@ -48,8 +48,8 @@ from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFa
 from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
 from whatsapp_operator.ports.kubernetes import ProfileReader, SecretsApi
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run import act
-from whatsapp_operator.run.connection_secret import write_connection_secret
+from whatsapp_operator.run import act, writer
+from whatsapp_operator.run.connection_secret import ConnectionSecret, connection_secret
 from whatsapp_operator.run.cycle import (
     Finalization,
     Inputs,
@@ -62,7 +62,7 @@ from whatsapp_operator.run.cycle import (
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.journal import ActResult, Annotator, Journal, StatusRecorder
-from whatsapp_operator.run.linking_step import preview_linking, reconcile_linking
+from whatsapp_operator.run.linking_step import Linked, preview_linking, reconcile_linking
 from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
@@ -101,6 +101,8 @@ class Prepared:
     profile: ProfileContext | None = None
     settled: Settled | None = None
     setback: failures.Setback | None = None
+    # The connection Secret to write at the end of the cycle, if it is to change.
+    connection: ConnectionSecret | None = None
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ class Reconciler:
         settings_profile = record_profile(
             inputs, prepared.profile, converged.admitted, converged.plan, state, self.rollout
         )
-        linking, memory = await reconcile_linking(
+        linked = await reconcile_linking(
             inputs,
             journal,
             settled.api if settled is not None else None,
@@ -232,6 +234,9 @@ class Reconciler:
             secrets=self.secrets,
             clock=self.clock,
         )
+        linking = linked.decision
+        written, memory = await self._write_secrets(inputs, prepared, linked, linked.memory)
+        setback = setback or written
         acted = journal.result()
         failure = setback.failure if setback is not None else None
         seen = _observed(
@@ -331,9 +336,30 @@ class Reconciler:
             unsent=memory.unsent,
             record=record,
             annotate=annotate
-            or (lambda changes: self.secrets.patch_annotations(namespace, name, changes)),
+            or (lambda changes: writer.annotate(self.secrets, namespace, name, changes)),
         )
         return inputs, journal
+
+    async def _write_secrets(
+        self, inputs: Inputs, prepared: Prepared, linked: Linked, memory: Memory
+    ) -> tuple[failures.Setback | None, Memory]:
+        """The cycle's Secret writes: the connection Secret, the codes no longer handed out."""
+        setback = None
+        if prepared.connection is not None:
+            try:
+                await writer.put_secret(self.secrets, prepared.connection.request)
+            except KubeError as exc:
+                setback = failures.from_kube(exc)
+            else:
+                memory = replace(memory, connection_fingerprint=prepared.connection.fingerprint)
+        if linked.removal is not None:
+            try:
+                await writer.remove_secret(self.secrets, linked.removal)
+            except KubeError as exc:
+                inputs.log.warning("Could not delete the linking Secret: %s", exc.message)
+            else:
+                memory = replace(memory, linking_secret_removed=True)
+        return setback, memory
 
     def _refuse_invalid_actions(self, inputs: Inputs, journal: Journal, memory: Memory) -> Memory:
         """A Warning, once per value, for each action annotation that is not a timestamp."""
@@ -361,6 +387,7 @@ class Reconciler:
         account_plan = inputs.previous.plan
         token_rotation = inputs.previous.token_rotation
         setback: failures.Setback | None = None
+        connection: ConnectionSecret | None = None
         try:
             # Before any Secret is read: a URL outside the allow-list gets nothing.
             self._admit_endpoints(inputs)
@@ -385,10 +412,12 @@ class Reconciler:
             if rotation.error is not None:
                 setback = _prepare_setback(rotation.error)
             else:
-                memory = await write_connection_secret(self.secrets, inputs, settled, memory)
+                connection = connection_secret(inputs, settled, memory)
         except (KubeError, ProvisioningFailure, gerr.GreenApiError, IntentNotRecorded) as exc:
             setback = _prepare_setback(exc)
-        return Prepared(memory, account_plan, token_rotation, desired, profile, settled, setback)
+        return Prepared(
+            memory, account_plan, token_rotation, desired, profile, settled, setback, connection
+        )
 
     async def poll(self, memory: Memory, live: Live) -> Polled:
         """A routine poll of a quiet object (`polling.quiet_poll`); None: reconcile it whole."""

@@ -2,8 +2,8 @@
 
 updateApiToken kills the old token when it takes effect. So, through the gate:
 the intent (`status.tokenRotation.pendingSince`) is recorded first; a new token is
-written to the operator's token Secret, then the connection Secret (by the reconcile,
-right after), and only then used. When the answer is lost the new token is read from
+written to the operator's token Secret and only then used, and the connection Secret
+is rewritten at the end of the same reconcile. When the answer is lost the new token is read from
 the partner's getInstances, which lists every instance's token; until it is, this
 object makes no instance call at all, so the old token is never used again. Resources
 whose token Secret the user owns are refused (decide/rotation.py).
