@@ -123,7 +123,7 @@ class Polled:
     memory: Memory
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finalization:
     """What deleting a resource needs: done, or retry later with a reason."""
 
