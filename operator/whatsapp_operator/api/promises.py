@@ -19,6 +19,11 @@ deleteInstanceAccount) goes through one gate, at most once per desired state:
   what it is about to do in status (`lastApplied`, `handledActions`,
   `lastAutoReboot`); before createInstance, the marker annotation. If that record
   cannot be written, the call is not made (`IntentNotRecorded`, retried later).
+  A record whose answer never came may have landed all the same: the process
+  remembers that its call was not made and reads status as if the record had not
+  landed, so a requested reboot, logout or queue clear, a token rotation and
+  clearOnAccountChange's clears are made once on the next reconcile. A restart in
+  between loses that one call; it never makes one twice.
   The record and the status carry the object's resourceVersion as a precondition:
   a process holding a stale copy is refused, re-reads and plans again.
 - **Outcomes: done, not sent, unknown.** An answer that proves nothing was done
