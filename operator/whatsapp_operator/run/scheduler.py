@@ -133,6 +133,11 @@ class Scheduler:
         """Forget `key`: no more runs (one in progress ends on its own)."""
         self._jobs.pop(key, None)
 
+    def due(self, key: str) -> float | None:
+        """When `key` runs next, on the scheduler's clock; None when it waits for a wake-up."""
+        job = self._jobs.get(key)
+        return job.due if job is not None and job.queued else None
+
     def __contains__(self, key: str) -> bool:
         return key in self._jobs
 
