@@ -26,7 +26,6 @@ class Entry:
     """One object's loop: its memory, its wake-up signal and its lock."""
 
     memory: Memory = field(default_factory=Memory)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
     # WhatsAppInstances keep their status as compact JSON between reconciles (about a fifth
@@ -37,7 +36,7 @@ class Entry:
     # The latest body from the watch (WhatsAppInstances: the scheduler's objects; without
     # their status, kept in `seen_status`).
     body: dict[str, Any] | None = None
-    # How an instance's wake-up reaches the scheduler (daemons wait on `wakeup`).
+    # How a wake-up reaches the scheduler.
     on_wake: Callable[[], None] | None = None
     # Failed finalization attempts so far (deletionPolicy Delete gives up after a few).
     delete_attempts: int = 0
@@ -60,7 +59,6 @@ class Entry:
 
     def wake(self) -> None:
         """Run the object's reconcile now rather than at the end of its wait."""
-        self.wakeup.set()
         self.wakes += 1
         if self.on_wake is not None:
             self.on_wake()
