@@ -54,7 +54,10 @@ class FakeKube:
         resource_version: str | None = None,
     ) -> str:
         self.writes.append((plural, namespace, name, status))
-        return ""
+        # Partners' and profiles' writes are never fenced: nothing keeps their version
+        # current, so a fence would refuse every write after the first edit.
+        assert resource_version is None
+        return str(len(self.writes))
 
     async def patch_cluster_status(self, name: str, status: dict[str, Any], plural: str) -> None:
         self.writes.append((plural, "", name, status))
@@ -68,11 +71,12 @@ class FakeKube:
 
 @dataclass
 class FakePartners:
-    """Reports CHECKED; `outcomes` (transient failure, requeue) or an exception, in turn."""
+    """Reports `report`; `outcomes` (transient failure, requeue) or an exception, in turn."""
 
     failures_seen: list[int] = field(default_factory=list)
     outcomes: list[tuple[bool, float] | Exception] = field(default_factory=list)
     release: asyncio.Event | None = None
+    report: dict[str, Any] = field(default_factory=lambda: dict(CHECKED))
 
     async def reconcile(self, body: dict[str, Any], now: datetime, failures: int) -> PartnerOutcome:
         self.failures_seen.append(failures)
@@ -82,7 +86,7 @@ class FakePartners:
         if isinstance(planned, Exception):
             raise planned
         transient, requeue_after = planned
-        patch = merge_patch(body.get("status") or {}, CHECKED)
+        patch = merge_patch(body.get("status") or {}, self.report)
         events = [Event("Normal", constants.PARTNER_KIND, "checked")] if patch else []
         secret = (str(body["metadata"].get("namespace") or "ops"), "credentials")
         return PartnerOutcome(patch, events, requeue_after, secret, transient)
@@ -293,3 +297,15 @@ async def test_another_shards_profile_is_followed_but_not_published(loop: Loop) 
     assert await loop.kinds.step(loop.kinds.kinds[plural], "uid-theirs") == 60.0
     assert loop.profiles.checks == 1  # this shard's rollout gate is seeded
     assert (loop.kube.writes, loop.posted) == ([], [])
+
+
+async def test_a_partner_whose_status_changes_is_written_each_time_unfenced(loop: Loop) -> None:
+    partners = loop.kinds.kinds[constants.PARTNER_PLURAL]
+    loop.kinds.observe(constants.PARTNER_PLURAL, "ADDED", body(constants.PARTNER_PLURAL, "gapi"))
+    await loop.kinds.step(partners, "uid-gapi")
+    loop.partners.report = CHECKED | {"instances": 4}
+    await loop.kinds.step(partners, "uid-gapi")
+    assert [w[3] for w in loop.kube.writes] == [
+        {"observedGeneration": 1, "instances": 3},
+        {"instances": 4},
+    ]

@@ -364,7 +364,8 @@ class Instances:
         self, entry: Entry, namespace: str, name: str, patch: dict[str, Any]
     ) -> None:
         """A status merge patch fenced by the object's resourceVersion (409 when stale)."""
-        await write_status(self.runtime.kube, entry, constants.PLURAL, namespace, name, patch)
+        kube = self.runtime.kube
+        await write_status(kube, entry, constants.PLURAL, namespace, name, patch, fenced=True)
 
     async def _reread(self, uid: str, entry: Entry, namespace: str, name: str) -> bool:
         """Take the object as stored now, after a fenced write was refused; False when it

@@ -83,23 +83,35 @@ def wake_on_change(
 
 
 async def write_status(
-    kube: StatusWriter, entry: Entry, plural: str, namespace: str, name: str, patch: dict[str, Any]
+    kube: StatusWriter,
+    entry: Entry,
+    plural: str,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    *,
+    fenced: bool = False,
 ) -> None:
     """The one status writer of every kind: a merge patch of the status subresource
     (`namespace` empty: a cluster-scoped object).
 
-    Fenced by `entry.version` when the caller keeps one (WhatsAppInstances, whose status
-    records intents): a stale writer gets a KubeError with status 409 and must re-read.
-    Partners and profiles keep none: their status is recomputed whole at every check
-    from what it read, so a later check corrects any write it raced with.
+    `fenced` (WhatsAppInstances, whose status records intents and whose `entry.version`
+    follows the watch): only if the object is unchanged since `entry.version`, else a
+    KubeError with status 409 and the caller re-reads. Partners and profiles are not
+    fenced: their status is recomputed whole at every check from what it read, so a later
+    check corrects any write it raced with.
     """
     if not namespace:
         await kube.patch_cluster_status(name, patch, plural)
         return
     version = await kube.patch_status(
-        namespace, name, patch, plural=plural, resource_version=entry.version or None
+        namespace,
+        name,
+        patch,
+        plural=plural,
+        resource_version=(entry.version or None) if fenced else None,
     )
-    if version:
+    if version and fenced:
         entry.version = entry.written_version = version
 
 
