@@ -22,7 +22,7 @@ from whatsapp_operator.run.kinds import Kinds, Partners, Profiles
 from whatsapp_operator.run.partners import PartnerOutcome
 from whatsapp_operator.run.profile_rollout import ProfileOutcome
 from whatsapp_operator.run.runtime import Entry, Runtime
-from whatsapp_operator.run.scheduler import Scheduler
+from whatsapp_operator.run.scheduler import Priority, Scheduler
 
 NS = "team-a"
 NOW = 100.0
@@ -96,11 +96,13 @@ class FakePartners:
 class FakeProfiles:
     checks: int = 0
     forgotten: list[tuple[str, str]] = field(default_factory=list)
+    on_check: Callable[[], None] = lambda: None
 
     async def reconcile(
         self, body: dict[str, Any], now: datetime, wake: Callable[[], None]
     ) -> ProfileOutcome:
         self.checks += 1
+        self.on_check()
         patch = merge_patch(body.get("status") or {}, DONE)
         return ProfileOutcome(patch, [Event("Normal", "RolloutComplete", "done")], 60.0, DONE)
 
@@ -309,3 +311,28 @@ async def test_a_partner_whose_status_changes_is_written_each_time_unfenced(loop
         {"observedGeneration": 1, "instances": 3},
         {"instances": 4},
     ]
+
+
+async def test_a_profile_is_checked_before_a_burst_of_new_instances(loop: Loop) -> None:
+    """One slot, twenty new instances queued first: the profile (which seeds the rollout
+    gate they wait on) still runs first."""
+    order: list[str] = []
+
+    async def instance(uid: str) -> float | None:
+        order.append(uid)
+        return None
+
+    scheduler = Scheduler(instance, limit=1, clock=lambda: NOW)
+    loop.kinds.scheduler = scheduler
+    loop.profiles.on_check = lambda: order.append("profile")
+    for i in range(20):
+        scheduler.add(f"instance-{i}", NS, 0.0, Priority.NEW)
+    plural = constants.PROFILE_PLURAL
+    loop.kinds.observe(plural, "ADDED", body(plural, "fleet", labels={"shard": "a"}))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await until(lambda: len(order) == 21)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert order[0] == "profile"

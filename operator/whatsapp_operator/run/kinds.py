@@ -175,7 +175,9 @@ class Kinds:
             entry = entries[uid] = Entry(body=_slim(body), trigger=trigger_of(body))
             entry.on_wake = lambda: self.scheduler.wake(uid)
             delay = self.rng.uniform(0.0, _FIRST_SPREAD)
-            self.scheduler.add(uid, namespace, delay, Priority.NEW, step=self._step_of(kind))
+            # Ahead of new instances: a startup burst of them waits on what these say (a
+            # profile seeds its rollout gate, a partner's credentials admit creations).
+            self.scheduler.add(uid, namespace, delay, Priority.DUE, step=self._step_of(kind))
             return
         entry.body = _slim(body)
         wake_on_change(entry, body, self.runtime.kube.forget_secret)
