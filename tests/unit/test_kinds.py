@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -126,7 +126,7 @@ class Loop:
     def user_of(self, read: str, key: tuple[str, str]) -> Entry:
         """An instance's entry that reads the partner or profile `key`."""
         entry = self.runtime.entries[f"user-of-{key[1]}"] = Entry()
-        setattr(entry.memory, read, key)
+        entry.memory = replace(entry.memory, **{read: key})
         self.runtime.reindex(f"user-of-{key[1]}")
         return entry
 

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -92,12 +92,16 @@ class Partners:
 
     async def check(self, entry: Entry, body: dict[str, Any], now: datetime) -> Checked:
         """Check the credentials; count transient failures for the backoff."""
-        memory = entry.memory
-        outcome = await self.runtime.partners.reconcile(body, now, memory.failures)
-        memory.referenced_secrets = frozenset({outcome.referenced_secret})
-        # A partner token's change shows only when a createInstance needs it: re-read it.
-        memory.rechecked_secrets = memory.referenced_secrets
-        memory.failures = memory.failures + 1 if outcome.transient_failure else 0
+        failures = entry.memory.failures
+        outcome = await self.runtime.partners.reconcile(body, now, failures)
+        read = frozenset({outcome.referenced_secret})
+        entry.memory = replace(
+            entry.memory,
+            referenced_secrets=read,
+            # A partner token's change shows only when a createInstance needs it: re-read it.
+            rechecked_secrets=read,
+            failures=failures + 1 if outcome.transient_failure else 0,
+        )
         patch = outcome.status_patch
         document = apply_merge_patch(body.get("status") or {}, patch) if patch else {}
         return Checked(patch, document, outcome.events, outcome.requeue_after)
@@ -233,7 +237,7 @@ class Kinds:
         return checked.requeue_after
 
     def _failed(self, entry: Entry) -> float:
-        entry.memory.failures += 1
+        entry.memory = replace(entry.memory, failures=entry.memory.failures + 1)
         return requeue.after_failure(entry.memory.failures, None, self.rng)
 
     def _deadline_exceeded(self, kind: Kind, body: Mapping[str, Any], deadline: float) -> None:
