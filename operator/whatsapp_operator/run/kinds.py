@@ -34,7 +34,7 @@ from whatsapp_operator.ports import KubeError
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run.loop import snapshot, trigger_of, wake_on_change, write_status
 from whatsapp_operator.run.runtime import Entry, Runtime
-from whatsapp_operator.run.scheduler import Priority, Scheduler
+from whatsapp_operator.run.scheduler import Priority, Scheduler, Step
 from whatsapp_operator.timestamps import utcnow
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ class Kinds:
         entry.body = _slim(body)
         wake_on_change(entry, body, self.runtime.kube.forget_secret)
 
-    def _step_of(self, kind: Kind) -> Callable[[str], Any]:
+    def _step_of(self, kind: Kind) -> Step:
         async def step(uid: str) -> float | None:
             return await self.step(kind, uid)
 
