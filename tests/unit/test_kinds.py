@@ -336,3 +336,15 @@ async def test_a_profile_is_checked_before_a_burst_of_new_instances(loop: Loop) 
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert order[0] == "profile"
+
+
+async def test_a_check_past_the_deadline_is_cut_off_and_backs_off(loop: Loop) -> None:
+    loop.runtime.config = replace(loop.runtime.config, reconcile_deadline=0.05)
+    loop.partners.release = asyncio.Event()  # never set: a GREEN-API call that hangs
+    plural = constants.PARTNER_PLURAL
+    loop.kinds.observe(plural, "ADDED", body(plural, "gapi"))
+    delay = await loop.kinds.step(loop.kinds.kinds[plural], "uid-gapi")
+    assert delay == requeue.after_failure(1, None, FirstAtOnce())
+    assert loop.posted == [("gapi", "ReconcileDeadlineExceeded")]
+    assert loop.kube.writes == []
+    assert loop.runtime.entries["uid-gapi"].memory.failures == 1
