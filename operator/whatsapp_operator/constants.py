@@ -28,9 +28,10 @@ CLUSTER_PARTNER_PLURAL = "clusterwhatsapppartners"
 CLUSTER_PARTNER_SINGULAR = "clusterwhatsapppartner"
 CLUSTER_PARTNER_SHORT_NAMES = ("cwap",)
 
-# kopf's finalizer, on the kinds kopf runs daemons for (partners, profiles). kopf removes
-# it from objects of kinds that need none, so WhatsAppInstances, whose finalizer the
-# operator manages itself, use their own.
+# kopf's finalizer, which older versions' daemons put on partners and profiles; kopf
+# removes it from objects none of its handlers needs one for (every kind now), so it is
+# still named for kopf to find. WhatsAppInstances, whose finalizer the operator manages
+# itself, use their own.
 FINALIZER = f"{GROUP}/finalizer"
 INSTANCE_FINALIZER = f"{GROUP}/delete-instance"
 

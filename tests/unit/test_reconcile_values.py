@@ -87,6 +87,26 @@ def test_no_step_writes_into_a_stage_value() -> None:
     assert offenders == {}
 
 
+def memory_kept(source: str) -> int:
+    """How many times `source` replaces an object's memory (`x.memory = ...`)."""
+    return sum(
+        1
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Attribute) and target.attr == "memory"
+    )
+
+
+def test_only_the_runners_keep_an_objects_memory() -> None:
+    # A reconcile returns the next memory; the runner of its kind keeps it. A step that
+    # replaced it elsewhere would be a second writer of what the object remembers.
+    keepers = {path.name for path in sorted(RUN.glob("*.py")) if memory_kept(path.read_text())}
+    assert keepers == {"instances.py", "kinds.py"}
+    assert memory_kept("entry.memory = outcome.memory") == 1
+    assert memory_kept("memory = replace(memory, failures=1)") == 0
+
+
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [

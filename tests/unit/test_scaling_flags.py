@@ -65,6 +65,8 @@ def test_only_the_cluster_partner_process_handles_cluster_partners() -> None:
     assert shown.stdout.strip() == "0"
     registry = kopf.OperatorRegistry()
     handlers.register_cluster_partners(registry)
-    assert _cluster_partner_handlers(registry) == 3  # the check loop, its wake-up, its metrics
+    # Its watch events to the one scheduler, and its metrics; no daemon (run/kinds.py).
+    assert _cluster_partner_handlers(registry) == 2
+    assert not registry._spawning.get_all_handlers()
     assert constants.CLUSTER_PARTNER_PLURAL not in SHARDED_PLURALS
     assert OperatorConfig().cluster_partners

@@ -124,9 +124,11 @@ SECURITY = """\
   query or fragment. A resource the API server admits but the models refuse is
   `Stalled=True InvalidSpec`, naming the field.
 - **Bounded calls.** Answers are read up to 1 MiB; each request has a whole-call
-  deadline (`WAOP_GREENAPI_DEADLINE`, 30 s), each reconcile one too
-  (`WAOP_RECONCILE_DEADLINE`, 180 s, then a `ReconcileDeadlineExceeded` Warning); one
-  namespace holds at most half of the reconcile slots (`--namespace-concurrency`).
+  deadline (`WAOP_GREENAPI_DEADLINE`, 30 s), each reconcile one too (an instance's, a
+  partner's or a profile's check: `WAOP_RECONCILE_DEADLINE`, 180 s, then a
+  `ReconcileDeadlineExceeded` Warning); every kind shares the reconcile slots
+  (`--concurrency`), and one namespace holds at most half of them
+  (`--namespace-concurrency`).
 - **Secrets.** References name Secrets of the resource's own namespace only (there is no
   namespace field).
 

@@ -570,7 +570,8 @@ def _metadata_section() -> list[str]:
         "",
         f"Finalizers: `{constants.INSTANCE_FINALIZER}` on WhatsAppInstances with deletionPolicy "
         "Delete only (deleting them has work to do; the operator adds and removes it); "
-        f"`{constants.FINALIZER}` on partners and profiles. "
+        "none on partners and profiles (nothing waits for their deletion; "
+        f"`{constants.FINALIZER}`, which older versions put on them, is removed). "
         f"Field manager: `{constants.FIELD_MANAGER}`.",
         "",
         "## Events",

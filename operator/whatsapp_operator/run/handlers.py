@@ -1,10 +1,11 @@
 """kopf wiring: the only module with kopf decorators.
 
-Each WhatsAppInstance gets one daemon that runs the level-based reconcile in a
-loop: right away, then again when its wait is over or when something relevant
-changes (the spec, an action annotation, a referenced Secret: re-read on a timer,
-`secret_recheck`, since Secrets are not watched). One loop per object means one
-writer of its status and no overlapping GREEN-API calls.
+kopf only watches: each watch event goes to `Instances` (WhatsAppInstances) or `Kinds`
+(partners and profiles), and one scheduler runs every object's step, right away, then
+again when its wait is over or when something relevant changes (the spec, an action
+annotation, a referenced Secret: re-read on a timer, `secret_recheck`, since Secrets
+are not watched). One step at a time per object means one writer of its status and no
+overlapping GREEN-API calls.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
@@ -32,13 +31,13 @@ from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run import namespace_listing
 from whatsapp_operator.run.heap import trim_forever
 from whatsapp_operator.run.instances import Instances
+from whatsapp_operator.run.kinds import Kinds, Partners, Profiles
 from whatsapp_operator.run.liveness import Liveness
-from whatsapp_operator.run.loop import serve, trigger_of, write_status
 from whatsapp_operator.run.partners import PartnerReconciler
 from whatsapp_operator.run.profile_rollout import ProfileReconciler
 from whatsapp_operator.run.reconcile import Reconciler
 from whatsapp_operator.run.rollout_gate import RolloutGate
-from whatsapp_operator.run.runtime import Entry, Runtime
+from whatsapp_operator.run.runtime import Runtime
 from whatsapp_operator.run.secret_recheck import recheck_forever
 from whatsapp_operator.timestamps import utcnow
 
@@ -47,8 +46,6 @@ log = logging.getLogger(__name__)
 namespace_listing.install()
 # Connecting to the API server: a healthy one answers in milliseconds.
 _CONNECT_SECONDS = 5.0
-# Jitter for retries after an unexpected failure (reconciles keep their own).
-_RNG = random.Random()
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -60,13 +57,13 @@ def _runtime(memo: Any) -> Runtime:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Set kopf up and build the process's runtime (clients, reconcilers, metrics) into `memo`."""
     config: OperatorConfig = memo.get("config") or OperatorConfig()
+    # No handler requires a finalizer any more (run/kinds.py says why); named still so
+    # that kopf removes the one older versions put on partners and profiles.
     settings.persistence.finalizer = constants.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=constants.GROUP, key="last-handled-configuration"
     )
-    # A deleted object's daemon gets this long to finish its cleanup before kopf escalates.
-    settings.background.instant_exit_timeout = 5.0
     settings.posting.enabled = True
     settings.posting.loggers = False
     # Detect silently stalled watches (load balancers) and re-list.
@@ -118,7 +115,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics=metrics,
         profiles=ProfileReconciler(kube, gate),
     )
-    memo["instances"] = Instances(runtime, _post)
+    instances = memo["instances"] = Instances(runtime, _post)
+    memo["kinds"] = Kinds(
+        runtime,
+        instances.scheduler,
+        _post,
+        [
+            Partners(runtime),
+            Partners(runtime, constants.CLUSTER_PARTNER_PLURAL),
+            Profiles(runtime),
+        ],
+    )
     trimming = asyncio.create_task(trim_forever(config.heap_trim_seconds), name="heap trim")
     runtime.background.add(trimming)
     trimming.add_done_callback(runtime.background.discard)
@@ -198,148 +205,29 @@ async def publish_signals(
     runtime.metrics.observe_object(kind, namespace, name, obj.get("status"))
 
 
-@kopf.daemon(
-    constants.GROUP,
-    constants.VERSION,
-    constants.PARTNER_PLURAL,
-    cancellation_timeout=10.0,
-    cancellation_backoff=1.0,
-    initial_delay=lambda **_: random.uniform(0.0, 2.0),
-)
-async def run_partner(
-    body: kopf.Body,
-    name: str,
-    namespace: str | None,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
+@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
+async def kind_event(
+    event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.Memo, **_: Any
 ) -> None:
-    """Check one WhatsAppPartner in a loop until its daemon is stopped."""
-    await _check_partner(body, name, namespace or "", uid, memo, stopped, constants.PARTNER_PLURAL)
+    """Hand a partner's or profile's watch event to the scheduler, as `instance_event` does."""
+    kinds: Kinds | None = memo.get("kinds")
+    instances: Instances | None = memo.get("instances")
+    if kinds is not None and instances is not None:
+        instances.start()  # the one scheduler, whichever kind's event comes first
+        kinds.observe(resource.plural, event.get("type"), event["object"])
 
 
 def register_cluster_partners(registry: kopf.OperatorRegistry | None = None) -> None:
     """Check ClusterWhatsAppPartners in this process (`--cluster-partners`, the default).
 
     Registered only here, not at import: a process that registers no handler for them
-    does not watch them at all, so of several shards exactly one checks each and no other
-    touches its finalizer (kopf removes a finalizer no handler of its own requires).
+    does not watch them at all, so of several shards exactly one checks each.
     """
-    kopf.daemon(
-        constants.GROUP,
-        constants.VERSION,
-        constants.CLUSTER_PARTNER_PLURAL,
-        cancellation_timeout=10.0,
-        cancellation_backoff=1.0,
-        initial_delay=lambda **_: random.uniform(0.0, 2.0),
-        registry=registry,
-    )(run_cluster_partner)
-    kopf.on.event(
-        constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, registry=registry
-    )(wake_on_change)
-    kopf.on.event(
-        constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, registry=registry
-    )(publish_signals)
-
-
-async def run_cluster_partner(
-    body: kopf.Body, name: str, uid: str, memo: Any, stopped: kopf.DaemonStopped, **_: Any
-) -> None:
-    """Check one ClusterWhatsAppPartner in a loop until its daemon is stopped."""
-    await _check_partner(body, name, "", uid, memo, stopped, constants.CLUSTER_PARTNER_PLURAL)
-
-
-async def _check_partner(
-    body: kopf.Body,
-    name: str,
-    namespace: str,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    plural: str,
-) -> None:
-    """The partner loop; `namespace` is empty for a cluster-scoped partner."""
-    runtime = _runtime(memo)
-    entry = runtime.entries.setdefault(uid, Entry())
-    kind = "ClusterWhatsAppPartner" if not namespace else "WhatsAppPartner"
-
-    async def step(snapshot: dict[str, Any]) -> float:
-        with runtime.step_of(uid), runtime.metrics.reconcile_seconds.labels(kind=kind).time():
-            outcome = await runtime.partners.reconcile(snapshot, utcnow(), entry.memory.failures)
-            # A partner token's change shows only when a createInstance needs it: re-read it.
-            read = frozenset({outcome.referenced_secret})
-            entry.memory = replace(
-                entry.memory,
-                referenced_secrets=read,
-                rechecked_secrets=read,
-                failures=entry.memory.failures + 1 if outcome.transient_failure else 0,
-            )
-        if outcome.status_patch is not None:
-            written = await write_status(
-                runtime, entry, plural, namespace, name, outcome.status_patch, outcome.status_patch
-            )
-            if written:
-                # Instances held back by these credentials can try again now.
-                runtime.wake_partner_users(namespace, name)
-        _post(body, outcome.events)
-        return outcome.requeue_after
-
-    try:
-        await serve(entry, body, stopped, f"{kind} {namespace}/{name}", step)
-    finally:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            runtime.drop(uid)
-
-
-@kopf.daemon(
-    constants.GROUP,
-    constants.VERSION,
-    constants.PROFILE_PLURAL,
-    cancellation_timeout=10.0,
-    cancellation_backoff=1.0,
-    initial_delay=lambda **_: random.uniform(0.0, 1.0),
-)
-async def run_profile(
-    body: kopf.Body,
-    name: str,
-    namespace: str | None,
-    uid: str,
-    memo: Any,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
-    """Follow one WhatsAppSettingsProfile's rollout in a loop until its daemon is stopped."""
-    namespace = namespace or ""
-    runtime = _runtime(memo)
-    entry = runtime.entries.setdefault(uid, Entry())
-
-    async def step(snapshot: dict[str, Any]) -> float:
-        with runtime.metrics.reconcile_seconds.labels(kind="WhatsAppSettingsProfile").time():
-            outcome = await runtime.profiles.reconcile(snapshot, utcnow(), entry.wake)
-        if not shards.owns(runtime.config.shard_selector, snapshot["metadata"].get("labels")):
-            # Another shard's profile: followed for this shard's rollout gate only.
-            return outcome.requeue_after
-        if outcome.status_patch is not None:
-            await write_status(
-                runtime,
-                entry,
-                constants.PROFILE_PLURAL,
-                namespace,
-                name,
-                outcome.status_patch,
-                outcome.document,
-            )
-        _post(body, outcome.events)
-        return outcome.requeue_after
-
-    try:
-        await serve(entry, body, stopped, f"{namespace}/{name}", step)
-    finally:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            runtime.drop(uid)
-            runtime.profiles.forget(namespace, name)
-            runtime.wake_profile_users(namespace, name)
+    for handler in (kind_event, publish_signals):
+        kopf.on.event(
+            constants.GROUP, constants.VERSION, constants.CLUSTER_PARTNER_PLURAL, registry=registry
+        )(handler)
 
 
 def _post(body: Mapping[str, Any], events: list[Event]) -> None:
@@ -347,31 +235,3 @@ def _post(body: Mapping[str, Any], events: list[Event]) -> None:
         kopf.event(
             cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
         )
-
-
-@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
-@kopf.on.event(constants.GROUP, constants.VERSION, constants.PARTNER_PLURAL)
-async def wake_on_change(body: kopf.Body, uid: str, memo: kopf.Memo, **_: Any) -> None:
-    """Wake an object's loop when its generation or a trigger annotation changed."""
-    runtime: Runtime | None = memo.get("runtime")
-    entry = runtime.entries.get(uid) if runtime is not None else None
-    if runtime is not None and entry is not None and trigger_of(body) != entry.trigger:
-        # "Re-read and retry now" includes the Secrets: a person who just rotated a token
-        # need not wait for the next recheck.
-        for namespace, name in entry.memory.referenced_secrets:
-            runtime.kube.forget_secret(namespace, name)
-        entry.wake()
-
-
-@kopf.on.event(constants.GROUP, constants.VERSION, constants.PROFILE_PLURAL)
-async def wake_profile_users(
-    body: kopf.Body, name: str, namespace: str | None, memo: Any, type: str | None, **_: Any
-) -> None:
-    """A changed (or deleted) profile: drop it from the cache and wake its instances."""
-    runtime = memo.get("runtime")
-    if runtime is None or not namespace:
-        return
-    runtime.kube.forget_profile(namespace, name)
-    if type == "DELETED":
-        runtime.profiles.forget(namespace, name)
-    runtime.wake_profile_users(namespace, name)

@@ -29,7 +29,7 @@ from whatsapp_operator.ports.secrets import SecretRemoval
 from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run import writer
 from whatsapp_operator.run.effects import still_mine
-from whatsapp_operator.run.loop import count, snapshot, trigger_of
+from whatsapp_operator.run.loop import count, snapshot, trigger_of, wake_on_change, write_status
 from whatsapp_operator.run.provisioning import owned_token_secret
 from whatsapp_operator.run.runtime import Entry, Runtime
 from whatsapp_operator.run.scheduler import Priority, Scheduler
@@ -162,13 +162,7 @@ class Instances:
         newly_deleting = metadata.get("deletionTimestamp") and not (
             before.get("metadata", {}).get("deletionTimestamp")
         )
-        if trigger_of(body) != entry.trigger or newly_deleting:
-            entry.trigger = trigger_of(body)
-            # "Re-read and retry now" includes the Secrets: a person who just rotated a
-            # token need not wait for the next recheck.
-            for namespace, name in entry.memory.referenced_secrets:
-                self.runtime.kube.forget_secret(namespace, name)
-            entry.wake()
+        wake_on_change(entry, body, self.runtime.kube.forget_secret, also=bool(newly_deleting))
 
     def _first_delay(self, body: Mapping[str, Any]) -> float:
         intervals = (body.get("spec") or {}).get("intervals") or {}
@@ -378,11 +372,8 @@ class Instances:
         self, entry: Entry, namespace: str, name: str, patch: dict[str, Any]
     ) -> None:
         """A status merge patch fenced by the object's resourceVersion (409 when stale)."""
-        version = await writer.instance_status(
-            self.runtime.kube, namespace, name, patch, entry.version or None
-        )
-        if version:
-            entry.version = entry.written_version = version
+        kube = self.runtime.kube
+        await write_status(kube, entry, constants.PLURAL, namespace, name, patch, fenced=True)
 
     async def _reread(self, uid: str, entry: Entry, namespace: str, name: str) -> bool:
         """Take the object as stored now, after a fenced write was refused; False when it

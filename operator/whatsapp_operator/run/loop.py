@@ -1,40 +1,26 @@
-"""An object's loop, outside kopf: run a step, then wait for its delay or a wake-up.
+"""What every kind's step does the same way, outside kopf and the scheduler.
 
-The daemons in `handlers` hand each object's body and `Entry` here; what happens
-between steps (the snapshot a step reconciles against, the trigger that makes a
-change worth an early wake-up, status writes and metrics) is the same for every
-kind, so it lives once.
+WhatsAppInstances (`instances`) and partners and profiles (`kinds`) are stepped by
+one scheduler; the snapshot a step works on, the trigger that makes a change worth
+an early wake-up (`wake_on_change`, the one wake path), the status write
+(`write_status`, the one status writer) and the metrics are the same for every kind,
+so they live once, here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from whatsapp_operator import constants
-from whatsapp_operator.decide import requeue
 from whatsapp_operator.decide.plan import SettingsOutcome
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run import writer
 from whatsapp_operator.run.reconcile import Outcome
-from whatsapp_operator.run.runtime import Entry, Runtime
+from whatsapp_operator.run.runtime import Entry
 
 log = logging.getLogger(__name__)
-# Jitter for retries after an unexpected failure (reconciles keep their own).
-_RNG = random.Random()
-
-
-class Stopped(Protocol):
-    """kopf's DaemonStopped as the loop uses it: truthy once stopped, and awaitable."""
-
-    def __bool__(self) -> bool: ...
-
-    def wait(self) -> Awaitable[Any]: ...
 
 
 # What makes a reconcile worth running now rather than at the next interval.
@@ -59,40 +45,56 @@ def trigger_of(body: Mapping[str, Any]) -> tuple[object, ...]:
     return (metadata.get("generation"), *(annotations.get(name) for name in _TRIGGER_ANNOTATIONS))
 
 
-async def serve(
+def wake_on_change(
     entry: Entry,
     body: Mapping[str, Any],
-    stopped: Stopped,
-    what: str,
-    step: Callable[[dict[str, Any]], Awaitable[float]],
-) -> None:
-    """Run `step` until stopped, again after the delay it returns or when woken."""
-    while not stopped:
-        entry.wakeup.clear()
-        entry.trigger = trigger_of(body)
-        try:
-            delay = await step(snapshot(body, entry))
-        except Exception:  # one object's bug must not stop its loop for good
-            log.exception("Reconcile of %s failed unexpectedly", what)
-            entry.memory = replace(entry.memory, failures=entry.memory.failures + 1)
-            delay = requeue.after_failure(entry.memory.failures, None, _RNG)
-        await wait(entry, delay, stopped)
+    forget_secret: Callable[[str, str], None],
+    also: bool = False,
+) -> bool:
+    """The one wake path of every kind: a changed generation or trigger annotation (or
+    `also`, the caller's own reason) wakes the object; False when nothing did.
+    """
+    trigger = trigger_of(body)
+    if trigger == entry.trigger and not also:
+        return False
+    entry.trigger = trigger
+    # "Re-read and retry now" includes the Secrets: a person who just rotated a token
+    # need not wait for the next recheck.
+    for namespace, name in entry.memory.referenced_secrets:
+        forget_secret(namespace, name)
+    entry.wake()
+    return True
 
 
 async def write_status(
-    runtime: Runtime,
+    kube: writer.StatusWrites,
     entry: Entry,
     plural: str,
     namespace: str,
     name: str,
     patch: dict[str, Any],
-    document: dict[str, Any],
-) -> bool:
-    """Merge-patch an object's status; False (logged) when the API server refused it."""
-    if not await writer.status(runtime.kube, plural, namespace, name, patch):
-        return False
-    entry.last_status = document
-    return True
+    *,
+    fenced: bool = False,
+) -> None:
+    """The one status writer of every kind: a merge patch of the status subresource
+    (`namespace` empty: a cluster-scoped object).
+
+    `fenced` (WhatsAppInstances, whose status records intents and whose `entry.version`
+    follows the watch): only if the object is unchanged since `entry.version`, else a
+    KubeError with status 409 and the caller re-reads. Partners and profiles are not
+    fenced: their status is recomputed whole at every check from what it read, so a later
+    check corrects any write it raced with.
+    """
+    version = await writer.status_patch(
+        kube,
+        plural,
+        namespace,
+        name,
+        patch,
+        resource_version=(entry.version or None) if fenced else None,
+    )
+    if version and fenced:
+        entry.version = entry.written_version = version
 
 
 _WRITES = {
@@ -135,16 +137,3 @@ def snapshot(body: Mapping[str, Any], entry: Entry) -> dict[str, Any]:
         if seen.get("observedGeneration") is None or seen != entry.last_status:
             snapshot["status"] = entry.last_status
     return snapshot
-
-
-async def wait(entry: Entry, seconds: float, stopped: Stopped) -> None:
-    """Sleep `seconds`, or less: until the object is woken or its daemon is stopped."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            stop_waiter = asyncio.ensure_future(stopped.wait())
-            wake_waiter = asyncio.ensure_future(entry.wakeup.wait())
-            try:
-                await asyncio.wait({stop_waiter, wake_waiter}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop_waiter.cancel()
-                wake_waiter.cancel()

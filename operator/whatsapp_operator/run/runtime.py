@@ -30,7 +30,6 @@ class Entry:
 
     memory: Memory = field(default_factory=Memory)
     live: Live = field(default_factory=Live)
-    wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     trigger: tuple[object, ...] = ()
     last_status: dict[str, Any] | None = None
     # WhatsAppInstances keep their status as compact JSON between reconciles (about a fifth
@@ -41,7 +40,7 @@ class Entry:
     # The latest body from the watch (WhatsAppInstances: the scheduler's objects; without
     # their status, kept in `seen_status`).
     body: dict[str, Any] | None = None
-    # How an instance's wake-up reaches the scheduler (daemons wait on `wakeup`).
+    # How a wake-up reaches the scheduler.
     on_wake: Callable[[], None] | None = None
     # Failed finalization attempts so far (deletionPolicy Delete gives up after a few).
     delete_attempts: int = 0
@@ -64,7 +63,6 @@ class Entry:
 
     def wake(self) -> None:
         """Run the object's reconcile now rather than at the end of its wait."""
-        self.wakeup.set()
         self.wakes += 1
         if self.on_wake is not None:
             self.on_wake()

@@ -63,6 +63,8 @@ class _Job:
     # Woken while running: run again as soon as the step ends.
     again: bool = False
     queued: bool = False
+    # The step of this object's kind; None: the scheduler's own (WhatsAppInstances).
+    step: Step | None = None
 
 
 class Scheduler:
@@ -92,11 +94,17 @@ class Scheduler:
 
     # ------------------------------------------------------------------ what callers use
 
-    def add(self, key: str, namespace: str, delay: float, priority: Priority) -> None:
-        """Know `key`, and run it after `delay` (if it is known already: no earlier than asked)."""
+    def add(
+        self, key: str, namespace: str, delay: float, priority: Priority, step: Step | None = None
+    ) -> None:
+        """Know `key`, and run it after `delay` (if it is known already: no earlier than asked).
+
+        `step` runs it instead of the scheduler's own: every kind shares one scheduler, so
+        one concurrency limit and one order of work cover them all.
+        """
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = _Job(namespace, self._clock() + delay, priority)
+            job = self._jobs[key] = _Job(namespace, self._clock() + delay, priority, step=step)
             self._arm(key, job)
         else:
             self.schedule(key, delay, priority)
@@ -124,6 +132,11 @@ class Scheduler:
     def remove(self, key: str) -> None:
         """Forget `key`: no more runs (one in progress ends on its own)."""
         self._jobs.pop(key, None)
+
+    def due(self, key: str) -> float | None:
+        """When `key` runs next, on the scheduler's clock; None when it waits for a wake-up."""
+        job = self._jobs.get(key)
+        return job.due if job is not None and job.queued else None
 
     def __contains__(self, key: str) -> bool:
         return key in self._jobs
@@ -194,7 +207,7 @@ class Scheduler:
     async def _run_one(self, key: str, job: _Job) -> None:
         delay: float | None = None
         try:
-            delay = await self._step(key)
+            delay = await (job.step or self._step)(key)
         except asyncio.CancelledError:
             raise
         except Exception:  # the step owns its errors; this only keeps the dispatcher alive

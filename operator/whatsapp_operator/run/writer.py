@@ -18,14 +18,10 @@ into a log line: Secret data is only ever in the request's body.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
 from whatsapp_operator import constants
-from whatsapp_operator.ports import KubeError
 from whatsapp_operator.ports.secrets import SecretApply, SecretRemoval, SecretStore, SecretWriter
-
-log = logging.getLogger(__name__)
 
 
 class Annotating(Protocol):
@@ -122,13 +118,6 @@ async def annotate_fenced(
     return await store.annotate_at(namespace, name, changes, version)
 
 
-async def instance_status(
-    store: FencedWrites, namespace: str, name: str, patch: dict[str, Any], version: str | None
-) -> str:
-    """Merge-patch a WhatsAppInstance's status at `version` (409 when stale)."""
-    return await store.patch_status(namespace, name, patch, resource_version=version)
-
-
 async def finalizers(
     store: FencedWrites, namespace: str, name: str, wanted: list[str], version: str
 ) -> dict[str, Any]:
@@ -136,16 +125,21 @@ async def finalizers(
     return await store.set_finalizers(namespace, name, wanted, version)
 
 
-async def status(
-    store: StatusWrites, plural: str, namespace: str, name: str, patch: dict[str, Any]
-) -> bool:
-    """Merge-patch a partner's or profile's status; False (logged) when refused."""
-    try:
-        if namespace:
-            await store.patch_status(namespace, name, patch, plural=plural)
-        else:
-            await store.patch_cluster_status(name, patch, plural)
-    except KubeError as exc:
-        log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
-        return False
-    return True
+async def status_patch(
+    store: StatusWrites,
+    plural: str,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    *,
+    resource_version: str | None = None,
+) -> str:
+    """Merge-patch the status subresource of any kind (`namespace` empty: cluster-scoped);
+    with `resource_version`, only if the object is unchanged since (409 when stale). The
+    new resourceVersion, when the API server gives it."""
+    if not namespace:
+        await store.patch_cluster_status(name, patch, plural)
+        return ""
+    return await store.patch_status(
+        namespace, name, patch, plural=plural, resource_version=resource_version
+    )

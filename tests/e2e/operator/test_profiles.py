@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from support.emulator_process import start_emulator_process, stop_emulator_process
-from support.kube_helpers import has_condition, list_events, read_secret, wait_for
+from support.kube_helpers import has_condition, list_events, put_secret, read_secret, wait_for
 from tests.e2e.operator.harness import Emulator, Scenario
 from whatsapp_operator import constants
 from whatsapp_operator.api.profile import RECOMMENDED
@@ -297,3 +297,52 @@ def test_observe_mode_with_a_profile_reports_drift_only(
     desired = {d["field"]: d["desired"] for d in obj["status"]["drift"]}
     assert desired["delaySendMessagesMilliseconds"] == "3000"
     assert emulator.set_settings_log(id_instance) == []
+
+
+def test_partners_and_profiles_with_the_old_finalizer_are_not_stuck_on_deletion(
+    scenario: Scenario,
+) -> None:
+    """Older versions checked partners and profiles in kopf daemons, for which kopf put its
+    finalizer on them; nothing requires one now (run/kinds.py), so it goes, and deleting
+    such an object is not held up. New objects get none."""
+    objects = client.CustomObjectsApi(scenario.api)
+    put_secret(scenario.api, scenario.namespace, "old-credentials", {"partnerToken": "x" * 20})
+    kinds = {
+        constants.PROFILE_PLURAL: (
+            constants.PROFILE_KIND,
+            {"settings": {"incomingWebhook": True}},
+        ),
+        constants.PARTNER_PLURAL: (
+            constants.PARTNER_KIND,
+            {"apiUrl": scenario.emulator.url, "tokenSecretRef": {"name": "old-credentials"}},
+        ),
+    }
+    args = (constants.GROUP, constants.VERSION, scenario.namespace)
+    for plural, (kind, spec) in kinds.items():
+        for name, finalizers in (("old", [constants.FINALIZER]), ("new", [])):
+            metadata = {"name": name, "namespace": scenario.namespace, "finalizers": finalizers}
+            body = {"apiVersion": constants.API_VERSION, "kind": kind, "metadata": metadata}
+            objects.create_namespaced_custom_object(*args, plural, {**body, "spec": spec})
+
+    def get(plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = objects.get_namespaced_custom_object(*args, plural, name)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def checked(plural: str, name: str) -> dict[str, Any] | None:
+        obj = get(plural, name)
+        return obj if obj and (obj.get("status") or {}).get("observedGeneration") else None
+
+    for plural in kinds:
+        for name in ("old", "new"):
+            wait_for(lambda p=plural, n=name: checked(p, n), f"{plural}/{name} checked", timeout=30)
+            # Its first watch event already took kopf's finalizer off (or added none).
+            assert constants.FINALIZER not in (get(plural, name) or {})["metadata"].get(
+                "finalizers", []
+            )
+        objects.delete_namespaced_custom_object(*args, plural, "old")
+        wait_for(lambda p=plural: get(p, "old") is None, f"{plural}/old deleted", timeout=30)
