@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import timeit
+from dataclasses import replace
 from typing import Any, cast
 
 from whatsapp_operator.config import OperatorConfig
@@ -43,10 +44,13 @@ def build(objects: int) -> Runtime:
         namespace = f"team-{i % 50}"
         entry = runtime.entries[uid] = Entry()
         rechecked = {(namespace, f"hook-{i}")} if i % 10 == 0 else set()
-        entry.memory.referenced_secrets = frozenset({(namespace, f"token-{i}"), *rechecked})
-        entry.memory.rechecked_secrets = frozenset(rechecked)
-        entry.memory.partner = (namespace, "gapi")
-        entry.memory.profile = (namespace, "base")
+        entry.memory = replace(
+            entry.memory,
+            referenced_secrets=frozenset({(namespace, f"token-{i}"), *rechecked}),
+            rechecked_secrets=frozenset(rechecked),
+            partner=(namespace, "gapi"),
+            profile=(namespace, "base"),
+        )
         runtime.reindex(uid)
     return runtime
 
