@@ -36,7 +36,8 @@ STAGE_VALUES = {
     "whatsapp_operator.run.profile_step": ["Layered"],
     "whatsapp_operator.run.linking_step": ["Linked"],
     "whatsapp_operator.run.connection_secret": ["ConnectionSecret"],
-    "whatsapp_operator.run.reconcile": ["Prepared", "Converged", "Planned"],
+    "whatsapp_operator.run.prepare": ["Prepared"],
+    "whatsapp_operator.run.converge": ["Converged", "Planned"],
     "whatsapp_operator.decide.intents": ["Unsent"],
 }
 # Names under which a stage value travels; none of their fields is assigned in `run/`.

@@ -4,16 +4,17 @@ plan -> act -> linking -> report -> next wake-up.
 Called for creation, spec changes, resumption after a restart and the periodic
 re-check alike; it never looks at what changed, only at what is and what should
 be. Each stage takes values and returns one (`cycle`: `Inputs`, `Settled`, `Outcome`;
-each step its own result); decisions are pure (`decide/`: plan, linking, report,
-requeue); every write to GREEN-API goes through the gate, which keeps what was done
-(`journal`). The memory the object's loop keeps comes back in the `Outcome`.
+`prepare`: `Prepared`; `converge`: `Converged`; each step its own result); decisions
+are pure (`decide/`: plan, linking, report, requeue); every write to GREEN-API goes
+through the gate, which keeps what was done (`journal`). The memory the object's loop
+keeps comes back in the `Outcome`.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -21,126 +22,56 @@ from typing import Any
 from pydantic import ValidationError
 
 from whatsapp_operator import constants
-from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import (
-    ManagementPolicy,
-    ProfileRollout,
-    SettingsSpec,
     WhatsAppInstance,
     WhatsAppInstanceStatus,
 )
 from whatsapp_operator.decide import deletion, failures, requeue
 from whatsapp_operator.decide.actions import Verdict, performed_records, refusal
-from whatsapp_operator.decide.conditions import Failure
-from whatsapp_operator.decide.events import Event, rebound_event
+from whatsapp_operator.decide.events import Event
 from whatsapp_operator.decide.intents import taken_back
 from whatsapp_operator.decide.linking import LinkingDecision
 from whatsapp_operator.decide.plan import (
-    DesiredSettings,
-    SettingsOutcome,
     SettingsPlan,
-    plan_settings,
 )
-from whatsapp_operator.decide.queues import Off
-from whatsapp_operator.decide.queues import Verdict as Delivery
-from whatsapp_operator.decide.report import Observed, build_report
-from whatsapp_operator.ports import IntentNotRecorded, KubeError, ProvisioningFailure
-from whatsapp_operator.ports.greenapi import GreenApiFactory, InstanceApi
+from whatsapp_operator.decide.report import build_report
+from whatsapp_operator.ports import KubeError
+from whatsapp_operator.ports.greenapi import GreenApiFactory
 from whatsapp_operator.ports.kubernetes import ProfileReader, SecretsApi
 from whatsapp_operator.reasons import Reason
-from whatsapp_operator.run import act, writer
-from whatsapp_operator.run.connection_secret import ConnectionSecret, connection_secret
+from whatsapp_operator.run import writer
+from whatsapp_operator.run.converge import Converged, Convergence, observed
 from whatsapp_operator.run.cycle import (
     Finalization,
     Inputs,
     Outcome,
     Polled,
-    ProfileContext,
     Settled,
     default_api_url,
 )
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
-from whatsapp_operator.run.journal import ActResult, Annotator, Journal, StatusRecorder
-from whatsapp_operator.run.linking_step import Linked, preview_linking, reconcile_linking
+from whatsapp_operator.run.journal import Annotator, Journal, StatusRecorder
+from whatsapp_operator.run.linking_step import Linked, reconcile_linking
 from whatsapp_operator.run.memory import Live, Memory
-from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.partner_access import partner_key
-from whatsapp_operator.run.plans import PlanListings, plan_due, read_plan
+from whatsapp_operator.run.plans import PlanListings, plan_due
 from whatsapp_operator.run.polling import quiet_poll, remember_quiet
+from whatsapp_operator.run.prepare import Preparation, Prepared
 from whatsapp_operator.run.profile_step import (
-    admit_write,
-    layered_spec,
     profile_key,
     record_profile,
 )
 from whatsapp_operator.run.provisioning import (
     LISTING_GRACE,
-    Identity,
     Provisioner,
-    owned_token_secret,
 )
-from whatsapp_operator.run.queues import Queues, judge, perform_clear_actions, watch_queues
+from whatsapp_operator.run.queues import Queues
 from whatsapp_operator.run.rollout_gate import RolloutGate
 from whatsapp_operator.run.token_rotation import TokenRotation
 from whatsapp_operator.run.unreadable import unreadable
-from whatsapp_operator.wire import errors as gerr
-from whatsapp_operator.wire.models import Settings, StateReport
 
 __all__ = ["Live", "Memory", "Outcome", "Reconciler", "default_api_url"]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The desired settings and the settled identity, or what kept them from being known."""
-
-    memory: Memory
-    account_plan: PlanStatus | None
-    token_rotation: TokenRotationStatus | None
-    desired: DesiredSettings | None = None
-    profile: ProfileContext | None = None
-    settled: Settled | None = None
-    setback: failures.Setback | None = None
-    # The connection Secret to write at the end of the cycle, if it is to change.
-    connection: ConnectionSecret | None = None
-
-
-@dataclass(frozen=True)
-class Converged:
-    """What observing the instance and acting on it found and did."""
-
-    memory: Memory
-    queues: Queues
-    state: StateReport | None = None
-    plan: SettingsPlan | None = None
-    last_auto_reboot: str | None = None
-    admitted: ProfileRollout | None = None
-    delivery: Delivery | Off | None = None
-    setback: failures.Setback | None = None
-
-
-@dataclass(frozen=True)
-class Planned:
-    """The settings plan as acted on, the rollout slot it took, and why its write failed."""
-
-    plan: SettingsPlan
-    admitted: ProfileRollout | None
-    delivery: Delivery | Off
-    memory: Memory
-    error: gerr.GreenApiError | IntentNotRecorded | None = None
-
-
-def _prepare_setback(
-    exc: KubeError | ProvisioningFailure | gerr.GreenApiError | IntentNotRecorded,
-) -> failures.Setback:
-    if isinstance(exc, KubeError):
-        return failures.from_kube(exc)
-    if isinstance(exc, ProvisioningFailure):
-        return failures.from_provisioning(exc)
-    if isinstance(exc, gerr.GreenApiError):
-        return failures.from_partner(exc)
-    # A token rotation's intent: no call was made, the old token stands.
-    return failures.from_intent(exc)
 
 
 class Reconciler:
@@ -173,6 +104,10 @@ class Reconciler:
         )
         self.plans = PlanListings(self.provisioner.access)
         self.rotation = TokenRotation(green_api, self.provisioner.creation.store_token, self.plans)
+        self.preparation = Preparation(
+            green_api, secrets, profiles, self.provisioner, self.plans, self.rotation
+        )
+        self.convergence = Convergence(rollout)
 
     async def reconcile(
         self,
@@ -203,14 +138,14 @@ class Reconciler:
             partner=partner_key(inputs.namespace, partner_ref) if partner_ref else None,
             profile=profile_key(inputs),
         )
-        memory = self._note_secrets(inputs, memory, obj.spec.settings)
+        memory = self.preparation.note_secrets(inputs, memory, obj.spec.settings)
 
-        prepared = await self._prepare(inputs, journal, memory)
+        prepared = await self.preparation.prepare(inputs, journal, memory)
         memory = prepared.memory
         settled = prepared.settled
         converged = Converged(memory, Queues(inputs.previous.queues))
         if settled is not None and settled.api is not None and prepared.desired is not None:
-            converged = await self._converge(
+            converged = await self.convergence.converge(
                 inputs, journal, prepared, settled, settled.api, prepared.desired, live, wake
             )
         memory = converged.memory
@@ -239,7 +174,7 @@ class Reconciler:
         setback = setback or written
         acted = journal.result()
         failure = setback.failure if setback is not None else None
-        seen = _observed(
+        seen = observed(
             inputs,
             acted,
             memory,
@@ -379,46 +314,6 @@ class Reconciler:
             return memory
         return replace(memory, refused_actions=MappingProxyType(refused))
 
-    async def _prepare(self, inputs: Inputs, journal: Journal, memory: Memory) -> Prepared:
-        """The desired settings, the settled identity and its client; or the setback."""
-        desired: DesiredSettings | None = None
-        profile: ProfileContext | None = None
-        settled: Settled | None = None
-        account_plan = inputs.previous.plan
-        token_rotation = inputs.previous.token_rotation
-        setback: failures.Setback | None = None
-        connection: ConnectionSecret | None = None
-        try:
-            # Before any Secret is read: a URL outside the allow-list gets nothing.
-            self._admit_endpoints(inputs)
-            layered = await layered_spec(inputs, self.profiles)
-            profile = layered.profile
-            memory = self._note_secrets(inputs, memory, layered.spec)
-            desired = await self._desired(inputs, layered.spec)
-            identity = await self._identity(inputs, desired)
-            if identity.rebound_from is not None:
-                journal.note(
-                    rebound_event(
-                        identity.instance_id, identity.rebound_from, inputs.namespace, inputs.name
-                    )
-                )
-            settled = Settled(identity, self._api_url(inputs, identity.instance_id))
-            account_plan = await read_plan(inputs, self.plans, identity.instance_id)
-            # A rotation, or the recovery of one whose answer was lost, comes before any
-            # instance call: the client handed on carries the token to use from now on.
-            rotation = await self.rotation.step(inputs, journal, settled, memory)
-            memory, token_rotation = rotation.memory, rotation.status
-            settled = replace(settled, identity=rotation.identity, api=rotation.api)
-            if rotation.error is not None:
-                setback = _prepare_setback(rotation.error)
-            else:
-                connection = connection_secret(inputs, settled, memory)
-        except (KubeError, ProvisioningFailure, gerr.GreenApiError, IntentNotRecorded) as exc:
-            setback = _prepare_setback(exc)
-        return Prepared(
-            memory, account_plan, token_rotation, desired, profile, settled, setback, connection
-        )
-
     async def poll(self, memory: Memory, live: Live) -> Polled:
         """A routine poll of a quiet object (`polling.quiet_poll`); None: reconcile it whole."""
         return await quiet_poll(memory, live.poll_api, self.clock(), self.rng)
@@ -435,281 +330,7 @@ class Reconciler:
             abandon_after=self.deletion_abandon_after,
         )
 
-    async def _converge(
-        self,
-        inputs: Inputs,
-        journal: Journal,
-        prepared: Prepared,
-        settled: Settled,
-        api: InstanceApi,
-        desired: DesiredSettings,
-        live: Live,
-        wake: Callable[[], None],
-    ) -> Converged:
-        """Requested actions, then observe, plan and act on the settings."""
-        memory = prepared.memory
-        spec = inputs.obj.spec
-        writes_allowed = spec.management_policy is ManagementPolicy.MANAGE and not inputs.paused
-        queues = Queues(inputs.previous.queues)
-        state: StateReport | None = None
-        plan: SettingsPlan | None = None
-        admitted: ProfileRollout | None = None
-        last_auto_reboot: str | None = None
-        delivery: Delivery | Off | None = None
-        setback: failures.Setback | None = None
-        try:
-            reconcile_request = journal.pending(constants.Action.RECONCILE)
-            if reconcile_request is not None:
-                journal.handle(constants.Action.RECONCILE, reconcile_request)
-            if writes_allowed:
-                await act.perform_requested_actions(journal, settled, api)
-                cleared = await perform_clear_actions(inputs, journal, settled, api, queues)
-                queues = cleared.queues
-                if cleared.error is not None:
-                    raise cleared.error
-
-            fresh_attempt = reconcile_request is not None
-            # A new desire (a profile changed, not the spec) is planned against fresh settings.
-            read_for = memory.cache.read_for
-            new_desire = bool(read_for) and read_for != desired.hash
-            seen = await observe(
-                inputs, settled, api, memory, force_settings=fresh_attempt or new_desire
-            )
-            state, memory = seen.state, seen.memory
-            if seen.error is not None:
-                raise seen.error
-            if seen.plannable:
-                planned = await self._plan_and_write(
-                    inputs,
-                    journal,
-                    prepared,
-                    settled,
-                    api,
-                    desired,
-                    live,
-                    wake,
-                    memory=memory,
-                    state=state,
-                    queues=queues,
-                    fresh_attempt=fresh_attempt,
-                    writes_allowed=writes_allowed,
-                )
-                plan, admitted, delivery, memory = (
-                    planned.plan,
-                    planned.admitted,
-                    planned.delivery,
-                    planned.memory,
-                )
-                if planned.error is not None:
-                    raise planned.error
-            else:
-                plan = SettingsPlan(
-                    SettingsOutcome.UNOBSERVED,
-                    last_applied=inputs.previous.last_applied,
-                    drift=tuple(inputs.previous.drift),
-                )
-            if writes_allowed:
-                last_auto_reboot = await act.auto_heal(inputs, journal, settled, api, state)
-            watched = await watch_queues(
-                inputs,
-                journal,
-                settled,
-                api,
-                memory,
-                state=state.state,
-                queues=queues,
-                writes_allowed=writes_allowed,
-            )
-            queues, delivery, memory = watched.queues, watched.delivery, watched.memory
-            if watched.error is not None:
-                raise watched.error
-        except gerr.GreenApiError as exc:
-            identity = settled.identity
-            setback = failures.from_greenapi(
-                exc, identity.token_hint, settled.api_url, identity.instance_id
-            )
-        except KubeError as exc:
-            setback = failures.from_kube(exc)
-        except IntentNotRecorded as exc:
-            setback = failures.from_intent(exc)
-        return Converged(memory, queues, state, plan, last_auto_reboot, admitted, delivery, setback)
-
-    async def _plan_and_write(
-        self,
-        inputs: Inputs,
-        journal: Journal,
-        prepared: Prepared,
-        settled: Settled,
-        api: InstanceApi,
-        desired: DesiredSettings,
-        live: Live,
-        wake: Callable[[], None],
-        *,
-        memory: Memory,
-        state: StateReport,
-        queues: Queues,
-        fresh_attempt: bool,
-        writes_allowed: bool,
-    ) -> Planned:
-        """Plan the settings against what was read and send the write the plan asks for."""
-        spec = inputs.obj.spec
-        cache = memory.cache
-        if cache.read_at == inputs.now or not cache.read_for:
-            memory = replace(memory, cache=replace(cache, read_for=desired.hash))
-        delivery = judge(inputs, queues.status, memory)  # as the write's preview reports it
-        last_applied = inputs.previous.last_applied
-        if fresh_attempt and last_applied is not None and not last_applied.confirmed:
-            # A person asked for a fresh attempt: forget the give-up bookkeeping.
-            last_applied = None
-        plan = plan_settings(
-            desired=desired,
-            observed=memory.cache.settings,
-            state=state.state,
-            last_applied=last_applied,
-            previous_drift=tuple(inputs.previous.drift),
-            policy=spec.management_policy,
-            paused=inputs.paused,
-            settle=timedelta(seconds=spec.intervals.settle_seconds),
-            now=inputs.now,
-        )
-        admitted: ProfileRollout | None = None
-        if plan.write is None or not writes_allowed:
-            return Planned(plan, admitted, delivery, memory)
-        plan, admitted = await admit_write(
-            inputs, journal, plan, prepared.profile, state.state, self.rollout, wake
-        )
-        if plan.write is None:
-            return Planned(plan, admitted, delivery, memory)
-        # GREEN-API applies within minutes; the cached copy is stale from now on.
-        memory = replace(memory, cache=replace(memory.cache, read_at=inputs.now))
-        preview = self._preview(
-            inputs,
-            journal,
-            memory,
-            live,
-            settled=settled,
-            state=state,
-            plan=plan,
-            admitted=admitted,
-            prepared=prepared,
-            queues=queues,
-            delivery=delivery,
-        )
-        written = await act.write_settings(journal, settled, api, plan, last_applied, preview)
-        return Planned(written.plan, admitted, delivery, memory, written.error)
-
-    def _admit_endpoints(self, inputs: Inputs) -> None:
-        instance = inputs.obj.spec.instance
-        for field, url in (
-            ("spec.instance.apiUrl", instance.api_url),
-            ("spec.instance.mediaUrl", instance.media_url),
-        ):
-            if url is not None:
-                self.green_api.admit(url, field)
-
-    def _api_url(self, inputs: Inputs, instance_id: int) -> str:
-        return inputs.obj.spec.instance.api_url or default_api_url(instance_id)
-
-    async def _identity(self, inputs: Inputs, desired: DesiredSettings) -> Identity:
-        spec = inputs.obj.spec
-        # An object being deleted never starts a creation: its finalizer could miss it.
-        may_create = (
-            spec.management_policy is ManagementPolicy.MANAGE
-            and not inputs.paused
-            and not inputs.deleting
-        )
-        known = spec.instance.id is not None or constants.ANNOTATION_INSTANCE_ID in (
-            inputs.annotations
-        )
-        if not known and not may_create and not inputs.previous.instance_id:
-            raise ProvisioningFailure(
-                Reason.CREATION_HELD,
-                "No instance yet, and writes are held (paused, being deleted, or "
-                "managementPolicy Observe)",
-                permanent=False,
-                retry_after=60.0,
-            )
-        settings = Settings.model_validate(desired.values) if desired.values else None
-        return await self.provisioner.resolve(
-            inputs.obj,
-            namespace=inputs.namespace,
-            name=inputs.name,
-            desired=settings,
-            now=inputs.now,
-        )
-
-    def _token_secret(self, inputs: Inputs) -> tuple[str, str]:
-        token_ref = inputs.obj.spec.instance.token_secret_ref
-        name = token_ref.name if token_ref is not None else owned_token_secret(inputs.name)
-        return (inputs.namespace, name)
-
-    def _note_secrets(self, inputs: Inputs, memory: Memory, settings: SettingsSpec) -> Memory:
-        """The Secrets this object reads, and those of them re-read while it is idle.
-
-        Only a webhook token's change shows nowhere else; a token Secret's change shows
-        as GREEN-API refusing the old token, and a failing object's Secrets are rechecked.
-        """
-        hook = settings.webhook_url_token_secret_ref
-        rechecked = {(inputs.namespace, hook.name)} if hook is not None else set()
-        token = self._token_secret(inputs)
-        if inputs.obj.spec.instance.token_secret_ref is None:
-            # The operator's own token Secret (partner mode): if it goes (a restore whose
-            # old Secrets were collected, a person), the operator writes it again.
-            rechecked.add(token)
-        referenced = frozenset({*rechecked, token})
-        if referenced == memory.referenced_secrets and rechecked == memory.rechecked_secrets:
-            return memory
-        return replace(
-            memory, referenced_secrets=referenced, rechecked_secrets=frozenset(rechecked)
-        )
-
-    async def _desired(self, inputs: Inputs, spec_settings: SettingsSpec) -> DesiredSettings:
-        values = spec_settings.managed()
-        version = ""
-        hook = spec_settings.webhook_url_token_secret_ref
-        if hook is not None:
-            secret = await self.secrets.read_secret_key(inputs.namespace, hook.name, hook.key)
-            values["webhook_url_token"] = secret.value
-            version = secret.version
-        return DesiredSettings(values=values, version=version)
-
     # ------------------------------------------------------------------ report
-
-    def _preview(
-        self,
-        inputs: Inputs,
-        journal: Journal,
-        memory: Memory,
-        live: Live,
-        *,
-        settled: Settled,
-        state: StateReport,
-        plan: SettingsPlan,
-        admitted: ProfileRollout | None,
-        prepared: Prepared,
-        queues: Queues,
-        delivery: Delivery | Off | None,
-    ) -> dict[str, Any]:
-        """The status patch this reconcile makes if the write it is about to send succeeds."""
-        acted = journal.result()
-        seen = _observed(
-            inputs,
-            acted,
-            memory,
-            settled=settled,
-            state=state,
-            plan=plan,
-            failure=None,
-            last_auto_reboot=None,
-            settings_profile=admitted,
-            account_plan=prepared.account_plan,
-            token_rotation=prepared.token_rotation,
-            queues=queues,
-            delivery=delivery,
-        )
-        linking = preview_linking(inputs, journal, memory, live, state.state, plan)
-        report = build_report(inputs.previous, dict(acted.stored), seen, linking)
-        return dict(report.patch or {})
 
     def _requeue(
         self,
@@ -749,41 +370,3 @@ class Reconciler:
             # A queue clear GREEN-API put off for its leftTime: no failure, no backoff.
             delay = min(delay, wake_after)
         return delay, memory
-
-
-def _observed(
-    inputs: Inputs,
-    acted: ActResult,
-    memory: Memory,
-    *,
-    settled: Settled | None,
-    state: StateReport | None,
-    plan: SettingsPlan | None,
-    failure: Failure | None,
-    last_auto_reboot: str | None,
-    settings_profile: ProfileRollout | None,
-    account_plan: PlanStatus | None,
-    token_rotation: TokenRotationStatus | None,
-    queues: Queues,
-    delivery: Delivery | Off | None,
-) -> Observed:
-    return Observed(
-        generation=inputs.generation,
-        now=inputs.now,
-        state=state,
-        plan=plan,
-        failure=failure,
-        settings=memory.cache.settings,
-        account=memory.account,
-        instance_id=settled.instance_id if settled is not None else None,
-        api_url=settled.api_url if settled is not None else "",
-        handled=dict(acted.handled),
-        last_auto_reboot=last_auto_reboot or inputs.previous.last_auto_reboot,
-        require_authorization=inputs.obj.spec.authorization.required_for_readiness,
-        settings_profile=settings_profile,
-        account_plan=account_plan,
-        token_rotation=token_rotation,
-        queues=queues.status,
-        delivery=delivery,
-        require_delivery=inputs.obj.spec.queues.required_for_readiness,
-    )
