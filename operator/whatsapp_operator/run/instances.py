@@ -30,8 +30,7 @@ from whatsapp_operator.reasons import Reason
 from whatsapp_operator.run import writer
 from whatsapp_operator.run.effects import still_mine
 from whatsapp_operator.run.loop import count, snapshot, trigger_of, wake_on_change, write_status
-from whatsapp_operator.run.provisioning import owned_token_secret
-from whatsapp_operator.run.runtime import Entry, Runtime
+from whatsapp_operator.run.runtime import Entry, Runtime, token_secret_of
 from whatsapp_operator.run.scheduler import Priority, Scheduler
 
 log = logging.getLogger(__name__)
@@ -63,17 +62,6 @@ def is_settled(body: Mapping[str, Any]) -> bool:
         requested(action, metadata, handled)[1] is not Verdict.PERFORM
         for action in constants.Action
     )
-
-
-def token_secret_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The Secret holding the instance's token (namespace, name), from the raw body."""
-    metadata = body.get("metadata") or {}
-    namespace, name = metadata.get("namespace"), metadata.get("name")
-    if not namespace or not name:
-        return None
-    spec = body.get("spec") or {}
-    ref = (spec.get("instance") or {}).get("tokenSecretRef") or {}
-    return (str(namespace), str(ref.get("name") or owned_token_secret(str(name))))
 
 
 def _slim(body: Mapping[str, Any]) -> dict[str, Any]:

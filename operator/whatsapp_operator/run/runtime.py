@@ -80,16 +80,27 @@ def reads_of(memory: Memory) -> Iterator[Ref]:
         yield Read.PROFILE, memory.profile
 
 
+def token_secret_of(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The Secret holding the instance's token (namespace, name), from the raw body."""
+    metadata = body.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    if not namespace or not name:
+        return None
+    spec = body.get("spec") or {}
+    ref = (spec.get("instance") or {}).get("tokenSecretRef") or {}
+    return (str(namespace), str(ref.get("name") or owned_token_secret(str(name))))
+
+
 def reads_of_spec(body: Mapping[str, Any] | None) -> Iterator[Ref]:
     """What a WhatsAppInstance's reconcile reads, from its spec: known from the step's
     first line, while its memory still says what the last step read."""
     if not body or body.get("kind") != constants.KIND:
         return
-    metadata = body.get("metadata") or {}
-    namespace, name = str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+    namespace = str((body.get("metadata") or {}).get("namespace") or "")
     spec = body.get("spec") or {}
-    token = ((spec.get("instance") or {}).get("tokenSecretRef") or {}).get("name")
-    yield Read.SECRET, (namespace, str(token or owned_token_secret(name)))
+    token = token_secret_of(body)
+    if token is not None:
+        yield Read.SECRET, token
     hook = ((spec.get("settings") or {}).get("webhookUrlTokenSecretRef") or {}).get("name")
     if hook:
         yield Read.SECRET, (namespace, str(hook))

@@ -37,16 +37,8 @@ class Annotating(Protocol):
 
 
 class FencedWrites(Protocol):
-    """Writes to a WhatsAppInstance that must find the resourceVersion it was read at."""
-
-    async def patch_status(
-        self,
-        namespace: str,
-        name: str,
-        status: dict[str, Any],
-        plural: str = constants.PLURAL,
-        resource_version: str | None = None,
-    ) -> str: ...
+    """Writes to a WhatsAppInstance's metadata that must find the resourceVersion it was
+    read at (its status goes through `status_patch` with a resourceVersion)."""
 
     async def annotate_at(
         self, namespace: str, name: str, annotations: dict[str, str | None], resource_version: str
