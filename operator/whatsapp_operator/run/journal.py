@@ -88,16 +88,6 @@ class Journal:
         self._events: list[Event] = []
         self._performed: list[Effect] = []
 
-    @property
-    def stored(self) -> Mapping[str, Any]:
-        """The status as the API server holds it now."""
-        return self._stored
-
-    @property
-    def handled(self) -> Mapping[str, str]:
-        """status.handledActions as this reconcile leaves it so far."""
-        return self._handled
-
     def requested(self, action: constants.Action) -> tuple[str, Verdict]:
         """The action's annotation value and whether it is to be performed now."""
         return requested(action, self._metadata, self._handled)
