@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,16 +15,19 @@ from whatsapp_operator.api.resource import (
     LinkingPhase,
     LinkingStatus,
 )
+from whatsapp_operator.api.status import LastApplied
 from whatsapp_operator.constants import ANNOTATION_PAIR_PHONE, ANNOTATION_RELINK
 from whatsapp_operator.decide.linking import (
     CODE_KEY,
     QR_KEY,
     SECRET_SUFFIX,
     LinkingDecision,
+    LinkingFacts,
     decide_linking,
     requested_authorization,
     secret_name,
 )
+from whatsapp_operator.decide.plan import SettingsOutcome, SettingsPlan
 from whatsapp_operator.timestamps import format_time
 from whatsapp_operator.wire.models import InstanceState
 
@@ -251,3 +255,57 @@ def test_a_pair_phone_annotation_that_is_no_phone_number_is_ignored(value: str) 
     spec = AuthorizationSpec()
     assert requested_authorization(spec, {ANNOTATION_PAIR_PHONE: value}) is spec
     assert requested_authorization(spec, {}) is spec
+
+
+def _facts(*, was_authorized: bool = False, previous: LinkingStatus | None = None) -> LinkingFacts:
+    return LinkingFacts(
+        resource=NAME,
+        secret=SECRET,
+        spec=QR,
+        previous=previous,
+        relink_requested=False,
+        refreshed_at=None,
+        now=T0,
+        was_authorized=was_authorized,
+    )
+
+
+def _writing(*, confirmed: bool) -> SettingsPlan:
+    applied = LastApplied(time=format_time(T0), hash="h", confirmed=confirmed)
+    return SettingsPlan(SettingsOutcome.APPLY, last_applied=applied)
+
+
+def test_facts_keep_the_window_open_while_our_write_restarts_an_unlinked_instance() -> None:
+    # GREEN-API restarts the instance to apply settings; codes can still be had meanwhile.
+    decision = _facts().decide(InstanceState.STARTING, _writing(confirmed=False), phone_known=False)
+    assert decision.active
+    assert decision.status.phase is LinkingPhase.WAITING
+
+
+@pytest.mark.parametrize(
+    ("plan", "phone_known", "was_authorized"),
+    [
+        (None, False, False),  # no settings write: a plain start
+        ("confirmed", False, False),  # the write was seen applied: the restart is over
+        ("unconfirmed", True, False),  # the account read this cycle has a phone
+        ("unconfirmed", False, True),  # the status as read says a phone is linked
+    ],
+)
+def test_facts_treat_other_starts_as_no_code_yet(
+    plan: str | None, phone_known: bool, was_authorized: bool
+) -> None:
+    settings = None if plan is None else _writing(confirmed=plan == "confirmed")
+    decision = _facts(was_authorized=was_authorized).decide(
+        InstanceState.STARTING, settings, phone_known=phone_known
+    )
+    assert not decision.active
+    assert decision.status.phase is LinkingPhase.NOT_NEEDED
+
+
+def test_facts_decide_as_decide_linking_does() -> None:
+    previous = decide(InstanceState.NOT_AUTHORIZED).status
+    later = T0 + timedelta(minutes=3)
+    facts = replace(_facts(previous=previous), now=later, refreshed_at=later)
+    assert facts.decide(InstanceState.NOT_AUTHORIZED, None, phone_known=False) == decide(
+        InstanceState.NOT_AUTHORIZED, previous, now=later, refreshed_at=later
+    )

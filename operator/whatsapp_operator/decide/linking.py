@@ -20,6 +20,7 @@ from whatsapp_operator.api.resource import (
     LinkingStatus,
 )
 from whatsapp_operator.constants import ANNOTATION_PAIR_PHONE, ANNOTATION_RELINK
+from whatsapp_operator.decide.plan import SettingsPlan
 from whatsapp_operator.names import derived_name
 from whatsapp_operator.timestamps import format_time, parse_time
 from whatsapp_operator.wire.models import InstanceState
@@ -69,6 +70,38 @@ def _hint(method: AuthorizationMethod, name: str) -> str:
     return f"scan the QR code in Secret {name} (key {QR_KEY}) with WhatsApp > Linked devices"
 
 
+@dataclass(frozen=True)
+class LinkingFacts:
+    """What the linking decision reads besides the instance's state and the settings plan,
+    gathered once at the start of a reconcile: the status written before a settings write
+    and the decision acted on after it come from the same facts."""
+
+    resource: str
+    # The codes' Secret (`secret_name` of the resource).
+    secret: str
+    # How to link: spec.authorization as `requested_authorization` reads it.
+    spec: AuthorizationSpec
+    previous: LinkingStatus | None
+    relink_requested: bool
+    # When the running session last handed out a code (None without a session).
+    refreshed_at: datetime | None
+    now: datetime
+    # Whether the status as read says a phone is linked.
+    was_authorized: bool
+
+    def decide(
+        self, state: InstanceState | None, plan: SettingsPlan | None, *, phone_known: bool
+    ) -> LinkingDecision:
+        """The decision for the state seen and the settings plan acted on; `phone_known` says
+        whether the account read this cycle has a phone."""
+        applying = (
+            plan is not None and plan.last_applied is not None and not plan.last_applied.confirmed
+        )
+        # The instance restarts to apply our write while no phone is linked.
+        restart = applying and not (phone_known or self.was_authorized)
+        return _decision(self, state, settings_restart=restart)
+
+
 def decide_linking(
     *,
     resource: str,
@@ -82,7 +115,23 @@ def decide_linking(
 ) -> LinkingDecision:
     """This cycle's linking phase and window: codes only while notAuthorized (or restarting
     to apply settings on an unlinked instance: `settings_restart`), inside the window."""
-    name = secret_name(resource)
+    facts = LinkingFacts(
+        resource=resource,
+        secret=secret_name(resource),
+        spec=spec,
+        previous=previous,
+        relink_requested=relink_requested,
+        refreshed_at=refreshed_at,
+        now=now,
+        was_authorized=False,
+    )
+    return _decision(facts, state, settings_restart=settings_restart)
+
+
+def _decision(
+    facts: LinkingFacts, state: InstanceState | None, *, settings_restart: bool
+) -> LinkingDecision:
+    resource, name, spec, previous = facts.resource, facts.secret, facts.spec, facts.previous
     if state is InstanceState.STARTING and settings_restart:
         # GREEN-API: "Setting the settings may take up to 5 minutes. During this time, you
         # can request a QR code." The window opens (or stays open) across that reboot.
@@ -119,8 +168,9 @@ def decide_linking(
         previous is None
         or previous.phase in (LinkingPhase.NOT_NEEDED, LinkingPhase.LINKED)
         or not previous.window_started_at
-        or relink_requested
+        or facts.relink_requested
     )
+    now = facts.now
     if fresh_start:
         started, ends = now, now + window
     else:
@@ -145,6 +195,7 @@ def decide_linking(
             remove_codes=True,
         )
     refreshed = ""
+    refreshed_at = facts.refreshed_at
     if refreshed_at is not None and refreshed_at >= started:
         refreshed = format_time(refreshed_at)
     elif not fresh_start and previous is not None:

@@ -17,6 +17,7 @@ from whatsapp_operator.api.lifecycle import PlanStatus, TokenRotationStatus
 from whatsapp_operator.api.resource import ManagementPolicy, ProfileRollout
 from whatsapp_operator.decide import failures
 from whatsapp_operator.decide.conditions import Failure
+from whatsapp_operator.decide.linking import LinkingFacts
 from whatsapp_operator.decide.plan import (
     DesiredSettings,
     SettingsOutcome,
@@ -31,8 +32,7 @@ from whatsapp_operator.ports.greenapi import InstanceApi
 from whatsapp_operator.run import act
 from whatsapp_operator.run.cycle import Inputs, Settled
 from whatsapp_operator.run.journal import ActResult, Journal
-from whatsapp_operator.run.linking_step import preview_linking
-from whatsapp_operator.run.memory import Live, Memory
+from whatsapp_operator.run.memory import Memory
 from whatsapp_operator.run.observe import observe
 from whatsapp_operator.run.prepare import Prepared
 from whatsapp_operator.run.profile_step import admit_write
@@ -81,7 +81,7 @@ class Convergence:
         settled: Settled,
         api: InstanceApi,
         desired: DesiredSettings,
-        live: Live,
+        linking: LinkingFacts,
         wake: Callable[[], None],
     ) -> Converged:
         """Requested actions, then observe, plan and act on the settings."""
@@ -124,7 +124,7 @@ class Convergence:
                     settled,
                     api,
                     desired,
-                    live,
+                    linking,
                     wake,
                     memory=memory,
                     state=state,
@@ -180,7 +180,7 @@ class Convergence:
         settled: Settled,
         api: InstanceApi,
         desired: DesiredSettings,
-        live: Live,
+        linking: LinkingFacts,
         wake: Callable[[], None],
         *,
         memory: Memory,
@@ -224,7 +224,7 @@ class Convergence:
             inputs,
             journal,
             memory,
-            live,
+            linking,
             settled=settled,
             state=state,
             plan=plan,
@@ -241,7 +241,7 @@ class Convergence:
         inputs: Inputs,
         journal: Journal,
         memory: Memory,
-        live: Live,
+        linking: LinkingFacts,
         *,
         settled: Settled,
         state: StateReport,
@@ -268,8 +268,9 @@ class Convergence:
             queues=queues,
             delivery=delivery,
         )
-        linking = preview_linking(inputs, journal, memory, live, state.state, plan)
-        report = build_report(inputs.previous, dict(acted.stored), seen, linking)
+        phone_known = memory.account is not None and bool(memory.account.phone)
+        decision = linking.decide(state.state, plan, phone_known=phone_known)
+        report = build_report(inputs.previous, dict(acted.stored), seen, decision)
         return dict(report.patch or {})
 
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from whatsapp_operator import constants
 from whatsapp_operator.decide.linking import (
     LinkingDecision,
+    LinkingFacts,
     codes_may_exist,
-    decide_linking,
     requested_authorization,
     secret_name,
 )
@@ -40,36 +40,18 @@ class Linked:
     removal: SecretRemoval | None = None
 
 
-def _settings_restart(inputs: Inputs, memory: Memory, plan: SettingsPlan | None) -> bool:
-    """Whether the instance restarts to apply our settings write while no phone is linked."""
-    applying = (
-        plan is not None and plan.last_applied is not None and not plan.last_applied.confirmed
-    )
-    linked = (memory.account is not None and bool(memory.account.phone)) or (
-        inputs.previous.state == InstanceState.AUTHORIZED.value
-    )
-    return applying and not linked
-
-
-def preview_linking(
-    inputs: Inputs,
-    journal: Journal,
-    memory: Memory,
-    live: Live,
-    state: InstanceState | None,
-    plan: SettingsPlan | None,
-) -> LinkingDecision:
-    """What `reconcile_linking` will decide, without acting (for a status written early)."""
+def linking_facts(inputs: Inputs, journal: Journal, live: Live) -> LinkingFacts:
+    """The facts this reconcile's linking decisions read, taken once at its start."""
     session = live.session
-    return decide_linking(
+    return LinkingFacts(
         resource=inputs.name,
-        state=state,
+        secret=secret_name(inputs.name),
         spec=requested_authorization(inputs.obj.spec.authorization, inputs.annotations),
         previous=inputs.previous.linking,
         relink_requested=journal.pending(constants.Action.RELINK) is not None,
         refreshed_at=session.state.refreshed_at if session is not None else None,
         now=inputs.now,
-        settings_restart=_settings_restart(inputs, memory, plan),
+        was_authorized=inputs.previous.state == InstanceState.AUTHORIZED.value,
     )
 
 
@@ -79,6 +61,7 @@ async def reconcile_linking(
     api: InstanceApi | None,
     memory: Memory,
     live: Live,
+    facts: LinkingFacts,
     *,
     state: InstanceState | None,
     plan: SettingsPlan | None,
@@ -88,9 +71,10 @@ async def reconcile_linking(
 ) -> Linked:
     """Open, keep or close the object's linking session as `decide_linking` says; the codes'
     Secret is removed by the reconcile's writes at the end of its cycle."""
-    spec = requested_authorization(inputs.obj.spec.authorization, inputs.annotations)
+    spec = facts.spec
     relink = journal.pending(constants.Action.RELINK)
-    decision = preview_linking(inputs, journal, memory, live, state, plan)
+    phone_known = memory.account is not None and bool(memory.account.phone)
+    decision = facts.decide(state, plan, phone_known=phone_known)
     if relink is not None:
         journal.handle(constants.Action.RELINK, relink)
     session = live.session

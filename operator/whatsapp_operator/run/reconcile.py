@@ -52,7 +52,7 @@ from whatsapp_operator.run.cycle import (
 from whatsapp_operator.run.effects import SideEffects
 from whatsapp_operator.run.finalize import finalize
 from whatsapp_operator.run.journal import Annotator, Journal, StatusRecorder
-from whatsapp_operator.run.linking_step import Linked, reconcile_linking
+from whatsapp_operator.run.linking_step import Linked, linking_facts, reconcile_linking
 from whatsapp_operator.run.memory import Live, Memory
 from whatsapp_operator.run.partner_access import partner_key
 from whatsapp_operator.run.plans import PlanListings, plan_due
@@ -131,6 +131,7 @@ class Reconciler:
             return replace(unreadable(body, exc, self.clock()), memory=memory)
         inputs, journal = self._inputs(obj, body, memory, record, annotate)
         memory = self._refuse_invalid_actions(inputs, journal, memory)
+        facts = linking_facts(inputs, journal, live)
         partner_ref = obj.spec.partner_ref
         profile_before = memory.profile
         memory = replace(
@@ -146,7 +147,7 @@ class Reconciler:
         converged = Converged(memory, Queues(inputs.previous.queues))
         if settled is not None and settled.api is not None and prepared.desired is not None:
             converged = await self.convergence.converge(
-                inputs, journal, prepared, settled, settled.api, prepared.desired, live, wake
+                inputs, journal, prepared, settled, settled.api, prepared.desired, facts, wake
             )
         memory = converged.memory
         setback = prepared.setback or converged.setback
@@ -163,6 +164,7 @@ class Reconciler:
             settled.api if settled is not None else None,
             memory,
             live,
+            facts,
             state=state,
             plan=converged.plan,
             wake=wake,
