@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from whatsapp_operator import __version__, constants
@@ -90,3 +91,37 @@ def test_process_series() -> None:
     metrics.greenapi_call("getSettings", "ok", 0.2)
     counts = samples_of(metrics, "whatsapp_operator_greenapi_request_duration_seconds_count")
     assert counts == {(("method", "getsettings"), ("outcome", "ok")): 1.0}
+
+
+def test_a_scrape_while_objects_change_sees_whole_objects() -> None:
+    # The exporter scrapes from its own thread while the event loop publishes.
+    metrics = Metrics()
+    stop = threading.Event()
+
+    def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            name = f"o{i % 50}"
+            metrics.observe_object(constants.KIND, "team-a", name, instance_status())
+            if i % 3 == 0:
+                metrics.forget_object(constants.KIND, "team-a", name)
+            i += 1
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        for _ in range(200):
+            names: dict[str, set[str]] = {}
+            for family in metrics.registry.collect():  # one scrape
+                for sample in family.samples:
+                    if "name" in sample.labels:
+                        names.setdefault(sample.name, set()).add(sample.labels["name"])
+            # Every object shown has all of its series: never half an object.
+            states = names.get("whatsapp_operator_instance_state", set())
+            assert states == names.get("whatsapp_operator_resource_condition", set())
+            assert states == names.get(
+                "whatsapp_operator_instance_state_since_timestamp_seconds", set()
+            )
+    finally:
+        stop.set()
+        worker.join()

@@ -21,7 +21,7 @@ CONDITION_STATUSES = ("True", "False", "Unknown")
 _LINKING_OPEN = frozenset({"Waiting", "CodeReady", "Expired"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One series: the metric (its name after the `whatsapp_operator_` prefix) and labels."""
 

@@ -29,6 +29,7 @@ from whatsapp_operator.decide.events import Event
 from whatsapp_operator.endpoints import AllowList
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.run import namespace_listing
+from whatsapp_operator.run.diff_base import LeanDiffBaseStorage
 from whatsapp_operator.run.heap import trim_forever
 from whatsapp_operator.run.instances import Instances
 from whatsapp_operator.run.kinds import Kinds, Partners, Profiles
@@ -61,7 +62,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # that kopf removes the one older versions put on partners and profiles.
     settings.persistence.finalizer = constants.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=constants.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(
         prefix=constants.GROUP, key="last-handled-configuration"
     )
     settings.posting.enabled = True
