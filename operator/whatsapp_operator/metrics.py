@@ -79,9 +79,11 @@ class ObjectSeries(Collector):
         }
 
     def describe(self) -> Iterable[Metric]:
+        """The families, without samples (the registry checks names with it)."""
         return list(self._empty().values())
 
     def collect(self) -> Iterable[Metric]:
+        """Every object's series as they stand at this scrape."""
         with self._lock:
             objects = list(self._objects.values())
         families = self._empty()

@@ -40,6 +40,7 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
         body: kopf.Body,
         extra_fields: Iterable[Any] | None = None,
     ) -> kopf.BodyEssence:
+        """kopf's essence of `body`, from a copy of only the fields it keeps."""
         fields = list(extra_fields or ())
         if _names_status(fields):
             # A handler asked for fields kopf otherwise drops: kopf's own way, whole copy.
