@@ -121,7 +121,9 @@ class Launcher:
         if self.args.profile_memory == "memray":
             binary = report.with_suffix(".bin")
             self.reports.append(binary)
-            prefix = [sys.executable, "-m", "memray", "run", "-q", "-o", str(binary)]
+            # Every Python object, not only the arenas pymalloc maps: what holds memory, by line.
+            prefix = [sys.executable, "-m", "memray", "run", "-q", "--trace-python-allocators"]
+            prefix += ["-o", str(binary)]
             return self.rig.operator(
                 NAMESPACE, name, prefix=[*prefix, "-m", "whatsapp_operator.cli"]
             )

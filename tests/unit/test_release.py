@@ -194,3 +194,18 @@ def test_a_missing_dependency_of_the_emulator_is_not_hidden(
     monkeypatch.setattr(importlib, "import_module", broken)
     with pytest.raises(ModuleNotFoundError, match="segno"):
         cli.build_parser()
+
+
+def test_the_operators_command_line_loads_no_emulator_server() -> None:
+    # A fresh interpreter: this test process has long imported everything.
+    probe = (
+        "import sys\n"
+        "from whatsapp_operator import cli\n"
+        "cli.build_parser().parse_args(['run'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith("
+        "('whatsapp_operator.emulator.', 'aiohttp.web'))))\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    assert loaded == "['whatsapp_operator.emulator.command']"
