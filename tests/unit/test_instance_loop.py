@@ -20,7 +20,7 @@ from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.decide.statusdiff import apply_merge_patch
 from whatsapp_operator.metrics import Metrics
 from whatsapp_operator.ports import KubeError
-from whatsapp_operator.run.instances import Instances
+from whatsapp_operator.run.instances import Instances, status_of
 from whatsapp_operator.run.loop import trigger_of
 from whatsapp_operator.run.reconcile import Reconciler
 from whatsapp_operator.run.runtime import Runtime
@@ -347,3 +347,26 @@ def test_the_annotations_a_stalled_creation_asks_a_person_for_wake_the_object(
     body: dict[str, Any] = {"metadata": {"generation": 1, "annotations": {}}}
     answered = {"metadata": {"generation": 1, "annotations": {annotation: "k8s:ns/name#1"}}}
     assert trigger_of(answered) != trigger_of(body)
+
+
+async def test_after_its_own_write_an_object_keeps_one_packed_status(
+    stored: Stored, api: FakeInstanceApi
+) -> None:
+    """Once this process has written a status, that is the status it reads: the watch's
+    copies of it are not kept beside it (a second packed status per object)."""
+    one = process(stored, api, FixedClock(T0))
+    one.instances.observe("ADDED", copy.deepcopy(stored.obj))
+    entry = one.instances.runtime.entries[UID]
+    assert entry.seen_status == ""
+    assert entry.written_status == ""
+    await one.instances.step(UID)
+    assert entry.written_status
+    assert entry.seen_status == ""
+    one.instances.observe("MODIFIED", copy.deepcopy(stored.obj))  # the watch shows our write
+    one.instances.observe("MODIFIED", stored.edit("https://hooks.example.com/v2"))
+    assert entry.seen_status == ""
+    assert status_of(entry) == stored.obj["status"]
+    # The edit is still seen, and reconciled from the status this process wrote.
+    await one.instances.step(UID)
+    assert [w.to_wire() for w in api.writes] == [{"webhookUrl": "https://hooks.example.com/v2"}]
+    assert stored.obj["status"]["observedGeneration"] == 2

@@ -145,7 +145,9 @@ class Instances:
             return
         before = entry.body or {}
         entry.body = _slim(body)
-        entry.seen_status = _pack(body.get("status"))
+        if not entry.written_status:
+            # Once this process has written a status, that one is what it reads (status_of).
+            entry.seen_status = _pack(body.get("status"))
         _follow_version(entry, str(metadata.get("resourceVersion") or ""))
         newly_deleting = metadata.get("deletionTimestamp") and not (
             before.get("metadata", {}).get("deletionTimestamp")
@@ -334,6 +336,7 @@ class Instances:
         finally:
             if entry.last_status is not None:
                 entry.written_status, entry.last_status = _pack(entry.last_status), None
+                entry.seen_status = ""
         if stale:
             # Another writer changed the object since this reconcile read it: what was
             # planned from it is dropped (no status, no intent-refused warning) and the

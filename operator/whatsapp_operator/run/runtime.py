@@ -34,7 +34,7 @@ class Entry:
     last_status: dict[str, Any] | None = None
     # WhatsAppInstances keep their status as compact JSON between reconciles (about a fifth
     # of the memory of the parsed document, which is most of what an object costs): the
-    # one the watch showed last, and the one this process wrote last, which wins.
+    # one the watch showed last until this process writes one, then the one it wrote last.
     seen_status: str = ""
     written_status: str = ""
     # The latest body from the watch (WhatsAppInstances: the scheduler's objects; without
