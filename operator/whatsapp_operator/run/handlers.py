@@ -47,6 +47,13 @@ log = logging.getLogger(__name__)
 namespace_listing.install()
 # Connecting to the API server: a healthy one answers in milliseconds.
 _CONNECT_SECONDS = 5.0
+# A fleet's bodies (status and managedFields are most of them) as kopf lists them at start
+# set the heap's height for the rest of the process: a fragmented heap is not given back.
+# kopf lists in pages of this many objects, and its per-object worker, which holds the
+# last event's body while it waits for the next, exits after this idle time (kopf: 5 s).
+# Measured with 1,000 instances: 148 -> 131 MiB steady after a restart (docs/performance.md).
+_LIST_PAGE = 100
+_WORKER_IDLE_SECONDS = 0.5
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -68,6 +75,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = True
     settings.posting.loggers = False
     # Detect silently stalled watches (load balancers) and re-list.
+    settings.watching.chunk_size = _LIST_PAGE
+    settings.queueing.idle_timeout = _WORKER_IDLE_SECONDS
     settings.watching.inactivity_timeout = 70
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300

@@ -80,6 +80,11 @@ def _pack(status: Mapping[str, Any] | None) -> str:
     return json.dumps(status, separators=(",", ":")) if status else ""
 
 
+def _keep_written(entry: Entry, status: Mapping[str, Any]) -> None:
+    """Keep the status this process wrote, packed; from now on it is the one read."""
+    entry.written_status, entry.seen_status, entry.last_status = _pack(status), "", None
+
+
 def status_of(entry: Entry) -> dict[str, Any]:
     """The object's status as this process knows it: its own last write, else the watch's."""
     if entry.last_status is not None:
@@ -335,8 +340,7 @@ class Instances:
                     log.warning("Status of %s/%s not written: %s", namespace, name, exc.message)
         finally:
             if entry.last_status is not None:
-                entry.written_status, entry.last_status = _pack(entry.last_status), None
-                entry.seen_status = ""
+                _keep_written(entry, entry.last_status)
         if stale:
             # Another writer changed the object since this reconcile read it: what was
             # planned from it is dropped (no status, no intent-refused warning) and the
