@@ -131,6 +131,6 @@ def test_any_body_gives_kopfs_essence(
 
 
 def test_a_metadata_field_named_by_a_handler_falls_back_to_kopfs_build() -> None:
-    assert diff_base._names_status(["metadata.generation"])
-    assert diff_base._names_status([("status", "x")])
-    assert not diff_base._names_status(["metadata.labels.team", "spec.a"])
+    assert diff_base._names_dropped_fields(["metadata.generation"])
+    assert diff_base._names_dropped_fields([("status", "x")])
+    assert not diff_base._names_dropped_fields(["metadata.labels.team", "spec.a"])

@@ -21,7 +21,9 @@ import kopf
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
-def _names_status(fields: Iterable[Any]) -> bool:
+def _names_dropped_fields(fields: Iterable[Any]) -> bool:
+    """Whether a handler's extra fields name any part of status or metadata (but labels and
+    annotations), which the trimmed body leaves out."""
     for field in fields:
         path = field.split(".") if isinstance(field, str) else list(field)
         if path and path[0] == "status":
@@ -42,7 +44,7 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     ) -> kopf.BodyEssence:
         """kopf's essence of `body`, from a copy of only the fields it keeps."""
         fields = list(extra_fields or ())
-        if _names_status(fields):
+        if _names_dropped_fields(fields):
             # A handler asked for fields kopf otherwise drops: kopf's own way, whole copy.
             return super().build(body=body, extra_fields=fields)
         metadata = body.get("metadata") or {}

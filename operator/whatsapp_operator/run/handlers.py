@@ -74,9 +74,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.posting.enabled = True
     settings.posting.loggers = False
-    # Detect silently stalled watches (load balancers) and re-list.
     settings.watching.chunk_size = _LIST_PAGE
     settings.queueing.idle_timeout = _WORKER_IDLE_SECONDS
+    # Detect silently stalled watches (load balancers) and re-list.
     settings.watching.inactivity_timeout = 70
     settings.watching.server_timeout = 270
     settings.watching.client_timeout = 300
