@@ -46,7 +46,11 @@ ANNOTATION_CREATED_AT = f"{GROUP}/created-at"
 ANNOTATION_CREATE_PENDING_SINCE = f"{GROUP}/create-pending-since"
 # A person's answer to CreateResultUnknown: set to the marker's value to create anew.
 ANNOTATION_CONFIRM_CREATE = f"{GROUP}/confirm-create"
+# The field manager of the operator's writes (managedFields): the API server takes it from
+# the User-Agent (adapters/kube/client.py).
 FIELD_MANAGER = "whatsapp-operator"
+# The kubectl plugin's, as kubectl's own is "kubectl".
+PLUGIN_FIELD_MANAGER = "kubectl-whatsapp"
 
 # Actions by annotation. The value is when the action was requested, an RFC 3339 timestamp
 # with a zone; it is performed once, and only when later than the last one performed

@@ -572,7 +572,8 @@ def _metadata_section() -> list[str]:
         "Delete only (deleting them has work to do; the operator adds and removes it); "
         "none on partners and profiles (nothing waits for their deletion; "
         f"`{constants.FINALIZER}`, which older versions put on them, is removed). "
-        f"Field manager: `{constants.FIELD_MANAGER}`.",
+        f"Field manager: `{constants.FIELD_MANAGER}` (the kubectl plugin's: "
+        f"`{constants.PLUGIN_FIELD_MANAGER}`), as `kubectl get --show-managed-fields` shows.",
         "",
         "## Events",
         "",

@@ -15,7 +15,7 @@ from typing import Any, cast
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from whatsapp_operator import constants
+from whatsapp_operator import __version__, constants
 from whatsapp_operator.decide.linking import secret_name
 from whatsapp_operator.kubectl.resources import INSTANCE, Kind
 from whatsapp_operator.kubectl.view import PluginError
@@ -60,7 +60,10 @@ class Kube:
             chosen = namespace or _context_namespace(kubeconfig, context)
         except (config.ConfigException, OSError) as exc:
             raise PluginError(f"cannot load the kubeconfig: {exc}") from exc
-        return cls(client.ApiClient(configuration), chosen)
+        api = client.ApiClient(configuration)
+        # The field manager of the plugin's writes (annotations), from the User-Agent.
+        api.user_agent = f"{constants.PLUGIN_FIELD_MANAGER}/{__version__}"
+        return cls(api, chosen)
 
     def _call(self, what: str, call: Callable[[], Any], *, namespaced: bool = True) -> Any:
         try:

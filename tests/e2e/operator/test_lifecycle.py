@@ -69,6 +69,14 @@ def test_lifecycle_apply_link_and_report(scenario: Scenario, emulator: Emulator)
     applied = emulator.instance(id_instance)["settings"]
     assert (applied["stateWebhook"], applied["incomingWebhook"]) == ("yes", "yes")
     assert applied["delaySendMessagesMilliseconds"] == 1500
+    # Who owns which field (kubectl get --show-managed-fields, server-side apply conflicts,
+    # Argo CD diffs): the status is the operator's, by name.
+    owners = {
+        (entry["manager"], entry.get("subresource", ""))
+        for entry in obj["metadata"]["managedFields"]
+    }
+    assert ("whatsapp-operator", "status") in owners, owners
+    assert not any(sub == "status" and manager != "whatsapp-operator" for manager, sub in owners)
 
     secret_name = f"{name}-linking"
     linking = wait_for(

@@ -20,7 +20,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from whatsapp_operator import constants
+from whatsapp_operator import __version__, constants
 from whatsapp_operator.adapters.kubecalls import KubeCalls
 from whatsapp_operator.ports import KubeError
 
@@ -81,6 +81,11 @@ class _BoundedApiClient(client.ApiClient):
         self, configuration: client.Configuration, timeouts: KubeTimeouts, calls: KubeCalls
     ) -> None:
         super().__init__(configuration)
+        # The API server names a write's field manager after the User-Agent when the request
+        # names none: the status and annotations the operator owns show as
+        # "whatsapp-operator" in managedFields (not the client's "OpenAPI-Generator"), and
+        # audit logs tell its requests apart.
+        self.user_agent = f"{constants.FIELD_MANAGER}/{__version__}"
         self.timeouts = timeouts
         self.calls = calls
 
